@@ -1,0 +1,6 @@
+"""`python -m gpttui` (and `torchrun -m gpttui`) entry point."""
+
+from gpttui.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

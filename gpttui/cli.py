@@ -1,0 +1,118 @@
+"""Command line: `gpttui` (the TUI), `gpttui --run PRESET` (headless) and subcommands.
+
+Start-up stays light: this module imports neither torch nor textual; each command's
+module is imported only when that command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from gpttui import __version__
+from gpttui.errors import GpttuiError
+
+# command -> "module:function"; each takes the parsed args and returns an exit code.
+HANDLERS = {
+    "tui": "gpttui.tui.app:run_app",
+    "run": "gpttui.headless:cmd_run",
+    "resume": "gpttui.headless:cmd_resume",
+    "estimate": "gpttui.report:cmd_estimate",
+    "presets": "gpttui.report:cmd_presets",
+    "prepare": "gpttui.data.cli:cmd_prepare",
+    "datasets": "gpttui.data.cli:cmd_datasets",
+    "runs": "gpttui.headless:cmd_runs",
+    "sample": "gpttui.headless:cmd_sample",
+}
+
+EPILOG = """\
+examples:
+  gpttui                              open the terminal UI
+  gpttui --run demo                   train the demo preset headless (CPU, minutes)
+  gpttui --estimate seed-000 --gpu "RTX 4070"
+  gpttui prepare shards/*.parquet --name fineweb-000
+  torchrun --nproc_per_node=8 -m gpttui --run gpt2-124m
+"""
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key (type-checked); repeatable")
+    p.add_argument("--gpu", metavar="NAME", help="GPU to estimate for, e.g. 'RTX 4070' (default: detected)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="gpttui",
+        description="Train GPT-2-class language models on one GPU (or several) from a terminal UI.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"gpttui {__version__}")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--run", metavar="PRESET", help="train PRESET headless (a name, .toml or nanoGPT .py)")
+    mode.add_argument("--resume", metavar="RUN", help="resume the run RUN (id or folder) headless")
+    mode.add_argument("--estimate", metavar="PRESET", help="print the requirements estimate of PRESET")
+    _add_config_args(p)
+    p.add_argument("--name", help="with --run: the run's name (default: <time>-<preset>)")
+    p.add_argument("--json", action="store_true", help="machine-readable output (--estimate, lists)")
+    p.add_argument("--plain", action="store_true", help="plain log lines even on a terminal")
+
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sp = sub.add_parser("presets", help="list built-in and user presets")
+    sp.add_argument("--json", action="store_true")
+
+    sp = sub.add_parser("prepare", help="tokenize parquet/text/JSONL sources into a dataset")
+    sp.add_argument("sources", nargs="+", metavar="SOURCE", help="files, folders, globs or builtin:pystdlib")
+    sp.add_argument("--name", required=True, help="dataset name")
+    sp.add_argument("--text-column", default="text", help="parquet column / JSONL field (default: text)")
+    sp.add_argument("--val-fraction", type=float, default=0.0005, help="fraction of documents for val")
+    sp.add_argument("--workers", type=int, default=0, help="tokenizer processes (default: all cores)")
+    sp.add_argument("--force", action="store_true", help="prepare again even if the sources are unchanged")
+    sp.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
+
+    sp = sub.add_parser("datasets", help="list prepared datasets")
+    sp.add_argument("--json", action="store_true")
+
+    sp = sub.add_parser("runs", help="list runs in the data dir")
+    sp.add_argument("--json", action="store_true")
+
+    sp = sub.add_parser("sample", help="generate text from a run's latest checkpoint")
+    sp.add_argument("run", metavar="RUN")
+    sp.add_argument("--prompt", default="\n")
+    sp.add_argument("--max-new-tokens", type=int, default=200)
+    sp.add_argument("--temperature", type=float, default=0.8)
+    sp.add_argument("--top-k", type=int, default=200)
+    sp.add_argument("--seed", type=int, default=1337)
+    sp.add_argument("--device", default="auto")
+    return p
+
+
+def _command(args: argparse.Namespace) -> str:
+    if args.command:
+        return args.command
+    if args.run:
+        return "run"
+    if args.resume:
+        return "resume"
+    if args.estimate:
+        return "estimate"
+    return "tui"
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    module, func = HANDLERS[_command(args)].split(":")
+    return int(getattr(importlib.import_module(module), func)(args) or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return dispatch(args)
+    except GpttuiError as e:
+        print(f"gpttui: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("gpttui: interrupted", file=sys.stderr)
+        return 130

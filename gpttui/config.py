@@ -1,0 +1,344 @@
+"""TrainConfig: every knob of a run, with nanoGPT's names, typed and validated.
+
+A config is built from defaults, then a preset (TOML, or a nanoGPT `config/train_*.py`
+parsed without executing it), then `--set key=value` overrides. Every error is a
+one-line `ConfigError` that names the key and the fix.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from gpttui.errors import ConfigError
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+AUTO = "auto"
+GROUPS = ("data", "model", "batching", "optimizer", "schedule", "eval", "system", "estimate", "compat")
+
+
+def _f(default: Any, group: str, help: str, types: tuple = (), choices: tuple = ()) -> Any:
+    """A dataclass field carrying its group, help text, accepted types and choices."""
+    meta = {"group": group, "help": help, "types": types, "choices": choices}
+    if isinstance(default, (list, dict)):
+        raise TypeError("mutable defaults are not allowed in TrainConfig")
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run's configuration. Frozen: derive a new one with `replace()`."""
+
+    # -- shown in lists --------------------------------------------------------------------
+    description: str = _f("", "data", "one line shown in preset lists")
+    # -- data ------------------------------------------------------------------------------
+    dataset: str = _f("demo-pystdlib", "data", "name of the prepared dataset in the data dir")
+    data_source: str = _f(
+        "builtin:pystdlib", "data",
+        "what to prepare if the dataset is missing: builtin:pystdlib, or paths/globs of "
+        "parquet, .txt/.md, .jsonl or llm.c .bin shards, separated by ';'",
+    )
+    text_column: str = _f("text", "data", "parquet column / JSONL field holding the text")
+    val_fraction: float = _f(0.0005, "data", "fraction of documents held out for validation")
+    dataset_tokens: int = _f(0, "data", "train tokens in the dataset, for epochs (0 = read from the prepared dataset)")
+    # -- model (nanoGPT GPTConfig) ---------------------------------------------------------
+    n_layer: int = _f(12, "model", "transformer blocks")
+    n_head: int = _f(12, "model", "attention heads per block (n_embd must divide by it)")
+    n_embd: int = _f(768, "model", "embedding / residual width")
+    block_size: int = _f(1024, "model", "context length in tokens")
+    vocab_size: int = _f(50304, "model", "GPT-2's 50,257 padded to a multiple of 64 for speed")
+    dropout: float = _f(0.0, "model", "dropout probability; 0 for pretraining, 0.1+ if it overfits")
+    bias: bool = _f(False, "model", "biases in Linear and LayerNorm (GPT-2 had them; False is a bit faster)")
+    # -- batching --------------------------------------------------------------------------
+    batch_size: int | str = _f(12, "batching", "micro-batch sequences per forward pass, or 'auto' (CUDA: largest that fits)", types=(int, str), choices=(AUTO,))
+    gradient_accumulation_steps: int = _f(40, "batching", "micro-batches per optimizer step (split across GPUs under torchrun)")
+    # -- optimizer (AdamW) -----------------------------------------------------------------
+    learning_rate: float = _f(6e-4, "optimizer", "peak learning rate")
+    weight_decay: float = _f(0.1, "optimizer", "AdamW weight decay on 2-D weights only")
+    beta1: float = _f(0.9, "optimizer", "AdamW beta1")
+    beta2: float = _f(0.95, "optimizer", "AdamW beta2 (0.99 for small batches)")
+    grad_clip: float = _f(1.0, "optimizer", "clip gradient norm at this value (0 = off)")
+    # -- schedule --------------------------------------------------------------------------
+    max_iters: int = _f(600000, "schedule", "optimizer steps in the run")
+    decay_lr: bool = _f(True, "schedule", "cosine decay after warmup")
+    warmup_iters: int = _f(2000, "schedule", "linear warmup steps")
+    lr_decay_iters: int = _f(600000, "schedule", "step where the cosine reaches min_lr (~max_iters)")
+    min_lr: float = _f(6e-5, "schedule", "floor of the schedule (~learning_rate / 10)")
+    # -- eval and logging ------------------------------------------------------------------
+    eval_interval: int = _f(2000, "eval", "steps between train/val evaluations")
+    eval_iters: int = _f(200, "eval", "batches averaged per evaluation")
+    log_interval: int = _f(1, "eval", "steps between metric events")
+    always_save_checkpoint: bool = _f(True, "eval", "checkpoint at every eval, not only when val loss improves")
+    checkpoint_interval_s: float = _f(1800.0, "eval", "also checkpoint at least this often (seconds, 0 = off)")
+    # -- system ----------------------------------------------------------------------------
+    device: str = _f(AUTO, "system", "auto, cpu, cuda, cuda:N or mps")
+    dtype: str = _f(AUTO, "system", "auto (bf16 if supported, else fp16 on CUDA; fp32 on CPU)", choices=(AUTO, "float32", "bfloat16", "float16"))
+    compile: bool | str = _f(AUTO, "system", "torch.compile the model (auto = on for CUDA)", types=(bool, str), choices=(AUTO,))
+    seed: int = _f(1337, "system", "random seed (data sampling and init)")
+    # -- requirements estimate -------------------------------------------------------------
+    gpu: str = _f("", "estimate", "GPU to estimate for (e.g. 'RTX 4070'); empty = the one detected")
+    n_gpus: int = _f(1, "estimate", "GPUs the run is planned on (torchrun --nproc_per_node)")
+    assumed_mfu: float = _f(0.35, "estimate", "model FLOPs utilisation assumed for time estimates until a run measures it")
+    electricity_price: float = _f(0.30, "estimate", "price of a kWh, for the cost estimate")
+    currency: str = _f("EUR", "estimate", "currency of electricity_price")
+    # -- nanoGPT compatibility (accepted, not used by gpttui) -------------------------------
+    out_dir: str = _f("", "compat", "nanoGPT's output folder; gpttui keeps runs in its data dir")
+    init_from: str = _f("scratch", "compat", "scratch, or resume (use `gpttui --resume RUN`)", choices=("scratch", "resume"))
+    eval_only: bool = _f(False, "compat", "nanoGPT: evaluate once and exit")
+    backend: str = _f("nccl", "compat", "DDP backend under torchrun (gloo on CPU)", choices=("nccl", "gloo"))
+    wandb_log: bool = _f(False, "compat", "nanoGPT's W&B logging (not used: gpttui logs to the run folder)")
+    wandb_project: str = _f("", "compat", "nanoGPT W&B project (not used)")
+    wandb_run_name: str = _f("", "compat", "nanoGPT W&B run name (not used)")
+
+    # -- derived ---------------------------------------------------------------------------
+    @property
+    def tokens_per_iter(self) -> int | None:
+        """Tokens per optimizer step, or None while batch_size is 'auto'."""
+        if not isinstance(self.batch_size, int):
+            return None
+        return self.batch_size * self.block_size * self.gradient_accumulation_steps
+
+    @property
+    def total_tokens(self) -> int | None:
+        t = self.tokens_per_iter
+        return None if t is None else t * self.max_iters
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A validated copy with `changes` applied (keys and types checked)."""
+        return from_dict({**to_dict(self), **changes}, source="override")
+
+    def validate(self) -> TrainConfig:
+        validate(self)
+        return self
+
+
+FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in fields(TrainConfig)}
+
+
+def field_types(name: str) -> tuple[type, ...]:
+    f = FIELDS[name]
+    if f.metadata.get("types"):
+        return f.metadata["types"]
+    return {"int": (int,), "float": (float,), "bool": (bool,), "str": (str,)}[str(f.type)]
+
+
+def to_dict(cfg: TrainConfig) -> dict[str, Any]:
+    return {f.name: getattr(cfg, f.name) for f in fields(cfg)}
+
+
+def _unknown(key: str, source: str) -> ConfigError:
+    close = difflib.get_close_matches(key, FIELDS, n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'?" if close else "see `gpttui --estimate demo --json` for every key"
+    return ConfigError(f"{source}: unknown key '{key}'", hint)
+
+
+def coerce(key: str, value: Any, source: str = "config") -> Any:
+    """Check `value` against the field's type; ints are accepted where floats are."""
+    if key not in FIELDS:
+        raise _unknown(key, source)
+    types = field_types(key)
+    choices = FIELDS[key].metadata.get("choices") or ()
+    if isinstance(value, bool) and bool not in types:
+        raise _type_error(key, value, types, source)
+    if isinstance(value, int) and not isinstance(value, bool) and float in types and int not in types:
+        value = float(value)
+    if isinstance(value, float) and int in types and float not in types and value.is_integer() and abs(value) < 2**53:
+        value = int(value)  # 1e3 written for an int
+    if not isinstance(value, types):
+        raise _type_error(key, value, types, source)
+    if isinstance(value, str) and choices and (str not in types or FIELDS[key].metadata.get("types")):
+        # a str in a mixed field (int|'auto', bool|'auto') must be one of the choices
+        if value not in choices:
+            raise ConfigError(f"{source}: '{key}' = {value!r} is not allowed", f"use one of {', '.join(map(repr, choices))}")
+    elif isinstance(value, str) and choices and value not in choices:
+        raise ConfigError(f"{source}: '{key}' = {value!r} is not allowed", f"use one of {', '.join(map(repr, choices))}")
+    return value
+
+
+def _type_error(key: str, value: Any, types: tuple, source: str) -> ConfigError:
+    want = " or ".join("'auto'" if t is str and FIELDS[key].metadata.get("choices") else t.__name__ for t in types)
+    return ConfigError(f"{source}: '{key}' must be {want}, got {type(value).__name__} {value!r}", f"write e.g. {key} = {_example(key)}")
+
+
+def _example(key: str) -> str:
+    d = FIELDS[key].default
+    return repr(d).replace("True", "true").replace("False", "false") if not isinstance(d, str) else f'"{d}"'
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse one `--set key=value`; the value is read as the key's type."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected key=value", "e.g. --set batch_size=8")
+    key, raw = (s.strip() for s in text.split("=", 1))
+    if key not in FIELDS:
+        raise _unknown(key, "--set")
+    types = field_types(key)
+    low = raw.lower()
+    if bool in types and low in {"true", "false", "yes", "no", "on", "off", "1", "0"} and not (int in types):
+        return key, coerce(key, low in {"true", "yes", "on", "1"}, "--set")
+    if int in types and bool not in types:
+        try:
+            return key, coerce(key, int(raw.replace("_", "")), "--set")
+        except ValueError:
+            try:
+                fv = float(raw)
+                if fv.is_integer():
+                    return key, coerce(key, int(fv), "--set")
+            except ValueError:
+                pass
+    if float in types:
+        try:
+            return key, coerce(key, float(raw), "--set")
+        except ValueError:
+            raise ConfigError(f"--set: '{key}' must be a number, got {raw!r}", f"e.g. --set {key}={FIELDS[key].default}") from None
+    if str in types:
+        return key, coerce(key, raw, "--set")
+    raise ConfigError(f"--set: '{key}' must be {' or '.join(t.__name__ for t in types)}, got {raw!r}", f"e.g. --set {key}={_example(key)}")
+
+
+def from_dict(values: dict[str, Any], source: str = "config", base: TrainConfig | None = None) -> TrainConfig:
+    """Build and validate a config from `base` (defaults) updated with `values`."""
+    merged = to_dict(base) if base is not None else {}
+    for key, value in values.items():
+        merged[key] = coerce(key, value, source)
+    cfg = TrainConfig(**merged)
+    validate(cfg, source)
+    return cfg
+
+
+def validate(cfg: TrainConfig, source: str = "config") -> None:
+    """Raise a one-line ConfigError for the first value that cannot work."""
+
+    def bad(key: str, why: str, fix: str) -> ConfigError:
+        return ConfigError(f"{source}: '{key}' = {getattr(cfg, key)!r} {why}", fix)
+
+    for key in ("n_layer", "n_head", "n_embd", "block_size", "gradient_accumulation_steps",
+                "max_iters", "eval_interval", "eval_iters", "log_interval", "n_gpus"):
+        if getattr(cfg, key) < 1:
+            raise bad(key, "must be at least 1", f"set {key} to a positive integer")
+    if isinstance(cfg.batch_size, int) and cfg.batch_size < 1:
+        raise bad("batch_size", "must be at least 1", "set batch_size to a positive integer or 'auto'")
+    if cfg.n_embd % cfg.n_head:
+        raise bad("n_embd", f"is not divisible by n_head = {cfg.n_head}", f"pick n_embd a multiple of {cfg.n_head}, e.g. {cfg.n_head * max(1, round(cfg.n_embd / cfg.n_head))}")
+    if cfg.vocab_size < 50257:
+        raise bad("vocab_size", "is smaller than GPT-2's 50,257 tokens", "use 50304 (padded) or 50257")
+    for key in ("learning_rate",):
+        if not cfg.learning_rate > 0 or not math.isfinite(cfg.learning_rate):
+            raise bad(key, "must be > 0", "typical values are 1e-4 … 1e-3")
+    if cfg.min_lr < 0:
+        raise bad("min_lr", "must be >= 0", "use about learning_rate / 10")
+    if cfg.min_lr > cfg.learning_rate:
+        raise bad("min_lr", f"is above learning_rate = {cfg.learning_rate:g}", "use about learning_rate / 10")
+    if not 0 <= cfg.dropout < 1:
+        raise bad("dropout", "must be in [0, 1)", "use 0 for pretraining, 0.1–0.2 against overfitting")
+    for key in ("beta1", "beta2"):
+        if not 0 <= getattr(cfg, key) < 1:
+            raise bad(key, "must be in [0, 1)", "typical: beta1 0.9, beta2 0.95–0.99")
+    for key in ("weight_decay", "grad_clip", "checkpoint_interval_s", "electricity_price", "warmup_iters", "dataset_tokens"):
+        if getattr(cfg, key) < 0:
+            raise bad(key, "must be >= 0", f"set {key} to 0 or more")
+    if cfg.warmup_iters > cfg.max_iters:
+        raise bad("warmup_iters", f"is more than max_iters = {cfg.max_iters}", "warm up for a few % of max_iters")
+    if cfg.decay_lr and cfg.lr_decay_iters < cfg.warmup_iters:
+        raise bad("lr_decay_iters", f"is less than warmup_iters = {cfg.warmup_iters}", "set lr_decay_iters to about max_iters")
+    if not 0 < cfg.val_fraction < 0.5:
+        raise bad("val_fraction", "must be in (0, 0.5)", "e.g. 0.0005 for large data, 0.05 for small")
+    if not 0 < cfg.assumed_mfu <= 1:
+        raise bad("assumed_mfu", "must be in (0, 1]", "0.3–0.5 is typical for a compiled GPT on one GPU")
+    dev = cfg.device
+    if not (dev in {"auto", "cpu", "cuda", "mps"} or (dev.startswith("cuda:") and dev[5:].isdigit())):
+        raise bad("device", "is not a device", "use auto, cpu, cuda, cuda:N or mps")
+    if not cfg.dataset:
+        raise bad("dataset", "is empty", "name the prepared dataset, e.g. dataset = \"fineweb-000\"")
+    from gpttui.paths import check_name
+
+    try:
+        check_name(cfg.dataset, "dataset name")
+    except Exception as e:
+        raise ConfigError(f"{source}: 'dataset' = {cfg.dataset!r} is not a valid dataset name", "use letters, digits, '.', '_' or '-'") from e
+
+
+# -- reading files -------------------------------------------------------------------------
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Flat key/value pairs of a TOML preset; tables (e.g. [model]) are flattened."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such preset file", "check the path or run `gpttui presets`") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid TOML ({e})", "fix the line it names") from None
+    flat: dict[str, Any] = {}
+    for key, value in raw.items():
+        if isinstance(value, dict) and key in GROUPS:
+            flat.update(value)
+        else:
+            flat[key] = value
+    return flat
+
+
+def read_nanogpt_py(path: Path) -> dict[str, Any]:
+    """`key = literal` lines of a nanoGPT config file, parsed with `ast`, never executed."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file", "check the path") from None
+    except SyntaxError as e:
+        raise ConfigError(f"{path}:{e.lineno}: not valid Python ({e.msg})", "fix that line") from None
+    values: dict[str, Any] = {}
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)) or (
+            isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+        ):
+            continue  # imports and docstrings carry no settings
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+            raise ConfigError(
+                f"{path}:{node.lineno}: only `key = value` lines are read (config files are never executed)",
+                "replace this line by a literal assignment",
+            )
+        key = node.targets[0].id
+        try:
+            values[key] = ast.literal_eval(node.value)
+        except ValueError:
+            raise ConfigError(
+                f"{path}:{node.lineno}: '{key}' is not a literal value (config files are never executed)",
+                f"write a plain value, e.g. {key} = {_example(key) if key in FIELDS else '1'}",
+            ) from None
+    return values
+
+
+def load_file(path: Path) -> dict[str, Any]:
+    """Values from a TOML preset or a nanoGPT `.py` config, by suffix."""
+    if path.suffix == ".py":
+        return read_nanogpt_py(path)
+    return read_toml(path)
+
+
+def build(preset_values: dict[str, Any], overrides: list[str] | tuple[str, ...] = (), source: str = "preset") -> TrainConfig:
+    """Defaults ← preset values ← `--set` overrides, validated once at the end."""
+    merged = {k: coerce(k, v, source) for k, v in preset_values.items()}
+    for text in overrides:
+        key, value = parse_override(text)
+        merged[key] = value
+    cfg = TrainConfig(**merged)
+    validate(cfg, source if not overrides else f"{source} + --set")
+    return cfg
+
+
+def to_toml(cfg: TrainConfig, only_changed: bool = True) -> str:
+    """TOML text of the config (only values that differ from the defaults by default)."""
+    import tomli_w
+
+    d = to_dict(cfg)
+    if only_changed:
+        d = {k: v for k, v in d.items() if v != FIELDS[k].default or k == "description"}
+    return tomli_w.dumps(d)

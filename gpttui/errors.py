@@ -1,0 +1,33 @@
+"""User-facing errors: one line that says what is wrong and what to do.
+
+Anything a user can cause (bad config, missing file, full disk) is raised as a
+`GpttuiError`; the CLI prints its message and exits non-zero. Tracebacks are for bugs.
+"""
+
+from __future__ import annotations
+
+
+class GpttuiError(Exception):
+    """An error the user can fix; `str(err)` is a single line shown as is."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint
+
+    def __str__(self) -> str:  # one line, hint appended
+        msg = super().__str__().replace("\n", " ")
+        return f"{msg} — {self.hint}" if self.hint else msg
+
+
+class ConfigError(GpttuiError):
+    """A config or preset value is unknown, mistyped or out of range."""
+
+
+class DataError(GpttuiError):
+    """A data source or dataset is missing, unreadable or empty."""
+
+
+class RunError(GpttuiError):
+    """A run or checkpoint cannot be found, locked, or is damaged."""

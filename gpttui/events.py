@@ -1,0 +1,173 @@
+"""Events a run emits: frozen dataclasses of plain data (floats, ints, strings, tuples).
+
+They cross from the trainer thread to any listener (TUI, headless printer, metrics file)
+and are written one per line to a run's `metrics.jsonl`; `from_json` reads them back, so
+a second gpttui can follow a run it did not start. Never put tensors or widgets in here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+# States a run can be in (status.json "state" and StatusChanged.state).
+PREPARING = "preparing"
+COMPILING = "compiling"
+TRAINING = "training"
+EVALUATING = "evaluating"
+PAUSED = "paused"
+SAVING = "saving"
+STOPPING = "stopping"
+FINISHED = "finished"  # reached max_iters
+STOPPED = "stopped"  # stopped by the user, resumable
+FAILED = "failed"
+ACTIVE_STATES = (PREPARING, COMPILING, TRAINING, EVALUATING, PAUSED, SAVING, STOPPING)
+END_STATES = (FINISHED, STOPPED, FAILED)
+
+
+def _now() -> float:
+    return time.time()
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: ClassVar[str] = "event"
+    run_id: str
+    time: float = field(default_factory=_now, kw_only=True)
+
+    def to_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["type"] = self.kind
+        return d
+
+
+@dataclass(frozen=True)
+class StatusChanged(Event):
+    """The run's state changed (see the state constants above)."""
+
+    kind: ClassVar[str] = "status"
+    state: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class StepMetrics(Event):
+    """Every `log_interval` steps. Measured values; None where not available on this device."""
+
+    kind: ClassVar[str] = "step"
+    iter: int  # optimizer steps done (1-based after the first step)
+    max_iters: int
+    loss: float  # train loss of this step (mean over micro-batches)
+    lr: float
+    grad_norm: float | None
+    step_time_s: float  # wall time of this optimizer step
+    tokens_per_s: float  # measured, over the last log window
+    tokens_seen: int
+    elapsed_s: float  # training wall time so far (excludes pauses)
+    eta_s: float | None  # None while compiling / warming up
+    mfu: float | None  # fraction of peak_tflops, None if the peak is unknown
+    peak_tflops: float | None
+    peak_basis: str  # e.g. "H100 SXM bf16 dense 989 TFLOPS (table)" or "CPU matmul 0.4 TFLOPS (measured)"
+    vram_used: int | None = None  # bytes allocated by torch now
+    vram_peak: int | None = None  # bytes, torch max allocated since start
+    vram_reserved: int | None = None  # bytes reserved by torch's caching allocator
+    vram_total: int | None = None  # bytes on the device
+    vram_nvml_used: int | None = None  # bytes used on the device, all processes (NVML)
+    power_w: float | None = None  # NVML board power now
+    energy_kwh: float | None = None  # NVML energy since the run started
+    compiling: bool = False  # True while the first (compiling) steps run
+    recent_losses: tuple[float, ...] = ()  # the last N step losses, oldest first
+
+
+@dataclass(frozen=True)
+class EvalResult(Event):
+    kind: ClassVar[str] = "eval"
+    iter: int
+    train_loss: float
+    val_loss: float
+    best_val_loss: float
+    tokens_seen: int
+
+
+@dataclass(frozen=True)
+class CheckpointSaved(Event):
+    kind: ClassVar[str] = "checkpoint"
+    iter: int
+    path: str
+    reason: str  # "eval", "best", "interval", "manual", "stop", "final"
+    best_val_loss: float | None = None
+
+
+@dataclass(frozen=True)
+class LogMessage(Event):
+    kind: ClassVar[str] = "log"
+    level: str  # "info", "warning", "error"
+    text: str
+
+
+@dataclass(frozen=True)
+class Finished(Event):
+    """The run ended normally: state is FINISHED (max_iters reached) or STOPPED (by request)."""
+
+    kind: ClassVar[str] = "finished"
+    state: str
+    iter: int
+    best_val_loss: float | None
+    tokens_seen: int
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class Failed(Event):
+    """The run died; `reason` is one line, `hint` says what to change."""
+
+    kind: ClassVar[str] = "failed"
+    reason: str
+    hint: str = ""
+    iter: int = 0
+
+
+@dataclass(frozen=True)
+class PrepareProgress(Event):
+    """Dataset preparation progress (run_id is the dataset name)."""
+
+    kind: ClassVar[str] = "prepare"
+    bytes_done: int
+    bytes_total: int
+    documents: int
+    tokens: int
+    tokens_per_s: float
+    eta_s: float | None
+    stage: str = "tokenizing"  # "scanning", "tokenizing", "finalizing", "done"
+
+
+@dataclass(frozen=True)
+class SampleToken(Event):
+    """One decoded piece of text from generation (sampling screen streams these)."""
+
+    kind: ClassVar[str] = "sample_token"
+    text: str
+    index: int
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls
+    for cls in (StatusChanged, StepMetrics, EvalResult, CheckpointSaved, LogMessage, Finished, Failed, PrepareProgress, SampleToken)
+}
+
+
+def from_json(d: dict[str, Any]) -> Event | None:
+    """The event a `to_json()` dict came from, or None for an unknown type (newer writer)."""
+    cls = EVENT_TYPES.get(d.get("type", ""))
+    if cls is None:
+        return None
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {k: v for k, v in d.items() if k in names}
+    if cls is StepMetrics and "recent_losses" in kwargs:
+        kwargs["recent_losses"] = tuple(kwargs["recent_losses"])
+    try:
+        return cls(**kwargs)
+    except TypeError:
+        return None

@@ -1,0 +1,89 @@
+"""Preset discovery: built-in `presets/*.toml` and the user's own in the config dir.
+
+A user preset overrides a built-in of the same name. A path to a `.toml` file or a
+nanoGPT `config/train_*.py` is accepted wherever a preset name is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from gpttui import config as C
+from gpttui.errors import ConfigError
+from gpttui.paths import check_name, user_presets_dir
+
+
+def builtin_dir() -> Path:
+    """`presets/` in a source checkout, `gpttui/_presets` inside an installed wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_presets", here.parent / "presets"):
+        if candidate.is_dir():
+            return candidate
+    return here / "_presets"
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    source: str  # "built-in", "user" or "file"
+    path: Path
+    values: tuple[tuple[str, object], ...]
+
+    @property
+    def description(self) -> str:
+        return str(dict(self.values).get("description", ""))
+
+    def config(self, overrides: list[str] | tuple[str, ...] = ()) -> C.TrainConfig:
+        return C.build(dict(self.values), overrides, source=str(self.path.name))
+
+
+def _load(path: Path, source: str) -> Preset:
+    values = C.load_file(path)
+    return Preset(path.stem, source, path, tuple(values.items()))
+
+
+def discover() -> dict[str, Path]:
+    """name -> path of every preset; user presets shadow built-ins."""
+    found: dict[str, tuple[str, Path]] = {}
+    for source, folder in (("built-in", builtin_dir()), ("user", user_presets_dir())):
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.toml")):
+                found[path.stem] = (source, path)
+    return {name: path for name, (_, path) in sorted(found.items())}
+
+
+def list_presets() -> list[Preset]:
+    """Every preset, loaded (a broken user file raises its ConfigError)."""
+    user = user_presets_dir().resolve()
+    return [_load(p, "user" if p.resolve().parent == user else "built-in") for p in discover().values()]
+
+
+def get(name_or_path: str) -> Preset:
+    """A preset by name, or a `.toml`/nanoGPT `.py` file by path."""
+    path = Path(name_or_path).expanduser()
+    if path.suffix in {".toml", ".py"} and (path.exists() or "/" in name_or_path):
+        if not path.exists():
+            raise ConfigError(f"{name_or_path}: no such preset file", "check the path or run `gpttui presets`")
+        return _load(path, "file")
+    known = discover()
+    if name_or_path in known:
+        p = known[name_or_path]
+        return _load(p, "user" if p.parent.resolve() == user_presets_dir().resolve() else "built-in")
+    import difflib
+
+    close = difflib.get_close_matches(name_or_path, known, n=1)
+    hint = f"did you mean '{close[0]}'?" if close else f"known presets: {', '.join(known) or 'none'}"
+    raise ConfigError(f"no preset named '{name_or_path}'", hint)
+
+
+def save_user_preset(name: str, cfg: C.TrainConfig) -> Path:
+    """Write `cfg` as a user preset (only non-default values), atomically."""
+    from gpttui.fsutil import atomic_write_text
+
+    check_name(name, "preset name")
+    folder = user_presets_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.toml"
+    atomic_write_text(path, C.to_toml(cfg))
+    return path
