@@ -183,7 +183,7 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise _unknown(key, "--set")
     types = field_types(key)
     low = raw.lower()
-    if bool in types and low in {"true", "false", "yes", "no", "on", "off", "1", "0"} and not (int in types):
+    if bool in types and low in {"true", "false", "yes", "no", "on", "off", "1", "0"} and int not in types:
         return key, coerce(key, low in {"true", "yes", "on", "1"}, "--set")
     if int in types and bool not in types:
         try:
