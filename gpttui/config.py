@@ -135,8 +135,28 @@ def to_dict(cfg: TrainConfig) -> dict[str, Any]:
     return {f.name: getattr(cfg, f.name) for f in fields(cfg)}
 
 
+# Names people write for a key under other conventions (HF, Megatron, shorthand).
+ALIASES = {
+    "lr": "learning_rate", "max_lr": "learning_rate", "min_learning_rate": "min_lr",
+    "bs": "batch_size", "micro_batch_size": "batch_size", "batch": "batch_size",
+    "grad_accum": "gradient_accumulation_steps", "accum_steps": "gradient_accumulation_steps",
+    "gradient_accumulation": "gradient_accumulation_steps",
+    "iters": "max_iters", "steps": "max_iters", "max_steps": "max_iters", "num_iters": "max_iters",
+    "warmup": "warmup_iters", "warmup_steps": "warmup_iters", "decay_iters": "lr_decay_iters",
+    "layers": "n_layer", "n_layers": "n_layer", "num_layers": "n_layer", "depth": "n_layer",
+    "heads": "n_head", "n_heads": "n_head", "num_heads": "n_head",
+    "d_model": "n_embd", "hidden_size": "n_embd", "n_embed": "n_embd", "embd": "n_embd",
+    "context": "block_size", "context_length": "block_size", "seq_len": "block_size",
+    "sequence_length": "block_size", "ctx": "block_size", "vocab": "vocab_size",
+    "wd": "weight_decay", "clip": "grad_clip", "max_grad_norm": "grad_clip",
+    "precision": "dtype", "gpus": "n_gpus", "num_gpus": "n_gpus", "price": "electricity_price",
+    "mfu": "assumed_mfu",
+}
+
+
 def _unknown(key: str, source: str) -> ConfigError:
-    close = difflib.get_close_matches(key, FIELDS, n=1, cutoff=0.6)
+    alias = ALIASES.get(key.lower().replace("-", "_"))
+    close = [alias] if alias else difflib.get_close_matches(key, FIELDS, n=1, cutoff=0.6)
     hint = f"did you mean '{close[0]}'?" if close else "see `gpttui --estimate demo --json` for every key"
     return ConfigError(f"{source}: unknown key '{key}'", hint)
 

@@ -1,0 +1,291 @@
+"""Requirements of a training config: parameters, tokens, FLOPs, memory, time, energy, cost.
+
+Pure arithmetic on a `TrainConfig` (no torch, no files): the caller passes the GPU, a
+measured throughput and the dataset size when it knows them. Every figure carries its
+basis, so a reader can tell a count from the config from a measurement or an assumption.
+
+Formulas (d = n_embd, L = n_layer, T = block_size, V = vocab_size, B = micro-batch):
+- parameters as nanoGPT's GPT instantiates them: per block 12·d² + 2·d (12·d² + 13·d with
+  bias), wte V·d (tied with lm_head, counted once), wpe T·d, ln_f d (2·d with bias).
+  N = total − wpe is what nanoGPT prints and what its MFU uses.
+- FLOPs per trained token: 6·N (Kaplan et al. 2020) and 6·N + 12·L·d·T (the attention
+  scores and values, as nanoGPT's `estimate_mfu` counts them, ignoring causal masking).
+- activations per layer per micro-batch: 34·B·T·d bytes in 16-bit (Korthikanti et al.
+  2022, "Reducing Activation Recomputation", without the 5·a·T²·B attention-score term that
+  flash attention never stores); 66·B·T·d in fp32 (masks stay 1 byte).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from gpttui.hardware import GIB, GPUSpec, default_dtype
+
+CUDA_CONTEXT_BYTES = int(0.6 * 1e9)  # CUDA context + cuBLAS/cuDNN workspaces, typical
+FRAGMENTATION = 0.10  # caching-allocator slack on top of what tensors hold
+CHINCHILLA_TOKENS_PER_PARAM = 20  # Hoffmann et al. 2022: compute-optimal ~20 tokens/param
+MAX_SENSIBLE_EPOCHS = 4  # Muennighoff et al. 2023: repeated data stops paying after ~4
+COMPUTED = "computed from config"
+
+
+@dataclass(frozen=True)
+class ParamCount:
+    """Parameter counts of nanoGPT's GPT for a config."""
+
+    total: int  # every tensor, tied wte/lm_head once
+    nanogpt: int  # total - wpe: what nanoGPT prints ("number of parameters: 40.56M")
+    non_embedding: int  # total - wte - wpe
+    per_block: int
+    wte: int
+    wpe: int
+
+
+def count_params(cfg: Any) -> ParamCount:
+    """Exactly what `GPT(GPTConfig(...))` holds for `cfg` (see the module docstring)."""
+    d, bias = cfg.n_embd, bool(cfg.bias)
+    per_block = 12 * d * d + (13 * d if bias else 2 * d)
+    wte, wpe = cfg.vocab_size * d, cfg.block_size * d
+    ln_f = 2 * d if bias else d
+    total = cfg.n_layer * per_block + wte + wpe + ln_f
+    return ParamCount(total, total - wpe, total - wte - wpe, per_block, wte, wpe)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One number with its unit and where it comes from."""
+
+    value: float | int | bool | str | None
+    unit: str
+    basis: str
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Every requirement of a config, each a `Figure`; `warnings` are one-line strings."""
+
+    device: Figure
+    dtype: Figure
+    n_gpus: Figure
+    params_total: Figure
+    params_nanogpt: Figure
+    params_non_embedding: Figure
+    micro_batch: Figure
+    tokens_per_iter: Figure
+    total_tokens: Figure
+    dataset_tokens: Figure
+    epochs: Figure
+    tokens_per_param: Figure
+    flops_per_token_6n: Figure
+    flops_per_token: Figure
+    total_flops_6n: Figure
+    total_flops: Figure
+    mem_weights: Figure
+    mem_grads: Figure
+    mem_optimizer: Figure
+    mem_activations: Figure
+    mem_logits: Figure
+    mem_overhead: Figure
+    mem_total: Figure
+    mem_device: Figure
+    mem_verdict: Figure
+    peak_tflops: Figure
+    mfu: Figure
+    tokens_per_s: Figure
+    time_s: Figure
+    power_w: Figure
+    energy_kwh: Figure
+    cost: Figure
+    warnings: tuple[str, ...]
+
+    def figures(self) -> dict[str, Figure]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "warnings"}
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain dict: {name: {value, unit, basis}, ..., "warnings": [...]}."""
+        out: dict[str, Any] = {name: asdict(fig) for name, fig in self.figures().items()}
+        out["warnings"] = list(self.warnings)
+        return out
+
+
+def _none(unit: str, why: str) -> Figure:
+    return Figure(None, unit, why)
+
+
+def logit_bytes(dtype: str, compiled: bool) -> tuple[int, str]:
+    """Bytes per logit (B·T·V element) at the loss's peak, and why.
+
+    Eager 16-bit: 2 + 4 + 4 + 2 (bf16 logits kept by the caller, the fp32 log-softmax the
+    loss saves, its fp32 gradient, the 16-bit gradient of the logits). Compiled: inductor
+    fuses the upcast and softmax, ~7 B. Calibrated on an H100 (PyTorch 2.11, 2025-11): with
+    this accounting the measured peaks of three GPT shapes (seed-000, gpt2-124m, seed-003
+    train1) imply 12.4-12.8 B eager and 6.4-7.3 B compiled. fp32: logits, log-softmax and
+    gradient, 4 B each.
+    """
+    if dtype not in ("bfloat16", "float16"):
+        return 12, "4+4+4 B (fp32 logits, log-softmax, gradient)"
+    if compiled:
+        return 7, "~7 B (torch.compile fuses the loss; measured 6.4-7.3 B on H100)"
+    return 12, "2+4+4+2 B (bf16 logits, fp32 log-softmax, its grad, bf16 grad; eager)"
+
+
+def memory_bytes(cfg: Any, params_total: int, micro_batch: int, dtype: str,
+                 cuda: bool, compiled: bool = False) -> dict[str, int]:
+    """Peak bytes on one device, by part, for one micro-batch of `micro_batch` sequences.
+
+    weights fp32 master (4 B/param), grads fp32 (4), AdamW exp_avg + exp_avg_sq (8);
+    activations per Korthikanti et al. plus embeddings (fp32 embedding sum and final
+    LayerNorm input, bf16 lm_head input: 10 B per B·T·d); logits B·T·V at
+    `logit_bytes(...)` each; overhead = CUDA context + 10 % allocator fragmentation.
+    """
+    half = dtype in ("bfloat16", "float16")
+    btd = micro_batch * cfg.block_size * cfg.n_embd
+    act = (34 if half else 66) * btd * cfg.n_layer + 10 * btd
+    logits = logit_bytes(dtype, compiled)[0] * micro_batch * cfg.block_size * cfg.vocab_size
+    parts = {"weights": 4 * params_total, "grads": 4 * params_total,
+             "optimizer": 8 * params_total, "activations": act, "logits": logits}
+    overhead = int(FRAGMENTATION * sum(parts.values())) + (CUDA_CONTEXT_BYTES if cuda else 0)
+    parts["overhead"] = overhead
+    parts["total"] = sum(parts.values())
+    return parts
+
+
+def estimate(cfg: Any, gpu: GPUSpec | None = None, measured_tokens_per_s: float | None = None,
+             dataset_tokens: int | None = None, *, device_kind: str | None = None,
+             device_name: str | None = None,
+             peak_tflops: float | None = None, peak_basis: str = "",
+             memory_bytes_available: int | None = None, power_w: float | None = None) -> Estimate:
+    """The requirements of `cfg` on `n_gpus` x `gpu`.
+
+    `gpu=None` means a CPU or a card outside the table: pass `device_kind` ("cpu", "cuda",
+    "mps"), its `peak_tflops` (measured) with `peak_basis`, its memory and power when known. The keyword arguments also override
+    the table (e.g. NVML's real memory size and power limit of a detected card).
+    """
+    kind = device_kind or ("cuda" if gpu is not None else "cpu")
+    cuda = kind == "cuda"
+    dtype = cfg.dtype if cfg.dtype != "auto" else default_dtype(gpu, kind)
+    if gpu is not None and peak_tflops is None:
+        peak_tflops = gpu.tflops(dtype)
+        short = {"bfloat16": "bf16", "float16": "fp16"}.get(dtype, "FP32 non-tensor")
+        peak_basis = f"{gpu.name} {short} dense peak (table)"
+    name = device_name or (gpu.name if gpu else "CPU")
+    mem_avail = memory_bytes_available or (int(gpu.memory_gb * GIB) if gpu else None)
+    watts = power_w or (gpu.board_power_w if gpu else None)
+
+    pc = count_params(cfg)
+    auto = not isinstance(cfg.batch_size, int)
+    mb = 1 if auto else cfg.batch_size
+    tpi, total = cfg.tokens_per_iter, cfg.total_tokens
+    auto_note = "unknown while batch_size = 'auto' (found when the run starts)"
+    ds = dataset_tokens if dataset_tokens else (cfg.dataset_tokens or None)
+    fpt6 = 6 * pc.nanogpt
+    attn = 12 * cfg.n_layer * cfg.n_embd * cfg.block_size
+    fpt = fpt6 + attn
+
+    warnings: list[str] = []
+    if auto:
+        warnings.append("batch_size = 'auto': tokens per iteration, time and energy are unknown "
+                        "until the run picks a batch; memory shown for a micro-batch of 1")
+    f = dict(
+        device=Figure(name, "", "named with --gpu or in the config, else detected"),
+        dtype=Figure(dtype, "", "from config" if cfg.dtype != "auto" else "dtype 'auto' resolved for the device"),
+        n_gpus=Figure(cfg.n_gpus, "", "from config (n_gpus)"),
+        params_total=Figure(pc.total, "params", f"{COMPUTED}: L·(12d² + {13 if cfg.bias else 2}d) + V·d + T·d + ln_f"),
+        params_nanogpt=Figure(pc.nanogpt, "params", f"{COMPUTED}: total − wpe (what nanoGPT prints)"),
+        params_non_embedding=Figure(pc.non_embedding, "params", f"{COMPUTED}: total − wte − wpe"),
+        micro_batch=Figure(mb, "seq", "batch_size 'auto': 1 assumed for memory" if auto else "from config"),
+        tokens_per_iter=Figure(tpi, "tokens", f"{COMPUTED}: batch_size × block_size × gradient_accumulation_steps" if tpi else auto_note),
+        total_tokens=Figure(total, "tokens", f"{COMPUTED}: tokens_per_iter × max_iters" if total else auto_note),
+        dataset_tokens=Figure(ds, "tokens", "from config / dataset meta.json" if ds else "dataset size unknown (not prepared, dataset_tokens = 0)"),
+        flops_per_token_6n=Figure(fpt6, "FLOP", f"{COMPUTED}: 6·N (N = {pc.nanogpt:,})"),
+        flops_per_token=Figure(fpt, "FLOP", f"{COMPUTED}: 6·N + 12·L·d·T (attention, as nanoGPT's estimate_mfu)"),
+        total_flops_6n=Figure(fpt6 * total if total else None, "FLOP", f"{COMPUTED}: 6·N × total tokens" if total else auto_note),
+        total_flops=Figure(fpt * total if total else None, "FLOP", f"{COMPUTED}: (6·N + 12·L·d·T) × total tokens" if total else auto_note),
+    )
+    f.update(_data_figures(total, ds, pc.nanogpt, warnings))
+    f.update(_memory_figures(cfg, pc.total, mb, dtype, cuda, mem_avail, warnings))
+    f.update(_time_figures(cfg, total, fpt, peak_tflops, peak_basis, measured_tokens_per_s, watts, warnings))
+    return Estimate(**f, warnings=tuple(warnings))
+
+
+def _data_figures(total: int | None, ds: int | None, n: int, warnings: list[str]) -> dict[str, Figure]:
+    out = {}
+    if total and ds:
+        epochs = total / ds
+        out["epochs"] = Figure(epochs, "epochs", f"{COMPUTED}: total tokens / dataset tokens")
+        if epochs > MAX_SENSIBLE_EPOCHS:
+            warnings.append(f"{epochs:.1f} epochs over the dataset: repeating data more than "
+                            f"~{MAX_SENSIBLE_EPOCHS}× mostly adds overfitting; use more data or fewer iters")
+    else:
+        out["epochs"] = _none("epochs", "needs total tokens and the dataset size")
+    if total:
+        tpp = total / n
+        out["tokens_per_param"] = Figure(tpp, "tokens/param", f"{COMPUTED}: total tokens / N")
+        if tpp < CHINCHILLA_TOKENS_PER_PARAM:
+            warnings.append(f"{tpp:.1f} tokens per parameter is under Chinchilla's ~20: the model is "
+                            "under-trained for its size; train longer or use a smaller model")
+    else:
+        out["tokens_per_param"] = _none("tokens/param", "needs total tokens")
+    return out
+
+
+def _memory_figures(cfg: Any, params_total: int, mb: int, dtype: str, cuda: bool,
+                    avail: int | None, warnings: list[str]) -> dict[str, Figure]:
+    compiled = cfg.compile is True or (cfg.compile == "auto" and cuda)
+    parts = memory_bytes(cfg, params_total, mb, dtype, cuda, compiled)
+    per = f"per GPU, micro-batch {mb} × {cfg.block_size}"
+    out = {
+        "mem_weights": Figure(parts["weights"], "B", f"{COMPUTED}: fp32 master weights, 4 B/param"),
+        "mem_grads": Figure(parts["grads"], "B", f"{COMPUTED}: fp32 gradients, 4 B/param"),
+        "mem_optimizer": Figure(parts["optimizer"], "B", f"{COMPUTED}: AdamW exp_avg + exp_avg_sq, 8 B/param"),
+        "mem_activations": Figure(parts["activations"], "B", f"{COMPUTED}: {34 if dtype != 'float32' else 66}·B·T·d per layer (Korthikanti 2022, flash attention) + embeddings, {per}"),
+        "mem_logits": Figure(parts["logits"], "B", f"{COMPUTED}: B·T·V × {logit_bytes(dtype, compiled)[1]}"),
+        "mem_overhead": Figure(parts["overhead"], "B", "assumed: " + ("CUDA context 0.6 GB + " if cuda else "") + "10 % allocator fragmentation"),
+        "mem_total": Figure(parts["total"], "B", f"{COMPUTED} + assumed overhead, {per}"),
+        "mem_device": Figure(avail, "B", ("GPU memory" if cuda else "system RAM") if avail else "unknown"),
+    }
+    if avail:
+        share = parts["total"] / avail
+        verdict = "fits" if share <= 0.85 else ("tight" if share <= 1.0 else "likely OOM")
+        out["mem_verdict"] = Figure(verdict, "", f"estimated peak is {share:.0%} of device memory")
+        if verdict == "likely OOM":
+            warnings.append(f"likely out of memory: ~{parts['total'] / GIB:.1f} GiB needed of "
+                            f"{avail / GIB:.1f} GiB; lower batch_size (raise gradient_accumulation_steps "
+                            "to keep tokens per iteration) or block_size")
+        elif verdict == "tight":
+            warnings.append(f"memory is tight (~{share:.0%} of the device): an OOM is possible; "
+                            "torch.compile and a smaller batch_size give headroom")
+    else:
+        out["mem_verdict"] = _none("", "device memory unknown")
+    return out
+
+
+def _time_figures(cfg: Any, total: int | None, fpt: int, peak: float | None, peak_basis: str,
+                  measured_tps: float | None, watts: float | None,
+                  warnings: list[str]) -> dict[str, Figure]:
+    n = cfg.n_gpus
+    out = {"peak_tflops": Figure(peak, "TFLOPS", peak_basis) if peak else _none("TFLOPS", peak_basis or "no peak known for this device")}
+    if measured_tps:
+        tps, tps_basis = measured_tps, "measured in a past run of the same shape"
+        mfu = tps * fpt / (n * peak * 1e12) if peak else None
+        out["mfu"] = Figure(mfu, "", f"measured: tokens/s × FLOPs/token / ({n} × peak)") if mfu else _none("", "needs a peak")
+    elif peak:
+        tps = n * peak * 1e12 * cfg.assumed_mfu / fpt
+        tps_basis = f"assumed MFU {cfg.assumed_mfu:.0%} of {n} × {peak:.3g} TFLOPS"
+        out["mfu"] = Figure(cfg.assumed_mfu, "", f"assumed MFU {cfg.assumed_mfu:.0%} (config assumed_mfu)")
+    else:
+        tps, tps_basis = None, "no peak or measured throughput for this device"
+        out["mfu"] = _none("", tps_basis)
+    out["tokens_per_s"] = Figure(tps, "tokens/s", tps_basis) if tps else _none("tokens/s", tps_basis)
+    time_s = total / tps if (total and tps) else None
+    why = tps_basis if total else "needs total tokens (batch_size 'auto')"
+    out["time_s"] = Figure(time_s, "s", f"total tokens / tokens/s ({tps_basis})") if time_s else _none("s", why)
+    out["power_w"] = Figure(watts * n, "W", f"assumed: board power {watts:g} W × {n} GPU(s), all the time") if watts else _none("W", "board power unknown")
+    if time_s and watts:
+        kwh = watts * n * time_s / 3.6e6
+        out["energy_kwh"] = Figure(kwh, "kWh", "assumed: GPUs at board power for the whole run (GPUs only, no host or PSU losses)")
+        out["cost"] = Figure(kwh * cfg.electricity_price, cfg.currency, f"energy × {cfg.electricity_price:g} {cfg.currency}/kWh (config electricity_price)")
+    else:
+        out["energy_kwh"] = _none("kWh", "needs time and board power")
+        out["cost"] = _none(cfg.currency, "needs energy")
+    return out

@@ -1,0 +1,199 @@
+"""TrainConfig: validation messages, nanoGPT config import, --set overrides."""
+
+from __future__ import annotations
+
+import pytest
+
+from gpttui import config as C
+from gpttui.errors import ConfigError
+
+BASE = dict(max_iters=100, warmup_iters=10, lr_decay_iters=100)
+
+
+def err(values=None, overrides=()) -> str:
+    with pytest.raises(ConfigError) as e:
+        C.build({**BASE, **(values or {})}, list(overrides))
+    msg = str(e.value)
+    assert "\n" not in msg
+    return msg
+
+
+@pytest.mark.parametrize("values, parts", [
+    ({"learning_rate": 0.0}, ["'learning_rate' = 0.0", "must be > 0"]),
+    ({"learning_rate": -1e-3}, ["'learning_rate'", "must be > 0"]),
+    ({"dropout": 1.0}, ["'dropout' = 1.0", "[0, 1)"]),
+    ({"dropout": -0.1}, ["'dropout'", "[0, 1)"]),
+    ({"warmup_iters": 200}, ["'warmup_iters' = 200", "more than max_iters = 100"]),
+    ({"n_embd": 100, "n_head": 12}, ["'n_embd' = 100", "not divisible by n_head = 12", "e.g. 96"]),
+    ({"min_lr": 1e-3, "learning_rate": 6e-4}, ["'min_lr'", "above learning_rate"]),
+    ({"device": "gpu"}, ["'device' = 'gpu'", "cuda:N"]),
+    ({"device": "cuda:x"}, ["'device'"]),
+    ({"dtype": "fp16"}, ["'dtype' = 'fp16' is not allowed", "'bfloat16'"]),
+    ({"batch_size": "big"}, ["'batch_size' = 'big' is not allowed", "'auto'"]),
+    ({"batch_size": 0}, ["'batch_size' = 0", "at least 1"]),
+    ({"n_layer": "12"}, ["'n_layer' must be int", "got str '12'"]),
+    ({"bias": 1}, ["'bias' must be bool", "got int 1"]),
+    ({"learning_rate": True}, ["'learning_rate' must be float", "got bool"]),
+    ({"vocab_size": 1000}, ["'vocab_size'", "50,257"]),
+    ({"beta2": 1.0}, ["'beta2'", "[0, 1)"]),
+    ({"dataset": "../x"}, ["'dataset'", "not a valid dataset name"]),
+])
+def test_validation_messages(values, parts):
+    msg = err(values)
+    for part in parts:
+        assert part in msg, (part, msg)
+
+
+@pytest.mark.parametrize("key, suggestion", [
+    ("lr", "learning_rate"), ("learning_rat", "learning_rate"), ("n_layers", "n_layer"),
+    ("grad_accum", "gradient_accumulation_steps"), ("warmup", "warmup_iters"), ("n_heads", "n_head"),
+])
+def test_unknown_key_suggests(key, suggestion):
+    msg = err({key: 1})
+    assert f"unknown key '{key}'" in msg and f"did you mean '{suggestion}'" in msg
+
+
+def test_unknown_key_without_close_match():
+    assert "every key" in err({"zzzqqq": 1})
+
+
+def test_valid_config_and_derived_figures():
+    cfg = C.build({**BASE, "batch_size": 16, "block_size": 1024, "gradient_accumulation_steps": 32})
+    assert cfg.tokens_per_iter == 16 * 1024 * 32
+    assert cfg.total_tokens == 16 * 1024 * 32 * 100
+    assert C.build({**BASE, "batch_size": "auto"}).tokens_per_iter is None
+
+
+def test_int_for_float_and_float_for_int():
+    cfg = C.build({**BASE, "learning_rate": 1, "max_iters": 1e3})
+    assert cfg.learning_rate == 1.0 and isinstance(cfg.learning_rate, float)
+    assert cfg.max_iters == 1000 and isinstance(cfg.max_iters, int)
+
+
+@pytest.mark.parametrize("text, key, value", [
+    ("batch_size=8", "batch_size", 8),
+    ("batch_size=auto", "batch_size", "auto"),
+    ("learning_rate=3e-4", "learning_rate", 3e-4),
+    ("max_iters=20_000", "max_iters", 20000),
+    ("max_iters=1e4", "max_iters", 10000),
+    ("bias=true", "bias", True),
+    ("compile=off", "compile", False),
+    ("compile=auto", "compile", "auto"),
+    ("dataset = fineweb-000 ", "dataset", "fineweb-000"),
+])
+def test_parse_override_types(text, key, value):
+    k, v = C.parse_override(text)
+    assert (k, v) == (key, value) and type(v) is type(value)
+
+
+@pytest.mark.parametrize("text, part", [
+    ("batch_size", "expected key=value"),
+    ("learning_rate=fast", "'learning_rate' must be a number"),
+    ("bias=maybe", "'bias' must be bool"),
+    ("max_iters=ten", "'max_iters'"),
+    ("lr=1e-3", "did you mean 'learning_rate'"),
+])
+def test_parse_override_errors(text, part):
+    with pytest.raises(ConfigError) as e:
+        C.parse_override(text)
+    assert part in str(e.value)
+
+
+def test_overrides_apply_after_preset_and_validate_together():
+    cfg = C.build({**BASE, "learning_rate": 1e-3}, ["learning_rate=2e-3", "max_iters=50", "lr_decay_iters=50"])
+    assert (cfg.learning_rate, cfg.max_iters) == (2e-3, 50)
+    msg = err({}, ["max_iters=5"])  # warmup 10 > 5 only after the override
+    assert "+ --set" in msg and "'warmup_iters'" in msg
+
+
+NANOGPT_CONFIG = '''\
+# train a miniature character-level shakespeare model
+# good for debugging and playing on macbooks and such
+import time
+
+out_dir = 'out-shakespeare-char'
+eval_interval = 250 # keep frequent because we'll overfit
+eval_iters = 200
+log_interval = 10 # don't print too too often
+
+# we expect to overfit on this small dataset, so only save when val improves
+always_save_checkpoint = False
+
+wandb_log = False # override via command line if you like
+wandb_project = 'shakespeare-char'
+wandb_run_name = 'mini-gpt'
+
+dataset = 'shakespeare_char'
+gradient_accumulation_steps = 1
+batch_size = 64
+block_size = 256 # context of up to 256 previous characters
+
+# baby GPT model :)
+n_layer = 6
+n_head = 6
+n_embd = 384
+dropout = 0.2
+
+learning_rate = 1e-3 # with baby networks can afford to go a bit higher
+max_iters = 5000
+lr_decay_iters = 5000 # make equal to max_iters usually
+min_lr = 1e-4 # learning_rate / 10 usually
+beta2 = 0.99 # make a bit bigger because number of tokens per iter is small
+
+warmup_iters = 100 # not super necessary potentially
+
+# on macbook also add
+# device = 'cpu'  # run on cpu only
+# compile = False # do not torch compile the model
+'''
+
+
+def test_nanogpt_config_import(tmp_path):
+    path = tmp_path / "train_shakespeare_char.py"
+    path.write_text(NANOGPT_CONFIG)
+    values = C.load_file(path)
+    assert "time" not in values and values["out_dir"] == "out-shakespeare-char"
+    cfg = C.build(values)
+    assert (cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size) == (6, 6, 384, 256)
+    assert (cfg.batch_size, cfg.dropout, cfg.beta2, cfg.always_save_checkpoint) == (64, 0.2, 0.99, False)
+    assert cfg.dataset == "shakespeare_char" and cfg.tokens_per_iter == 64 * 256
+
+
+@pytest.mark.parametrize("line, part", [
+    ("batch_size = 4 * 16", "'batch_size' is not a literal value"),
+    ("import os; os.system('true')", "only `key = value` lines"),
+    ("if True:\n    batch_size = 3", "only `key = value` lines"),
+    ("batch_size = (", "not valid Python"),
+])
+def test_nanogpt_non_literal_line_is_one_line_error_with_lineno(tmp_path, line, part):
+    path = tmp_path / "train_bad.py"
+    path.write_text("# header\nn_layer = 2\n" + line + "\n")
+    with pytest.raises(ConfigError) as e:
+        C.load_file(path)
+    msg = str(e.value)
+    assert part in msg and "\n" not in msg
+    assert f"{path}:3" in msg
+
+
+def test_toml_tables_flatten_and_bad_toml(tmp_path):
+    good = tmp_path / "p.toml"
+    good.write_text('[model]\nn_layer = 3\n[schedule]\nmax_iters = 10\nwarmup_iters = 1\nlr_decay_iters = 10\n')
+    assert C.build(C.load_file(good)).n_layer == 3
+    bad = tmp_path / "bad.toml"
+    bad.write_text("n_layer = = 3\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        C.load_file(bad)
+
+
+def test_to_toml_round_trip(tmp_path):
+    cfg = C.build({**BASE, "n_layer": 3, "batch_size": "auto", "bias": True, "description": "x"})
+    path = tmp_path / "r.toml"
+    path.write_text(C.to_toml(cfg))
+    assert C.build(C.load_file(path)) == cfg
+
+
+def test_replace_revalidates():
+    cfg = C.build(BASE)
+    assert cfg.replace(n_layer=2).n_layer == 2
+    with pytest.raises(ConfigError, match="dropout"):
+        cfg.replace(dropout=2.0)

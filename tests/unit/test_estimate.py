@@ -1,0 +1,178 @@
+"""Estimator figures against independent hand computations."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gpttui import config as C
+from gpttui import estimate as E
+from gpttui import presets as P
+from gpttui import report as R
+from gpttui.hardware import GIB, lookup_gpu
+
+
+def hand_count(L, d, V, T, bias):
+    """nanoGPT's GPT, tensor by tensor (not the formula the estimator uses)."""
+    block = 0
+    block += d + (d if bias else 0)                 # ln_1
+    block += d * 3 * d + (3 * d if bias else 0)     # attn.c_attn
+    block += d * d + (d if bias else 0)             # attn.c_proj
+    block += d + (d if bias else 0)                 # ln_2
+    block += d * 4 * d + (4 * d if bias else 0)     # mlp.c_fc
+    block += 4 * d * d + (d if bias else 0)         # mlp.c_proj
+    wte, wpe, ln_f = V * d, T * d, d + (d if bias else 0)
+    total = L * block + wte + wpe + ln_f            # lm_head tied to wte
+    return total, total - wpe, total - wpe - wte
+
+
+def cfg_of(**kw):
+    base = dict(max_iters=100, warmup_iters=1, lr_decay_iters=100)
+    return C.build({**base, **kw})
+
+
+@pytest.mark.parametrize("L, h, d, bias", [(12, 6, 384, False), (12, 8, 512, False), (6, 6, 384, True),
+                                           (3, 4, 64, True), (12, 12, 768, False)])
+def test_count_params_matches_hand_count(L, h, d, bias):
+    cfg = cfg_of(n_layer=L, n_head=h, n_embd=d, bias=bias)
+    pc = E.count_params(cfg)
+    assert (pc.total, pc.nanogpt, pc.non_embedding) == hand_count(L, d, 50304, 1024, bias)
+
+
+@pytest.mark.parametrize("L, h, d, bias, T, V", [(2, 2, 32, False, 16, 50304), (2, 4, 64, True, 32, 50257)])
+def test_count_params_equals_real_model(L, h, d, bias, T, V):
+    model_mod = pytest.importorskip("gpttui.model")
+    cfg = cfg_of(n_layer=L, n_head=h, n_embd=d, bias=bias, block_size=T, vocab_size=V)
+    model = model_mod.GPT(model_mod.GPTConfig.from_train_config(cfg))
+    pc = E.count_params(cfg)
+    assert pc.total == sum(p.numel() for p in model.parameters())
+    assert pc.nanogpt == model.get_num_params()
+
+
+def test_seed_000_pinned_figures():
+    cfg = P.get("seed-000").config()
+    est = E.estimate(cfg, lookup_gpu("RTX 4070"))
+    assert est.params_nanogpt.value == 40_560_000
+    assert est.tokens_per_iter.value == 524_288
+    assert est.total_tokens.value == 10_485_760_000
+    assert est.flops_per_token_6n.value == 6 * 40_560_000
+    assert est.total_flops_6n.value == pytest.approx(2.552e18, rel=1e-3)
+    assert est.epochs.value == pytest.approx(10_485_760_000 / 3_680_000_000)
+    # attention term: 12 * L * d * T per token, as nanoGPT's estimate_mfu
+    assert est.flops_per_token.value - est.flops_per_token_6n.value == 12 * 12 * 384 * 1024
+    assert "computed from config" in est.params_nanogpt.basis
+
+
+@pytest.mark.parametrize("name, nanogpt", [("seed-002-main", 63_517_184), ("seed-002-small", 29_938_560)])
+def test_seed_002_counts(name, nanogpt):
+    pc = E.count_params(P.get(name).config())
+    assert pc.nanogpt == nanogpt
+    assert round(pc.nanogpt / 1e6, 2) == {"seed-002-main": 63.52, "seed-002-small": 29.94}[name]
+
+
+def test_memory_parts_by_hand():
+    cfg = cfg_of(n_layer=2, n_head=2, n_embd=64, block_size=128, batch_size=4, compile=False)
+    total = hand_count(2, 64, 50304, 128, False)[0]
+    m = E.memory_bytes(cfg, total, 4, "bfloat16", cuda=True, compiled=False)
+    btd = 4 * 128 * 64
+    assert m["weights"] == m["grads"] == 4 * total and m["optimizer"] == 8 * total
+    assert m["activations"] == 34 * btd * 2 + 10 * btd
+    assert m["logits"] == 12 * 4 * 128 * 50304
+    body = 16 * total + m["activations"] + m["logits"]
+    assert m["overhead"] == int(0.1 * body) + int(0.6e9)
+    assert m["total"] == body + m["overhead"]
+    compiled = E.memory_bytes(cfg, total, 4, "bfloat16", cuda=True, compiled=True)
+    assert compiled["logits"] == 7 * 4 * 128 * 50304
+    cpu = E.memory_bytes(cfg, total, 4, "float32", cuda=False)
+    assert cpu["activations"] == 66 * btd * 2 + 10 * btd and cpu["overhead"] == int(0.1 * (cpu["total"] - cpu["overhead"]))
+
+
+def test_time_energy_cost_by_hand():
+    cfg = P.get("seed-000").config(["assumed_mfu=0.5", "electricity_price=0.25", "currency=USD"])
+    gpu = lookup_gpu("RTX 4070")
+    est = E.estimate(cfg, gpu)
+    flops = (6 * 40_560_000 + 12 * 12 * 384 * 1024) * 10_485_760_000
+    seconds = flops / (58.3e12 * 0.5)
+    assert est.time_s.value == pytest.approx(seconds)
+    assert "assumed MFU 50%" in est.time_s.basis
+    kwh = 200 * seconds / 3.6e6
+    assert est.energy_kwh.value == pytest.approx(kwh)
+    assert est.cost.value == pytest.approx(kwh * 0.25) and est.cost.unit == "USD"
+
+
+def test_measured_throughput_is_used_and_labelled():
+    cfg = P.get("seed-000").config()
+    est = E.estimate(cfg, lookup_gpu("RTX 4070"), measured_tokens_per_s=56_000)
+    assert est.time_s.value == pytest.approx(10_485_760_000 / 56_000)
+    assert est.tokens_per_s.basis.startswith("measured")
+    assert est.mfu.value == pytest.approx(56_000 * est.flops_per_token.value / 58.3e12)
+
+
+def test_multi_gpu_time_scales():
+    cfg = P.get("gpt2-124m").config()
+    one = E.estimate(cfg.replace(n_gpus=1), lookup_gpu("A100 40GB"))
+    eight = E.estimate(cfg, lookup_gpu("A100 40GB"))
+    assert one.time_s.value == pytest.approx(8 * eight.time_s.value)
+    assert eight.power_w.value == 8 * 400
+    assert eight.tokens_per_iter.value == 491_520
+
+
+def test_warnings():
+    gpu = lookup_gpu("RTX 3060 Ti")  # 8 GB
+    big = P.get("seed-003-train1").config(["batch_size=32", "compile=false"])
+    est = E.estimate(big, gpu)
+    assert est.mem_verdict.value == "likely OOM" and any("out of memory" in w for w in est.warnings)
+    short = cfg_of(n_layer=12, n_head=12, n_embd=768, batch_size=1, block_size=256,
+                   gradient_accumulation_steps=1)
+    assert any("Chinchilla" in w for w in E.estimate(short, gpu).warnings)
+    many = E.estimate(P.get("seed-000").config(), lookup_gpu("H100"), dataset_tokens=1_000_000_000)
+    assert many.epochs.value == pytest.approx(10.48576) and any("epochs" in w for w in many.warnings)
+    ok = E.estimate(P.get("seed-000").config(), lookup_gpu("H100"))
+    assert ok.warnings == () and ok.mem_verdict.value == "fits"
+
+
+def test_batch_auto_is_graceful():
+    cfg = P.get("seed-000").config(["batch_size=auto"])
+    est = E.estimate(cfg, lookup_gpu("RTX 4070"))
+    assert est.micro_batch.value == 1 and est.tokens_per_iter.value is None
+    assert est.total_flops.value is None and est.time_s.value is None and est.energy_kwh.value is None
+    assert est.params_nanogpt.value == 40_560_000 and est.mem_total.value > 0
+    assert any("'auto'" in w for w in est.warnings)
+    json.dumps(est.to_json())
+
+
+def test_cpu_estimate_uses_given_peak():
+    cfg = P.get("demo").config()
+    est = E.estimate(cfg, None, device_kind="cpu", device_name="CPU", peak_tflops=0.2,
+                     peak_basis="measured fp32 matmul on cpu")
+    assert est.dtype.value == "float32" and est.mem_overhead.basis.startswith("assumed: 10 %")
+    assert est.time_s.value == pytest.approx(cfg.total_tokens * est.flops_per_token.value / (0.2e12 * 0.35))
+    assert est.peak_tflops.basis.startswith("measured") and est.energy_kwh.value is None
+
+
+def test_every_figure_has_a_basis():
+    est = E.estimate(P.get("gpt2-124m").config(), lookup_gpu("A100"))
+    for name, fig in est.figures().items():
+        assert fig.basis, name
+    assert set(est.to_json()) >= {"params_total", "mem_total", "time_s", "warnings"}
+
+
+def test_dataset_tokens_from_meta_json():
+    from gpttui.paths import datasets_dir
+
+    cfg = P.get("seed-002-main").config()  # dataset_tokens = 0 in the preset
+    assert R.dataset_tokens(cfg) is None
+    folder = datasets_dir() / cfg.dataset
+    folder.mkdir(parents=True)
+    (folder / "meta.json").write_text(json.dumps({"splits": {"train": {"tokens": 1_500_000_000}}}))
+    assert R.dataset_tokens(cfg) == 1_500_000_000
+    est, _ = R.build_estimate(cfg, None)
+    assert est.epochs.value == pytest.approx(16 * 1024 * 32 * 6000 / 1.5e9)
+    (folder / "meta.json").write_text("{broken")
+    assert R.dataset_tokens(cfg) is None
+
+
+def test_gpu_memory_compared_in_gib():
+    est = E.estimate(P.get("seed-000").config(), lookup_gpu("RTX 4070"))
+    assert est.mem_device.value == 12 * GIB
