@@ -1,0 +1,254 @@
+"""Checkpoints: atomic save, safe load, nanoGPT's keys, RNG and sampler state for exact resume.
+
+A checkpoint is a plain dict saved with `torch.save`. It holds nanoGPT's keys (`model`,
+`optimizer`, `model_args`, `iter_num`, `best_val_loss`, `config`), so nanoGPT's
+`sample.py` reads ours, plus gpttui's (`scaler`, `rng`, `sampler`, `tokens_seen`,
+`elapsed_s`, `format`). Everything in it is a tensor, dict, list, tuple, number, string or
+None, so it loads with `torch.load(weights_only=True)`: opening a checkpoint someone sent
+you cannot run code.
+
+Saving writes a temporary sibling, fsyncs it and renames it over the old file: a `kill -9`
+at any moment leaves the previous checkpoint whole. Temporaries orphaned by a kill are
+removed by the next save (the run lock guarantees one writer per run).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gpttui.errors import RunError
+from gpttui.fsutil import atomic_open
+
+FORMAT = "gpttui-ckpt-1"
+CKPT_NAME = "ckpt.pt"
+# Wrapper prefixes that must never reach a checkpoint: torch.compile and DDP.
+WRAPPER_PREFIXES = ("_orig_mod.", "module.")
+# Buffers older nanoGPT / HF GPT-2 state dicts carry that our SDPA attention does not have.
+_DROPPED_SUFFIXES = (".attn.bias", ".attn.masked_bias")
+
+
+# -- state dicts ---------------------------------------------------------------------------
+
+def strip_prefixes(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Keys without any leading `_orig_mod.` / `module.` (in any order, repeated)."""
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        changed = True
+        while changed:
+            changed = False
+            for prefix in WRAPPER_PREFIXES:
+                if key.startswith(prefix):
+                    key, changed = key[len(prefix):], True
+        out[key] = value
+    return out
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The plain module inside DDP and torch.compile wrappers."""
+    while True:
+        if hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        elif isinstance(model, torch.nn.parallel.DistributedDataParallel) or (
+            hasattr(model, "module") and isinstance(model.module, torch.nn.Module)
+        ):
+            model = model.module
+        else:
+            return model
+
+
+def model_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The model's state dict with wrapper prefixes removed (nanoGPT key names)."""
+    return strip_prefixes(unwrap(model).state_dict())
+
+
+# -- RNG ------------------------------------------------------------------------------------
+
+def capture_rng() -> dict[str, Any]:
+    """Python, NumPy, torch CPU and (if present) CUDA generator states, as plain values."""
+    np_state = np.random.get_state(legacy=False)
+    rng: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": {
+            "bit_generator": np_state["bit_generator"],
+            "key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
+            "pos": int(np_state["state"]["pos"]),
+            "has_gauss": int(np_state["has_gauss"]),
+            "gauss": float(np_state["gauss"]),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return rng
+
+
+def restore_rng(state: Mapping[str, Any]) -> None:
+    """Restore what `capture_rng` captured; accepts the rng dict or a whole checkpoint."""
+    rng = state["rng"] if "rng" in state else state
+    if not rng:
+        return
+    if "python" in rng:
+        version, internal, gauss = rng["python"]
+        random.setstate((version, tuple(internal), gauss))
+    if "numpy" in rng:
+        n = rng["numpy"]
+        np.random.set_state({
+            "bit_generator": n["bit_generator"],
+            "state": {"key": np.asarray(n["key"].cpu().numpy(), dtype=np.uint32), "pos": int(n["pos"])},
+            "has_gauss": int(n["has_gauss"]),
+            "gauss": float(n["gauss"]),
+        })
+    if "torch" in rng:
+        torch.set_rng_state(rng["torch"].cpu())
+    cuda = rng.get("cuda")
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([s.cpu() for s in cuda])
+
+
+# -- building and saving --------------------------------------------------------------------
+
+def plain(obj: Any) -> Any:
+    """`obj` with NumPy arrays and scalars turned into tensors and Python numbers, so the
+    checkpoint loads with weights_only=True."""
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(obj.copy())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Mapping):
+        return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(plain(v) for v in obj)
+    return obj
+
+
+def build_checkpoint(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None,
+    scaler: Any,
+    model_args: Mapping[str, Any],
+    iter_num: int,
+    best_val_loss: float,
+    config_dict: Mapping[str, Any],
+    sampler_state: Mapping[str, Any] | None,
+    tokens_seen: int,
+    elapsed_s: float,
+) -> dict[str, Any]:
+    """A checkpoint dict with nanoGPT's keys and gpttui's, RNG captured now."""
+    scaler_state = scaler.state_dict() if scaler is not None and getattr(scaler, "is_enabled", lambda: True)() else None
+    return {
+        "format": FORMAT,
+        "model": model_state(model),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "model_args": dict(model_args),
+        "iter_num": int(iter_num),
+        "best_val_loss": float(best_val_loss),
+        "config": plain(dict(config_dict)),
+        "scaler": plain(scaler_state),
+        "rng": capture_rng(),
+        "sampler": plain(dict(sampler_state)) if sampler_state is not None else None,
+        "tokens_seen": int(tokens_seen),
+        "elapsed_s": float(elapsed_s),
+    }
+
+
+def stale_temporaries(path: Path) -> list[Path]:
+    """Temporary siblings of `path` left by saves that were killed (`.ckpt.pt.*.tmp`)."""
+    return sorted(path.parent.glob(f".{path.name}.*.tmp"))
+
+
+def save_checkpoint(path: Path | str, state: Mapping[str, Any]) -> Path:
+    """Write `state` atomically to `path`; the old file stays whole until the rename."""
+    path = Path(path)
+    for tmp in stale_temporaries(path):
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    with atomic_open(path, "wb") as f:
+        torch.save(dict(state), f)
+    return path
+
+
+# -- loading ----------------------------------------------------------------------------------
+
+def resolve(path: Path | str) -> Path:
+    """A checkpoint file: `path` itself, or `ckpt.pt` inside a run folder."""
+    path = Path(path).expanduser()
+    return path / CKPT_NAME if path.is_dir() else path
+
+
+def load_checkpoint(path: Path | str, map_location: Any = "cpu", trust: bool = False) -> dict[str, Any]:
+    """Load a gpttui or nanoGPT checkpoint with weights_only=True (unless `trust`); model
+    keys come back without `_orig_mod.`. Missing, truncated or foreign files raise RunError."""
+    path = resolve(path)
+    if not path.is_file():
+        raise RunError(f"no checkpoint at {path}", "train first, or pass a run folder or a ckpt.pt file")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=not trust)
+    except torch.OutOfMemoryError:
+        raise
+    except Exception as e:  # torch raises RuntimeError, EOFError, UnpicklingError, ... for bad files
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        if "Weights only load failed" in first:
+            raise RunError(
+                f"{path}: holds Python objects other than tensors and plain values",
+                "refusing to run code from a checkpoint; re-save it from a trusted source",
+            ) from None
+        raise RunError(f"{path}: not a readable checkpoint ({type(e).__name__}: {first[:160]})",
+                       "the file is truncated or damaged; use an earlier checkpoint") from None
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), Mapping):
+        raise RunError(f"{path}: not a gpttui or nanoGPT checkpoint (no 'model' state dict)",
+                       "pass a ckpt.pt written by gpttui or nanoGPT's train.py")
+    ckpt["model"] = strip_prefixes(ckpt["model"])
+    return ckpt
+
+
+def _model_args(ckpt: Mapping[str, Any]) -> dict[str, Any]:
+    """model_args, completed from the config dict and the state dict's shapes (old nanoGPT
+    files may lack fields)."""
+    from gpttui.model import GPTConfig
+
+    args: dict[str, Any] = {}
+    sd = ckpt["model"]
+    if "transformer.wte.weight" in sd:
+        args["vocab_size"], args["n_embd"] = sd["transformer.wte.weight"].shape
+    if "transformer.wpe.weight" in sd:
+        args["block_size"] = sd["transformer.wpe.weight"].shape[0]
+    layers = {k.split(".")[2] for k in sd if k.startswith("transformer.h.")}
+    if layers:
+        args["n_layer"] = len(layers)
+    args["bias"] = "transformer.ln_f.bias" in sd
+    names = set(GPTConfig.__dataclass_fields__)
+    config = ckpt.get("config") or {}
+    merged = {k: v for k, v in config.items() if k in names} if isinstance(config, Mapping) else {}
+    merged.update(ckpt.get("model_args") or {})
+    merged.update(args)  # the weights themselves are the truth about shapes
+    return merged
+
+
+def load_model(path: Path | str, device: str | torch.device = "cpu", trust: bool = False) -> tuple[Any, dict[str, Any]]:
+    """A GPT with the checkpoint's weights on `device` (eval mode), and the checkpoint.
+    Reads gpttui and nanoGPT `ckpt.pt` files alike."""
+    from gpttui.model import GPT, GPTConfig
+
+    ckpt = load_checkpoint(path, map_location="cpu", trust=trust)
+    config = GPTConfig.from_dict(_model_args(ckpt))
+    if config.n_embd % config.n_head:
+        raise RunError(f"{resolve(path)}: n_embd {config.n_embd} is not divisible by n_head {config.n_head}",
+                       "the checkpoint's model_args are damaged")
+    state = {k: v for k, v in ckpt["model"].items() if not k.endswith(_DROPPED_SUFFIXES)}
+    if "lm_head.weight" not in state and "transformer.wte.weight" in state:
+        state["lm_head.weight"] = state["transformer.wte.weight"]
+    model = GPT(config)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        what = ", ".join([f"missing {k}" for k in missing[:2]] + [f"unexpected {k}" for k in unexpected[:2]])
+        raise RunError(f"{resolve(path)}: weights do not fit a GPT ({what})",
+                       "this is not a nanoGPT-style GPT checkpoint")
+    model.to(device).eval()
+    return model, ckpt
