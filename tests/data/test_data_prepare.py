@@ -1,0 +1,134 @@
+"""Split determinism, no-op re-runs, stale folders, the store and ensure_dataset."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from data_helpers import fineweb_texts, write_parquet
+
+from gpttui.config import TrainConfig
+from gpttui.data import streams
+from gpttui.data.prepare import prepare
+from gpttui.data.store import ensure_dataset, get_dataset, list_datasets
+from gpttui.data.writer import val_mask
+from gpttui.errors import DataError
+from gpttui.paths import datasets_dir
+
+
+def bins(name: str) -> tuple[bytes, bytes]:
+    d = datasets_dir() / name
+    return (d / "train.bin").read_bytes(), (d / "val.bin").read_bytes()
+
+
+def test_bytes_do_not_depend_on_workers_or_batch_size(tmp_path, monkeypatch, text_folder):
+    path = write_parquet(tmp_path / "f.parquet", fineweb_texts(400, seed=7))
+    srcs = [str(path), str(text_folder[0])]
+    prepare(srcs, "w1", workers=1, val_fraction=0.1)
+    monkeypatch.setattr(streams, "TASK_CHARS", 3000)  # many batches in flight
+    prepare(srcs, "w2", workers=2, val_fraction=0.1)
+    monkeypatch.setattr(streams, "TASK_CHARS", 50_000)
+    prepare(srcs, "w1b", workers=1, val_fraction=0.1)
+    assert bins("w1") == bins("w2") == bins("w1b")
+    train, val = bins("w1")
+    assert len(val) > 0 and len(train) > 4 * len(val)
+
+
+def test_val_mask_is_deterministic_and_near_the_fraction():
+    m = val_mask(0, 200_000, 0.01)
+    assert not m[0] and m[1]
+    assert abs(m[2:].mean() - 0.01) < 0.002
+    assert np.array_equal(val_mask(0, 200_000, 0.01)[1000:2000], val_mask(1000, 1000, 0.01))
+
+
+def test_small_corpus_gets_a_minimum_val_fraction(fineweb):
+    info = prepare([str(fineweb[0])], "small", val_fraction=0.0005, workers=1)
+    split = info.meta["split"]
+    assert split["effective_val_fraction"] > 0.0005 and info.val_tokens > 0
+
+
+def test_rerun_unchanged_is_a_noop_force_and_changes_rebuild(fineweb):
+    path = fineweb[0]
+    stages: list[str] = []
+    first = prepare([str(path)], "fw", workers=1, progress=lambda e: stages.append(e.stage))
+    assert stages[0] == "scanning" and stages[-1] == "done"
+    created = first.meta["created"]
+    mtime = (first.path / "train.bin").stat().st_mtime_ns
+    stages.clear()
+    again = prepare([str(path)], "fw", workers=1, progress=lambda e: stages.append(e.stage))
+    assert stages[-1] == "unchanged" and again == first
+    assert (first.path / "train.bin").stat().st_mtime_ns == mtime
+    stages.clear()
+    prepare([str(path)], "fw", workers=1, force=True, progress=lambda e: stages.append(e.stage))
+    assert stages[-1] == "done"
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    stages.clear()
+    prepare([str(path)], "fw", workers=1, progress=lambda e: stages.append(e.stage))
+    assert stages[-1] == "done"
+    stages.clear()
+    prepare([str(path)], "fw", workers=1, val_fraction=0.01, progress=lambda e: stages.append(e.stage))
+    assert stages[-1] == "done" and get_dataset("fw").meta["split"]["val_fraction"] == 0.01
+    assert created  # sanity: meta carries its creation time
+
+
+def test_stale_temp_folders_are_cleaned_and_old_dataset_restored(fineweb):
+    root = datasets_dir()
+    info = prepare([str(fineweb[0])], "keep", workers=1)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    stale = root / f".fw.tmp-{pid}-abc123"
+    stale.mkdir()
+    (stale / "train.bin").write_bytes(b"\0\0")
+    os.rename(info.path, root / f".keep.old-{pid}-abc123")  # killed between the two renames
+    assert [d.name for d in list_datasets()] == []
+    prepare([str(fineweb[0])], "fw", workers=1)
+    assert not stale.exists()
+    assert get_dataset("keep").ready and not (root / f".keep.old-{pid}-abc123").exists()
+
+
+def test_a_live_prepare_of_the_same_name_is_refused(fineweb):
+    root = datasets_dir()
+    root.mkdir(parents=True)
+    (root / f".fw.tmp-{os.getppid()}-abc123").mkdir()  # a live process (pytest's parent)
+    with pytest.raises(DataError, match="being prepared by process"):
+        prepare([str(fineweb[0])], "fw", workers=1)
+
+
+def test_store_readiness():
+    root = datasets_dir()
+    nano = root / "nanogpt-copy"
+    nano.mkdir(parents=True)
+    np.arange(100, dtype="<u2").tofile(nano / "train.bin")
+    np.arange(10, dtype="<u2").tofile(nano / "val.bin")
+    (root / "half").mkdir()
+    (root / "half" / "train.bin").write_bytes(b"\0\0")
+    (root / ".hidden.tmp-1").mkdir()
+    infos = {i.name: i for i in list_datasets()}
+    assert set(infos) == {"nanogpt-copy", "half"}
+    assert infos["nanogpt-copy"].ready and infos["nanogpt-copy"].train_tokens == 100
+    assert not infos["half"].ready
+    assert get_dataset("../x") is None and get_dataset("missing") is None
+
+
+def test_damaged_dataset_is_not_ready(fineweb):
+    info = prepare([str(fineweb[0])], "fw", workers=1)
+    with open(info.path / "train.bin", "ab") as f:
+        f.write(b"\0\0")
+    assert not get_dataset("fw").ready
+    (info.path / "meta.json").write_text("{not json")
+    assert not get_dataset("fw").ready
+
+
+def test_ensure_dataset_prepares_once(tmp_path, fineweb):
+    other = write_parquet(tmp_path / "g.parquet", fineweb_texts(30, seed=9))
+    cfg = TrainConfig(dataset="auto", data_source=f"{fineweb[0]} ; {other}", val_fraction=0.01)
+    events = []
+    info = ensure_dataset(cfg, progress=events.append)
+    assert info.ready and len(info.sources) == 2 and events[-1].stage == "done"
+    events.clear()
+    assert ensure_dataset(cfg, progress=events.append) == info and events == []
+    with pytest.raises(DataError, match="data_source is empty"):
+        ensure_dataset(TrainConfig(dataset="nothing", data_source=""))
