@@ -32,7 +32,8 @@ examples:
   gpttui --run demo                   train the demo preset headless (CPU, minutes)
   gpttui --estimate seed-000 --gpu "RTX 4070"
   gpttui prepare shards/*.parquet --name fineweb-000
-  torchrun --nproc_per_node=8 -m gpttui --run gpt2-124m
+  torchrun --nproc_per_node=8 -m gpttui train gpt2-124m
+      (under torchrun use `train PRESET`: torchrun's own parser takes `--run` for its `--run-path`)
 """
 
 
@@ -60,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plain", action="store_true", help="plain log lines even on a terminal")
 
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sp = sub.add_parser("train", help="train PRESET headless (same as --run; use this under torchrun)")
+    sp.add_argument("preset", metavar="PRESET")
+    _add_config_args(sp)
+    sp.add_argument("--name", help="the run's name (default: <time>-<preset>)")
+    sp.add_argument("--plain", action="store_true", help="plain log lines even on a terminal")
+
     sp = sub.add_parser("presets", help="list built-in and user presets")
     sp.add_argument("--json", action="store_true")
 
@@ -90,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _command(args: argparse.Namespace) -> str:
+    if args.command == "train":
+        args.run = args.preset
+        return "run"
     if args.command:
         return args.command
     if args.run:
@@ -107,6 +117,9 @@ def dispatch(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--"]:  # `torchrun ... -m gpttui -- --run X` passes the `--` through
+        argv = argv[1:]
     args = build_parser().parse_args(argv)
     try:
         return dispatch(args)

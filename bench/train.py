@@ -1,0 +1,170 @@
+"""Training throughput: gpttui's Trainer next to a minimal eager PyTorch loop, in one run.
+
+  (a) reference: the same GPT and micro-batch, a bare fwd/bwd/AdamW loop (no gpttui)
+  (b) gpttui's Trainer with no listener and no run folder
+  (c) the Trainer with a run folder, MetricsWriter and a plain printer attached
+
+Each is timed over `--iters` optimizer steps after `--warmup` steps; a Trainer's time is
+the difference of two runs (warmup+iters and warmup only), so set-up, the first eval and
+the final checkpoint cancel out. Repeated `--repeat` times, interleaved; medians reported.
+The ratio c/b is gpttui's own overhead (events, metrics, NVML polling): target < 2 %.
+
+  python bench/train.py                                   # CPU, tiny model
+  python bench/train.py --device cuda --preset gpt2-124m --compile --set batch_size=16
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+TINY = ["n_layer=2", "n_head=2", "n_embd=64", "block_size=64", "batch_size=8",
+        "gradient_accumulation_steps=1", "dropout=0.0"]
+
+
+def make_cfg(args: argparse.Namespace):
+    from gpttui import config as C
+    from gpttui import presets
+
+    base = dict(presets.get(args.preset).values) if args.preset else {}
+    overrides = ([] if args.preset else TINY) + list(args.overrides) + [
+        "dataset=bench", "data_source=", f"device={args.device}", f"compile={str(args.compile).lower()}",
+        "eval_interval=1000000", "eval_iters=1", f"log_interval={args.log_interval}", "checkpoint_interval_s=0",
+        "always_save_checkpoint=false", "warmup_iters=0", "decay_lr=false",
+    ]
+    return C.build(base, overrides, source="bench")
+
+
+def write_data(cfg, tokens: int) -> None:
+    import numpy as np
+
+    from gpttui.paths import datasets_dir
+
+    folder = datasets_dir() / "bench"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for split, n in (("train", tokens), ("val", max(cfg.block_size * 4, tokens // 20))):
+        rng.integers(0, 50257, n, dtype=np.uint16).tofile(folder / f"{split}.bin")
+
+
+def reference(cfg, steps: int) -> float:
+    """Seconds for `steps` optimizer steps of a bare loop (after the caller's warm-up)."""
+    import numpy as np
+    import torch
+
+    from gpttui.model import GPT, GPTConfig
+    from gpttui.paths import datasets_dir
+    from gpttui.train.setup import resolve_env
+
+    env = resolve_env(cfg)
+    torch.manual_seed(cfg.seed)
+    model = GPT(GPTConfig.from_train_config(cfg)).to(env.device)
+    opt = model.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), env.device_type)
+    fwd = torch.compile(model) if env.compile else model
+    scaler = torch.amp.GradScaler(env.device_type, enabled=env.use_scaler)
+    data = torch.from_numpy(np.fromfile(datasets_dir() / "bench" / "train.bin", dtype=np.uint16).astype(np.int64))
+    b, t = cfg.batch_size, cfg.block_size
+
+    def batch():
+        ix = torch.randint(len(data) - t - 1, (b,))
+        xy = torch.stack([data[i : i + t + 1] for i in ix]).to(env.device)
+        return xy[:, :-1].contiguous(), xy[:, 1:].contiguous()
+
+    def step():
+        for _ in range(cfg.gradient_accumulation_steps):
+            x, y = batch()
+            with env.autocast():
+                _, loss = fwd(x, y)
+            scaler.scale(loss / cfg.gradient_accumulation_steps).backward()
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        scaler.step(opt)
+        scaler.update()
+        opt.zero_grad(set_to_none=True)
+        return loss
+
+    for _ in range(WARMUP):
+        step()
+    sync(env)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        loss = step()
+    loss.item()
+    sync(env)
+    return time.perf_counter() - t0
+
+
+def sync(env) -> None:
+    import torch
+
+    if env.device_type == "cuda":
+        torch.cuda.synchronize()
+
+
+def trainer_time(cfg, iters: int, listeners: bool) -> float:
+    """Wall time of a whole Trainer.run() for `iters` steps."""
+    from gpttui import runs
+    from gpttui.headless import PlainPrinter
+    from gpttui.trainer import Trainer
+
+    cfg = cfg.replace(max_iters=iters, lr_decay_iters=iters)
+    run = runs.create_run(cfg, "bench") if listeners else None
+    lst = [PlainPrinter(io.StringIO())] if listeners else []
+    tr = Trainer(cfg, run, lst)
+    t0 = time.perf_counter()
+    res = tr.run()
+    dt = time.perf_counter() - t0
+    if res.kind != "finished":
+        raise SystemExit(f"trainer failed: {res}")
+    return dt
+
+
+WARMUP = 5
+
+
+def main() -> int:
+    global WARMUP
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--preset", default="", help="a preset to take the model and batch from (default: tiny)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--compile", action="store_true")
+    p.add_argument("--iters", type=int, default=30)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--log-interval", type=int, default=1, help="trainer log_interval (1 = an event every step)")
+    args = p.parse_args()
+    WARMUP = args.warmup
+    os.environ.setdefault("GPTTUI_DATA_DIR", tempfile.mkdtemp(prefix="gpttui-bench-"))
+    cfg = make_cfg(args)
+    write_data(cfg, 2_000_000)
+    tpi = cfg.batch_size * cfg.block_size * cfg.gradient_accumulation_steps
+    res: dict[str, list[float]] = {"a": [], "b": [], "c": []}
+    for r in range(args.repeat):
+        res["a"].append(tpi * args.iters / reference(cfg, args.iters))
+        for key, lst in (("b", False), ("c", True)):
+            full = trainer_time(cfg, args.warmup + args.iters, lst)
+            base = trainer_time(cfg, args.warmup, lst)
+            res[key].append(tpi * args.iters / max(1e-9, full - base))
+        print(f"repeat {r + 1}: " + "  ".join(f"{k} {v[-1]:,.0f} tok/s" for k, v in res.items()), flush=True)
+    med = {k: statistics.median(v) for k, v in res.items()}
+    print(f"\nconfig: {cfg.n_layer}L/{cfg.n_head}H/{cfg.n_embd}d block {cfg.block_size} batch {cfg.batch_size}"
+          f" x accum {cfg.gradient_accumulation_steps} on {args.device}{' compiled' if args.compile else ''};"
+          f" {args.iters} iters after {args.warmup} warm-up, median of {args.repeat}")
+    print(f"(a) bare PyTorch loop        {med['a']:>12,.0f} tok/s")
+    print(f"(b) Trainer, no listeners    {med['b']:>12,.0f} tok/s   b/a = {med['b'] / med['a']:.3f}")
+    print(f"(c) Trainer + MetricsWriter  {med['c']:>12,.0f} tok/s   c/b = {med['c'] / med['b']:.3f}"
+          f"   listener overhead {100 * (1 - med['c'] / med['b']):+.1f} %")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

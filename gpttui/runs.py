@@ -1,0 +1,373 @@
+"""The run store: one folder per run in the user data dir, the files are the truth.
+
+`runs_dir()/<id>/` holds `config.toml` (the resolved config), `run.json` (preset, created,
+params, host), `status.json` (state, pid, host, progress; rewritten atomically),
+`metrics.jsonl` (one event per line, flushed as written), `ckpt.pt` (latest checkpoint),
+`samples/` and `lock`. A second gpttui, or one started after an SSH drop, reads the same
+files to list and follow a run; a run whose status says active but whose process is gone
+is shown as "interrupted" and can be resumed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gpttui import config as C
+from gpttui import events as E
+from gpttui.errors import RunError
+from gpttui.fsutil import atomic_write_text
+from gpttui.paths import check_name, runs_dir
+
+try:  # POSIX advisory locks; Windows falls back to the pid check alone
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+INTERRUPTED = "interrupted"  # listing-only state: active in status.json, process gone
+CKPT_NAME = "ckpt.pt"
+_STATUS_MIN_INTERVAL_S = 2.0  # status.json rewrites from step metrics at most this often
+
+
+def host() -> str:
+    return socket.gethostname()
+
+
+def pid_alive(pid: int | None) -> bool:
+    """Whether a process with this pid exists on this host (permission errors count as alive)."""
+    if not pid or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunError(f"{path}: damaged ({e})", "delete the run folder or fix the file") from None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One line of `gpttui runs`: plain data read from run.json and status.json."""
+
+    id: str
+    preset: str
+    state: str
+    iter: int
+    max_iters: int
+    tokens_seen: int
+    best_val_loss: float | None
+    tokens_per_s: float | None
+    mfu: float | None
+    params: int | None
+    created: float
+    updated: float
+    duration_s: float | None
+    alive: bool
+
+    @property
+    def resumable(self) -> bool:
+        return not self.alive and self.state in (E.STOPPED, INTERRUPTED, E.FAILED)
+
+
+class Run:
+    """A run folder. Cheap to construct; every accessor reads the files afresh."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.id = self.path.name
+        self._lock_fd: int | None = None
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+    # -- files -----------------------------------------------------------------------------
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.path / CKPT_NAME
+
+    @property
+    def samples_dir(self) -> Path:
+        return self.path / "samples"
+
+    def config(self) -> C.TrainConfig:
+        """The resolved config the run was started with."""
+        path = self.path / "config.toml"
+        return C.from_dict(C.read_toml(path), source=f"run {self.id} config.toml")
+
+    def info(self) -> dict[str, Any]:
+        return _read_json(self.path / "run.json")
+
+    def status(self) -> dict[str, Any]:
+        return _read_json(self.path / "status.json")
+
+    def write_status(self, **fields: Any) -> dict[str, Any]:
+        """Merge `fields` into status.json (atomically), stamping pid, host and time."""
+        st = self.status()
+        st.update(fields)
+        st.setdefault("pid", os.getpid())
+        st.setdefault("host", host())
+        st["updated"] = time.time()
+        atomic_write_text(self.path / "status.json", json.dumps(st, indent=1) + "\n")
+        return st
+
+    def latest_checkpoint(self) -> Path | None:
+        return self.checkpoint_path if self.checkpoint_path.is_file() else None
+
+    def alive(self, st: dict[str, Any] | None = None) -> bool:
+        """Whether the process named in status.json still trains this run."""
+        st = self.status() if st is None else st
+        if st.get("state") not in E.ACTIVE_STATES:
+            return False
+        if st.get("host") not in (None, host()):
+            return time.time() - float(st.get("updated", 0)) < 600  # another machine: trust fresh files
+        return pid_alive(st.get("pid"))
+
+    def summary(self) -> RunSummary:
+        info, st = self.info(), self.status()
+        alive = self.alive(st)
+        state = st.get("state", "unknown")
+        if state in E.ACTIVE_STATES and not alive:
+            state = INTERRUPTED
+        created = float(info.get("created", st.get("started", 0.0)))
+        updated = float(st.get("updated", created))
+        started = st.get("started")
+        return RunSummary(
+            id=self.id, preset=str(info.get("preset", "")), state=state,
+            iter=int(st.get("iter", 0)), max_iters=int(st.get("max_iters", 0)),
+            tokens_seen=int(st.get("tokens_seen", 0)), best_val_loss=st.get("best_val_loss"),
+            tokens_per_s=st.get("tokens_per_s"), mfu=st.get("mfu"), params=info.get("params"),
+            created=created, updated=updated,
+            duration_s=st.get("elapsed_s", (updated - started) if started else None), alive=alive,
+        )
+
+    # -- events ----------------------------------------------------------------------------
+    def events(self) -> list[E.Event]:
+        """Every event in metrics.jsonl (complete lines only)."""
+        return self.follow(0)[0]
+
+    def follow(self, offset: int) -> tuple[list[E.Event], int]:
+        """Events appended since byte `offset`, and the offset after the last complete line.
+
+        A line still being written (no newline yet) is left for the next call."""
+        try:
+            with open(self.metrics_path, "rb") as f:
+                f.seek(offset)
+                data = f.read()
+        except FileNotFoundError:
+            return [], offset
+        end = data.rfind(b"\n") + 1
+        out: list[E.Event] = []
+        for line in data[:end].splitlines():
+            try:
+                ev = E.from_json(json.loads(line))
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue  # a torn line from a crash mid-write
+            if ev is not None:
+                out.append(ev)
+        return out, offset + end
+
+    # -- lock ------------------------------------------------------------------------------
+    def acquire_lock(self) -> None:
+        """Take the run's lock for this process, or raise RunError naming the holder.
+
+        `flock` is released by the kernel when its holder dies, so a stale lock of a dead
+        process is simply taken over; the pid check covers systems without flock."""
+        if self._lock_fd is not None:
+            return
+        path = self.path / "lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            else:  # pragma: no cover - Windows
+                holder = _read_lock(path)
+                if holder.get("pid") not in (None, os.getpid()) and pid_alive(holder.get("pid")):
+                    raise BlockingIOError
+        except BlockingIOError:
+            os.close(fd)
+            holder = _read_lock(path)
+            raise RunError(
+                f"run {self.id} is being trained by pid {holder.get('pid', '?')} on {holder.get('host', '?')}",
+                "stop that process first, or follow the run in the TUI",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "host": host()}).encode())
+        self._lock_fd = fd
+
+    def release_lock(self) -> None:
+        if self._lock_fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._lock_fd, 0)
+        os.close(self._lock_fd)  # closing drops the flock
+        self._lock_fd = None
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[Run]:
+        """Hold the run's lock for the block (RunError if another live process holds it)."""
+        self.acquire_lock()
+        try:
+            yield self
+        finally:
+            self.release_lock()
+
+
+def _read_lock(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8") or "{}")
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _new_id(preset: str, name: str | None) -> str:
+    if name:
+        return check_name(name, "run name")
+    stem = "".join(c if c.isalnum() or c in "._-" else "-" for c in Path(preset).stem)[:60] or "run"
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{stem}"
+
+
+def create_run(cfg: C.TrainConfig, preset: str, name: str | None = None, params: int | None = None) -> Run:
+    """A new run folder with its resolved config, run.json and an initial status.json."""
+    root = runs_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    base = _new_id(preset, name)
+    run_id, n = base, 1
+    while True:
+        try:
+            (root / run_id).mkdir()
+            break
+        except FileExistsError:
+            if name:
+                raise RunError(f"a run named '{name}' already exists", f"pick another --name or `gpttui --resume {name}`") from None
+            n += 1
+            run_id = f"{base}-{n}"
+    run = Run(root / run_id)
+    run.samples_dir.mkdir()
+    atomic_write_text(run.path / "config.toml", C.to_toml(cfg, only_changed=False))
+    now = time.time()
+    info = {"id": run_id, "preset": preset, "created": now, "host": host(), "params": params}
+    atomic_write_text(run.path / "run.json", json.dumps(info, indent=1) + "\n")
+    run.write_status(state=E.PREPARING, iter=0, max_iters=cfg.max_iters, tokens_seen=0,
+                     best_val_loss=None, tokens_per_s=None, mfu=None, started=now)
+    return run
+
+
+def get_run(id_or_path: str | Path) -> Run:
+    """A run by id (in the data dir) or by folder path; RunError if there is none."""
+    text = str(id_or_path)
+    candidates = [Path(text).expanduser()] if ("/" in text or os.sep in text) else []
+    candidates.append(runs_dir() / text)
+    for path in candidates:
+        if (path / "run.json").is_file():
+            return Run(path.resolve())
+    known = [r.id for r in list_runs()]
+    import difflib
+
+    close = difflib.get_close_matches(text, known, n=1, cutoff=0.5)
+    hint = f"did you mean '{close[0]}'?" if close else "list runs with `gpttui runs`"
+    raise RunError(f"no run '{text}'", hint)
+
+
+def list_runs() -> list[RunSummary]:
+    """Every run in the data dir, oldest first; damaged folders are skipped."""
+    root = runs_dir()
+    if not root.is_dir():
+        return []
+    out = []
+    for path in root.iterdir():
+        if (path / "run.json").is_file():
+            try:
+                out.append(Run(path).summary())
+            except RunError:
+                continue
+    return sorted(out, key=lambda s: (s.created, s.id))
+
+
+def delete_run(id_or_path: str | Path) -> None:
+    """Remove a run folder; refused while a live process trains it."""
+    run = get_run(id_or_path)
+    with run.lock():
+        if run.alive():
+            raise RunError(f"run {run.id} is still training", "stop it first")
+        shutil.rmtree(run.path)
+
+
+class MetricsWriter:
+    """Listener that appends every event to metrics.jsonl and keeps status.json current.
+
+    Lines are flushed (not fsynced) as written so a follower sees them at once; status.json
+    is rewritten atomically on every state change and at most every 2 s from step metrics,
+    which keeps its cost far below a training step."""
+
+    def __init__(self, run: Run, clock: Any = time.monotonic):
+        self.run = run
+        self._clock = clock
+        self._file = open(run.metrics_path, "a", encoding="utf-8")  # noqa: SIM115 - closed on end events
+        self._last_status = float("-inf")
+        self._pending: dict[str, Any] = {}
+
+    def __call__(self, ev: E.Event) -> None:
+        if self._file.closed:
+            self._file = open(self.run.metrics_path, "a", encoding="utf-8")  # noqa: SIM115
+        self._file.write(json.dumps(ev.to_json(), separators=(",", ":")) + "\n")
+        self._file.flush()
+        self._update_status(ev)
+        if isinstance(ev, (E.Finished, E.Failed)):
+            self.close()
+
+    def _update_status(self, ev: E.Event) -> None:
+        fields: dict[str, Any] = {}
+        force = True
+        if isinstance(ev, E.StatusChanged):
+            fields = {"state": ev.state, "message": ev.message}
+        elif isinstance(ev, E.StepMetrics):
+            fields = {"iter": ev.iter, "max_iters": ev.max_iters, "tokens_seen": ev.tokens_seen,
+                      "tokens_per_s": ev.tokens_per_s, "mfu": ev.mfu, "loss": ev.loss,
+                      "elapsed_s": ev.elapsed_s, "eta_s": ev.eta_s}
+            force = False
+        elif isinstance(ev, E.EvalResult):
+            fields = {"iter": ev.iter, "best_val_loss": ev.best_val_loss, "val_loss": ev.val_loss,
+                      "tokens_seen": ev.tokens_seen}
+        elif isinstance(ev, E.CheckpointSaved):
+            fields = {"checkpoint_iter": ev.iter}
+        elif isinstance(ev, E.Finished):
+            fields = {"state": ev.state, "iter": ev.iter, "best_val_loss": ev.best_val_loss,
+                      "tokens_seen": ev.tokens_seen, "elapsed_s": ev.elapsed_s, "eta_s": None}
+        elif isinstance(ev, E.Failed):
+            fields = {"state": E.FAILED, "reason": ev.reason, "hint": ev.hint, "eta_s": None}
+        else:
+            return
+        self._pending.update(fields)
+        now = self._clock()
+        if force or now - self._last_status >= _STATUS_MIN_INTERVAL_S:
+            self.run.write_status(pid=os.getpid(), host=host(), **self._pending)
+            self._pending = {}
+            self._last_status = now
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()

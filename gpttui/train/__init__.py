@@ -1,0 +1,1 @@
+"""The training engine behind `gpttui.trainer.Trainer`: set-up, loop, metrics, DDP."""

@@ -1,0 +1,407 @@
+"""The training loop proper, for one Trainer: set-up, steps, evals, checkpoints.
+
+nanoGPT's `train.py` restructured as an object so the Trainer can drive and observe it.
+Exact resume: the model is built from the seed, then weights, optimizer, scaler, RNG states
+and the data sampler's state are restored, so a CPU run resumed at iteration k logs the
+same losses as an uninterrupted one. The sampler state saved with a checkpoint is the one
+from *before* the already-prefetched batch, so the resumed run fetches that batch again.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from gpttui import events as E
+from gpttui.config import TrainConfig, to_dict
+from gpttui.errors import DataError, RunError
+from gpttui.train import ddp
+from gpttui.train import setup as S
+from gpttui.train.metrics import MetricsTracker, NonFiniteLoss
+
+if TYPE_CHECKING:
+    from gpttui.trainer import Trainer
+
+
+class StopStep(Exception):
+    """A stop request seen mid-step: the partial step is dropped."""
+
+
+class Loop:
+    def __init__(self, trainer: Trainer):
+        self.t = trainer
+        self.cfg: TrainConfig = trainer.cfg
+        self.dist = trainer.dist
+        self.iter_num = 0
+        self.best_val = float("inf")
+        self.tokens_seen = 0
+        self.elapsed0 = 0.0
+        self.last_saved_iter = -1
+        self.metrics: MetricsTracker | None = None
+        self.ckpt: dict[str, Any] | None = None
+        self._paused_s = 0.0
+        self.dist_stop = False  # under DDP: all ranks agreed to stop (see log_step)
+        self.lr = 0.0
+
+    # -- set-up ---------------------------------------------------------------------------------
+    def setup(self) -> None:
+        t, cfg = self.t, self.cfg
+        from gpttui.checkpoint import load_checkpoint
+        from gpttui.data.reader import BatchReader
+        from gpttui.model import GPT, GPTConfig
+        from gpttui.paths import datasets_dir
+
+        self.env = env = S.resolve_env(cfg, self.dist.local_rank, self.dist.enabled)
+        ddp.init(self.dist, env.device_type)
+        if env.device_type == "cuda":
+            S.enable_tf32()
+        if t.resume_requested and t.run_obj is not None:
+            self.ckpt = load_checkpoint(t.run_obj.checkpoint_path, map_location=env.device)
+            cfg = self._resolved_from_checkpoint(cfg)
+        data_dir = datasets_dir() / cfg.dataset
+        if not (data_dir / "train.bin").is_file():
+            raise DataError(f"dataset '{cfg.dataset}' is not prepared",
+                            f"run `gpttui prepare ... --name {cfg.dataset}` (gpttui --run prepares data_source itself)")
+        torch.manual_seed(cfg.seed + self.dist.rank)
+        self.model = GPT(GPTConfig.from_train_config(cfg))
+        if self.ckpt is not None:
+            self.model.load_state_dict(self.ckpt["model"])
+        self.model.to(env.device)
+        self.scaler = torch.amp.GradScaler(env.device_type, enabled=env.use_scaler)
+        self.optimizer = self.model.configure_optimizers(
+            cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), env.device_type)
+        if cfg.batch_size == "auto":
+            cfg = self._auto_batch(cfg)
+        self.cfg = t.cfg = cfg
+        self.accum = ddp.split_accumulation(cfg.gradient_accumulation_steps, self.dist.world_size)
+        self.tokens_per_iter = cfg.batch_size * cfg.block_size * cfg.gradient_accumulation_steps
+        self.reader = BatchReader(data_dir, cfg.block_size, cfg.batch_size, env.device, cfg.seed,
+                                  self.dist.rank, self.dist.world_size)
+        if self.ckpt is not None:
+            self._restore_state()
+        self._wrap_model()
+        peak, basis = self._peak()
+        self.metrics = MetricsTracker(env, self.tokens_per_iter, S.flops_per_token(self.model, cfg),
+                                      peak, basis, self.dist.world_size, warmup_steps=3 if env.compile else 1)
+        self.metrics.start_energy()
+        t.log(f"{self.model.get_num_params() / 1e6:.2f}M parameters on {env.device} ({env.dtype}"
+              f"{', compiled' if env.compile else ''}); {self.tokens_per_iter:,} tokens/iter"
+              f" = {cfg.batch_size} x {cfg.block_size} x {cfg.gradient_accumulation_steps}"
+              f"{f' over {self.dist.world_size} processes' if self.dist.enabled else ''}")
+
+    def _resolved_from_checkpoint(self, cfg: TrainConfig) -> TrainConfig:
+        """Continue with the batch geometry the checkpoint trained with when the run's config
+        says 'auto' (the probe could pick another size after a restart)."""
+        saved = self.ckpt.get("config") or {}
+        if cfg.batch_size == "auto" and isinstance(saved.get("batch_size"), int):
+            cfg = cfg.replace(batch_size=saved["batch_size"],
+                              gradient_accumulation_steps=int(saved.get("gradient_accumulation_steps", cfg.gradient_accumulation_steps)))
+        return cfg
+
+    def _restore_state(self) -> None:
+        from gpttui.checkpoint import restore_rng
+
+        ck = self.ckpt
+        try:
+            self.optimizer.load_state_dict(ck["optimizer"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise RunError(f"checkpoint optimizer state does not fit this model ({e})",
+                           "resume with the config the run was started with") from None
+        if ck.get("scaler") and self.scaler.is_enabled():
+            self.scaler.load_state_dict(ck["scaler"])
+        self.iter_num = self.last_saved_iter = int(ck.get("iter_num", 0))
+        self.best_val = float(ck.get("best_val_loss", float("inf")))
+        self.tokens_seen = int(ck.get("tokens_seen", self.iter_num * self.tokens_per_iter))
+        self.elapsed0 = float(ck.get("elapsed_s", 0.0))
+        sampler = ck.get("sampler")
+        if sampler and self.dist.is_master:
+            self.reader.load_state_dict(sampler)
+        else:  # other ranks (or a nanoGPT checkpoint): fresh streams past this iteration
+            self.reader.reseed(self.iter_num)
+        if self.dist.is_master:
+            restore_rng(ck)
+        self.ckpt = None  # free the (possibly large) state dicts
+        self.t.log(f"resumed at iteration {self.iter_num} ({self.tokens_seen:,} tokens seen)")
+
+    def _auto_batch(self, cfg: TrainConfig) -> TrainConfig:
+        env = self.env
+
+        def try_batch(b: int) -> None:
+            x = torch.randint(0, cfg.vocab_size, (b, cfg.block_size), device=env.device)
+            try:
+                with env.autocast():
+                    _, loss = self.model(x, x)
+                self.scaler.scale(loss).backward()
+                for g in self.optimizer.param_groups:
+                    g["lr"] = 0.0  # allocate AdamW's state without moving the weights
+                self.optimizer.step()
+            finally:
+                self.optimizer.zero_grad(set_to_none=True)
+                self.optimizer.state.clear()  # fresh optimizer, as if never stepped
+
+        b = S.find_micro_batch(try_batch, env, cfg.block_size, self.t.log)
+        accum = S.accumulation_for(b, cfg, self.dist.world_size)
+        if env.device_type == "cuda":
+            torch.cuda.empty_cache()
+        self.t.log(f"batch_size auto: {b}, gradient_accumulation_steps {accum} "
+                   f"({b * accum * cfg.block_size:,} tokens/iter, reference {S.AUTO_REFERENCE_BATCH} x "
+                   f"{cfg.gradient_accumulation_steps} x {cfg.block_size})")
+        return cfg.replace(batch_size=b, gradient_accumulation_steps=accum)
+
+    def _wrap_model(self) -> None:
+        """torch.compile (if asked) and DDP; `self.raw` stays the plain module."""
+        self.raw = self.model
+        self.compiled = None
+        if self.env.compile:
+            self.compiled = torch.compile(self.model)
+        self._ddp_wrap(self.compiled or self.raw)
+
+    def _ddp_wrap(self, module: torch.nn.Module) -> None:
+        self.eval_model = module
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [self.dist.local_rank] if self.env.device_type == "cuda" else None
+            self.train_model: torch.nn.Module = DDP(module, device_ids=ids)
+        else:
+            self.train_model = module
+
+    def _peak(self) -> tuple[float | None, str]:
+        from gpttui.hardware import peak_for
+
+        try:
+            return peak_for(self.env.device_name, self.env.dtype)
+        except Exception as e:  # a missing peak must never stop a run
+            return None, f"no peak known for {self.env.device_name} ({type(e).__name__})"
+
+    # -- compile ------------------------------------------------------------------------------
+    def warm_compile(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Compile with one forward/backward on the first batch (its gradients discarded);
+        if compilation fails, warn and go on eager."""
+        if self.compiled is None:
+            return
+        t = self.t
+        t.set_state(E.COMPILING, "torch.compile: the first steps take longer")
+        t0 = time.perf_counter()
+        try:
+            with self.env.autocast():
+                _, loss = self.train_model(x, y)
+            self.scaler.scale(loss).backward()
+            t.log(f"torch.compile: compiled in {time.perf_counter() - t0:.0f} s")
+        except torch.OutOfMemoryError:
+            raise
+        except Exception as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            t.log(f"torch.compile failed ({type(e).__name__}: {first}); training eager (slower, same results)", "warning")
+            self.compiled = None
+            self.env = S.Env(**{**self.env.__dict__, "compile": False})
+            self._ddp_wrap(self.raw)
+        finally:
+            self.optimizer.zero_grad(set_to_none=True)
+
+    # -- the loop -----------------------------------------------------------------------------
+    def train(self) -> E.Event:
+        t, cfg = self.t, self.cfg
+        self.setup()
+        cfg = self.cfg
+        self.t_start = time.perf_counter()
+        self.last_ckpt_t = time.monotonic()
+        self.sampler_train = self.reader.state_dict()["streams"]["train"]
+        x, y = self.reader.get_batch("train")
+        self.warm_compile(x, y)
+        if cfg.eval_only or (self.iter_num == 0 and not t.resume_requested):
+            self.evaluate(save=False)  # the starting point every later val loss is compared with
+            if cfg.eval_only:
+                return self.finish(E.FINISHED)
+        t.set_state(E.TRAINING, f"training to iteration {cfg.max_iters}")
+        while self.iter_num < cfg.max_iters:
+            self._check_pause()
+            if self._stop_now():
+                return self.stop()
+            try:
+                x, y = self.step(x, y)
+            except StopStep:
+                return self.stop()
+            self.after_step()
+        return self.finish(E.FINISHED)
+
+    def _stop_now(self) -> bool:
+        # Under DDP a local request only counts once all ranks agree (see `log_step`).
+        return self.dist_stop if self.dist.enabled else self.t.stop_requested
+
+    def _check_pause(self) -> None:
+        paused = self.t.wait_if_paused()
+        if paused:
+            self._paused_s += paused
+            self.metrics.exclude(paused)
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step over `accum` micro-batches; returns the prefetched next batch."""
+        cfg, env, model = self.cfg, self.env, self.train_model
+        lr = S.get_lr(cfg, self.iter_num)
+        for g in self.optimizer.param_groups:
+            g["lr"] = lr
+        self.lr = lr
+        rng = torch.get_rng_state()
+        loss_sum = torch.zeros((), device=env.device)
+        for micro in range(self.accum):
+            if micro:
+                self._check_pause()
+            if micro and self._stop_now():
+                torch.set_rng_state(rng)  # the saved RNG must be the one this step started with
+                self.optimizer.zero_grad(set_to_none=True)
+                raise StopStep
+            if self.dist.enabled:
+                model.require_backward_grad_sync = micro == self.accum - 1
+            with env.autocast():
+                _, loss = model(x, y)
+                loss = loss / self.accum
+            if micro == self.accum - 1:
+                self.sampler_train = self.reader.state_dict()["streams"]["train"]
+            x, y = self.reader.get_batch("train")  # prefetch while the device works
+            self.scaler.scale(loss).backward()
+            loss_sum += loss.detach()
+        grad_norm = None
+        if cfg.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.iter_num += 1
+        self.t.iter_num = self.iter_num
+        self.tokens_seen += self.tokens_per_iter
+        self.metrics.add_step(loss_sum, grad_norm)
+        return x, y
+
+    def after_step(self) -> None:
+        cfg, it = self.cfg, self.iter_num
+        last = it >= cfg.max_iters
+        if it % cfg.log_interval == 0 or last:
+            self.log_step()
+        if it % cfg.eval_interval == 0 or last:
+            self.evaluate(save=True)
+        elif self.dist.is_master:
+            if self.t.take_save_request():
+                self.checkpoint("manual")
+            elif cfg.checkpoint_interval_s and time.monotonic() - self.last_ckpt_t >= cfg.checkpoint_interval_s:
+                self.checkpoint("interval")
+
+    def log_step(self) -> None:
+        """Read the window's losses back, average them over ranks, emit StepMetrics."""
+        m = self.metrics
+        losses = m.flush(self.iter_num)
+        if self.dist.enabled:
+            import torch.distributed as dist
+
+            buf = torch.tensor([*losses, float(self.t.stop_requested)], dtype=torch.float64, device=self.env.device)
+            dist.all_reduce(buf)
+            values = buf.tolist()
+            losses = [v / self.dist.world_size for v in values[:-1]]
+            self.dist_stop = values[-1] > 0  # any rank asked (e.g. torchrun forwarded SIGTERM)
+            bad = next((v for v in losses if not math.isfinite(v)), None)
+            if bad is not None:
+                raise NonFiniteLoss(self.iter_num, bad)
+        ev = m.build(self.t.run_id, self.iter_num, self.cfg.max_iters, self.lr, losses, self.tokens_seen,
+                     self.elapsed(), self.cfg.eval_interval, compiling=m.warming_up and self.compiled is not None)
+        self.t.emit(ev)
+
+    def elapsed(self) -> float:
+        return self.elapsed0 + time.perf_counter() - self.t_start - self._paused_s
+
+    @torch.no_grad()
+    def estimate_loss(self) -> dict[str, float]:
+        """Mean loss over eval_iters batches of each split (eval stream: never moves the
+        training data order)."""
+        out = {}
+        model = self.eval_model
+        model.eval()
+        try:
+            for split in ("train", "val"):
+                losses = torch.zeros(self.cfg.eval_iters)
+                for k in range(self.cfg.eval_iters):
+                    x, y = self.reader.get_batch(split, stream="eval")
+                    with self.env.autocast():
+                        _, loss = model(x, y)
+                    losses[k] = loss.item()
+                out[split] = losses.mean().item()
+        finally:
+            model.train()
+        return out
+
+    def evaluate(self, save: bool) -> None:
+        """Train/val loss (rank 0), EvalResult, and a checkpoint if it is due."""
+        if not self.dist.is_master:
+            return
+        t0 = time.perf_counter()
+        prev = self.t.state
+        self.t.set_state(E.EVALUATING)
+        losses = self.estimate_loss()
+        val = losses["val"]
+        improved = val < self.best_val
+        if improved:
+            self.best_val = val
+        self.t.emit(E.EvalResult(self.t.run_id, iter=self.iter_num, train_loss=losses["train"], val_loss=val,
+                                 best_val_loss=self.best_val, tokens_seen=self.tokens_seen))
+        if not math.isfinite(val):  # the weights are gone; keep the last good checkpoint
+            raise NonFiniteLoss(self.iter_num, val)
+        if save and self.iter_num > 0 and (improved or self.cfg.always_save_checkpoint):
+            self.checkpoint("best" if improved else "eval")
+        self.t.set_state(prev if prev != E.PREPARING else E.TRAINING)
+        if self.metrics is not None:
+            self.metrics.note_eval(time.perf_counter() - t0)
+
+    def checkpoint(self, reason: str) -> None:
+        """Save ckpt.pt atomically (rank 0 with a run only); the losses are checked first so a
+        NaN step never overwrites the last good checkpoint."""
+        run = self.t.run_obj
+        if run is None or not self.dist.is_master:
+            return
+        from gpttui.checkpoint import build_checkpoint, save_checkpoint
+
+        t0 = time.perf_counter()
+        self.metrics.flush(self.iter_num)
+        prev = self.t.state
+        self.t.set_state(E.SAVING)
+        sampler = self.reader.state_dict()
+        sampler["streams"]["train"] = self.sampler_train
+        state = build_checkpoint(self.raw, self.optimizer, self.scaler, self.raw.config.to_dict(), self.iter_num,
+                                 self.best_val, to_dict(self.cfg), sampler, self.tokens_seen, self.elapsed())
+        path = save_checkpoint(run.checkpoint_path, state)
+        del state
+        self.last_saved_iter = self.iter_num
+        self.last_ckpt_t = time.monotonic()
+        self.t.emit(E.CheckpointSaved(self.t.run_id, iter=self.iter_num, path=str(path), reason=reason,
+                                      best_val_loss=self.best_val if self.best_val < float("inf") else None))
+        self.t.set_state(prev)
+        self.metrics.exclude(time.perf_counter() - t0)
+
+    # -- endings --------------------------------------------------------------------------------
+    def stop(self) -> E.Event:
+        self.t.set_state(E.STOPPING, "saving a checkpoint, then stopping")
+        if self.iter_num != self.last_saved_iter:
+            self.checkpoint("stop")
+        return self._end(E.STOPPED)
+
+    def finish(self, state: str) -> E.Event:
+        if self.iter_num != self.last_saved_iter and not self.cfg.eval_only:
+            self.checkpoint("final")
+        return self._end(state)
+
+    def _end(self, state: str) -> E.Event:
+        best = self.best_val if self.best_val < float("inf") else None
+        ev = E.Finished(self.t.run_id, state=state, iter=self.iter_num, best_val_loss=best,
+                        tokens_seen=self.tokens_seen, elapsed_s=self.elapsed())
+        self.t._state = state
+        self.t.emit(E.StatusChanged(self.t.run_id, state=state))
+        self.t.emit(ev)
+        return ev
+
+    def close(self) -> None:
+        if self.metrics is not None:
+            self.metrics.close()
+        if getattr(self, "env", None) is not None and self.env.device_type == "cuda":
+            torch.cuda.empty_cache()
