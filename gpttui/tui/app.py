@@ -1,0 +1,292 @@
+"""The gpttui Textual app: screens, the one in-process training session, quit handling.
+
+`make_app(services)` builds the app (tests pass fake services); `run_app(args)` is the CLI
+entry. Training runs in the trainer's own thread; its listener only `post_message`s the
+frozen events, which the app folds into `self.live` and the training screen redraws from.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.events import Resize
+from textual.screen import Screen
+
+from gpttui import events as E
+from gpttui.config import TrainConfig
+from gpttui.errors import GpttuiError
+from gpttui.tui.live import LiveRun
+from gpttui.tui.messages import RunEvent, SessionFailed, wrap
+from gpttui.tui.peaks import PeakCache, peak_target
+from gpttui.tui.quitting import SighupGuard, ask_quit, hand_off
+from gpttui.tui.screens.dialogs import TooSmallNote
+from gpttui.tui.screens.editor import Notice
+from gpttui.tui.services import Services, TrainSession
+
+MIN_SIZE = (80, 24)
+
+
+class GptTuiApp(App):
+    """Keyboard-driven front end for presets, training, sampling and runs."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "gpttui"
+    BINDINGS = [
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "request_quit", "Quit"),
+        Binding("ctrl+q", "request_quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(self, services: Services | None = None) -> None:
+        super().__init__()
+        self.services = services or Services()
+        self.device: Any = None
+        self._device_lock = threading.Lock()
+        self._device_done = False
+        self.session: TrainSession | None = None
+        self.live: LiveRun | None = None
+        self.training_screen: Screen | None = None
+        self.exit_choice: str | None = None  # "stop" | "background" when quitting mid-run
+        self.sighup = SighupGuard()
+        self.peaks = PeakCache(self.services.measure_peak)
+
+    # -- start-up --------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        from gpttui.tui.screens.home import HomeScreen
+
+        self.push_screen(HomeScreen())
+        self._warm_up()
+        self.call_after_refresh(self._check_size)
+
+    @work(thread=True, group="warm-up", exit_on_error=False)
+    def _warm_up(self) -> None:
+        """Device detection (NVML) and the chart library, off the event loop."""
+        self.get_device()
+        import plotext  # noqa: F401  (0.3 s import, done here rather than on first chart)
+
+    def get_device(self) -> Any:
+        """The detected device, detected once; call from worker threads."""
+        with self._device_lock:
+            if not self._device_done:
+                try:
+                    self.device = self.services.detect_device()
+                finally:
+                    self._device_done = True
+            return self.device
+
+    def estimate(self, cfg: TrainConfig, measure: bool = False) -> Any:
+        """`cfg`'s estimate on this machine; worker threads only. With `measure`, first
+        measure the matmul peak it needs if unknown (CPU etc.: torch import + seconds, once)."""
+        device = self.get_device()
+        target = peak_target(cfg, device)
+        if measure and target is not None:
+            self.peaks.measure(target)
+        return self.services.estimate(cfg, device, self.peaks)
+
+    def needs_peak(self, cfg: TrainConfig) -> bool:
+        """Whether `cfg`'s estimate still waits for a peak measurement."""
+        target = peak_target(cfg, self.get_device())
+        return target is not None and self.peaks.known(target) is None
+
+    # -- terminal size ---------------------------------------------------------------------
+    def on_resize(self, event: Resize) -> None:
+        self._check_size(event.size)
+
+    def _check_size(self, size: Any = None) -> None:
+        """Cover the current screen with a notice while the terminal is below MIN_SIZE."""
+        w, h = size or self.size
+        small = w < MIN_SIZE[0] or h < MIN_SIZE[1]
+        for screen in self.screen_stack:
+            for note in screen.query(TooSmallNote):
+                if small and screen is self.screen:
+                    note.update(TooSmallNote.message((w, h), MIN_SIZE))
+                else:
+                    note.remove()
+        if small and not self.screen.query(TooSmallNote):
+            self.screen.mount(TooSmallNote((w, h), MIN_SIZE))
+
+    def push_screen(self, screen: Any, *args: Any, **kwargs: Any) -> Any:
+        """Push, then re-check the size so the too-small notice covers the new screen."""
+        result = super().push_screen(screen, *args, **kwargs)
+        self.call_after_refresh(self._check_size)
+        return result
+
+    def pop_screen(self) -> Any:
+        result = super().pop_screen()
+        self.call_after_refresh(self._check_size)
+        return result
+
+    # -- navigation ------------------------------------------------------------------------
+    def open_editor(self, preset: str, cfg: TrainConfig, new: bool = False, user: bool = False) -> None:
+        from gpttui.tui.screens.editor import EditorScreen
+
+        self.push_screen(EditorScreen(preset, cfg, new=new, user=user))
+
+    def open_training(self) -> None:
+        if self.live is None:
+            self.notify("No run is training in this window. Runs (u) shows runs of other processes.")
+            return
+        if self.training_screen is None or self.screen is not self.training_screen:
+            from gpttui.tui.screens.training import TrainingScreen
+
+            self.training_screen = TrainingScreen()
+            self.push_screen(self.training_screen)
+
+    def open_runs(self) -> None:
+        from gpttui.tui.screens.runs import RunsScreen
+
+        self.push_screen(RunsScreen())
+
+    def open_run(self, run_id: str) -> None:
+        from gpttui.tui.screens.runs import open_run_view
+
+        open_run_view(self, run_id)
+
+    def open_sampling(self, run_id: str | None) -> None:
+        from gpttui.tui.screens.sampling import SamplingScreen
+
+        self.push_screen(SamplingScreen(run_id))
+
+    def action_help(self) -> None:
+        from gpttui.tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    # -- the training session --------------------------------------------------------------
+    def session_active(self) -> bool:
+        return self.session is not None and self.live is not None and (
+            self.live.active or self.session.is_alive())
+
+    def start_training(self, cfg: TrainConfig, preset: str) -> None:
+        """Start `cfg` in this process and show the training screen."""
+        if self._refuse_second():
+            return
+        self.live = LiveRun(run_id="(starting)")
+        self.session = self.services.new_session(cfg, preset, self._listener)
+        self._begin()
+
+    def resume_run(self, run_id: str) -> None:
+        """Resume a stopped/interrupted run in this process."""
+        if self._refuse_second():
+            return
+        self.live = LiveRun(run_id=run_id)
+        self.session = self.services.resume_session(run_id, self._listener)
+        self._begin()
+
+    def _refuse_second(self) -> bool:
+        if self.session_active():
+            self.notify("A run is already training here; stop it first (x on its screen).", severity="warning")
+            self.open_training()
+            return True
+        return False
+
+    def _begin(self) -> None:
+        self.sighup.hold(True)
+        self.training_screen = None
+        self.open_training()
+        self._start_session(self.session)
+
+    @work(thread=True, group="session-start", exit_on_error=False)
+    def _start_session(self, session: TrainSession) -> None:
+        """Data preparation, run creation and torch import happen here, not on the loop."""
+        try:
+            session.start()
+        except GpttuiError as e:
+            self.post_message(SessionFailed(str(e)))
+        except Exception as e:  # a bug, but the UI must say so rather than hang in 'preparing'
+            self.post_message(SessionFailed(f"{type(e).__name__}: {e}"))
+
+    def _listener(self, event: E.Event) -> None:
+        """Trainer thread → UI: post only; never block, never raise into the trainer."""
+        try:
+            self.post_message(wrap(event))
+        except Exception:  # the app has gone (terminal lost): training carries on
+            pass
+
+    @on(RunEvent)
+    def _run_event(self, msg: RunEvent) -> None:
+        live = self.live
+        if live is None:
+            return
+        ev = msg.event
+        if not isinstance(ev, E.PrepareProgress) and live.run_id != ev.run_id:
+            live.run_id = ev.run_id
+        live.apply(ev)
+        urgent = not isinstance(ev, (E.StepMetrics, E.PrepareProgress))
+        if self.training_screen is not None and self.training_screen.is_attached:
+            self.training_screen.mark_dirty(urgent)
+        if isinstance(ev, (E.Finished, E.Failed)):
+            self.sighup.hold(False)
+            self.notify(f"Run {live.run_id}: {live.state}" + (f" — {live.message}" if isinstance(ev, E.Failed) else ""),
+                        severity="error" if isinstance(ev, E.Failed) else "information")
+
+    def on_session_failed(self, msg: SessionFailed) -> None:
+        if self.live is not None:
+            self.live.apply(E.Failed(self.live.run_id, reason=msg.text))
+            if self.training_screen is not None and self.training_screen.is_attached:
+                self.training_screen.mark_dirty(True)
+        self.sighup.hold(False)
+        self.notify(msg.text, severity="error", timeout=10)
+
+    def on_notice(self, msg: Notice) -> None:
+        self.notify(msg.text, severity=msg.severity)  # type: ignore[arg-type]
+
+    def toggle_pause(self) -> None:
+        if self.session is None or self.live is None:
+            return
+        if self.live.state == E.PAUSED:
+            self.session.resume()
+        else:
+            self.session.pause()
+
+    def stop_session(self) -> None:
+        if self.session is not None:
+            self.session.stop()
+            self.notify("Stopping: a checkpoint is saved first.")
+
+    # -- quitting --------------------------------------------------------------------------
+    def action_request_quit(self) -> None:
+        ask_quit(self)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Home", "Presets and recent runs", self._go_home)
+        yield SystemCommand("Runs", "Every run: open, compare, resume, delete", self.open_runs)
+        yield SystemCommand("Training", "The run training in this window", self.open_training)
+        yield SystemCommand("Sample", "Generate text from a run's checkpoint", lambda: self.open_sampling(None))
+        yield SystemCommand("Help", "Every key of every screen", self.action_help)
+        if self.session_active():
+            yield SystemCommand("Pause / resume training", "p on the training screen", self.toggle_pause)
+            yield SystemCommand("Save checkpoint now", "s on the training screen", lambda: self.session.save_now())
+            yield SystemCommand("Stop training", "checkpoint, then stop (resumable)", self.stop_session)
+        yield SystemCommand("Quit gpttui", "asks first while a run trains", self.action_request_quit)
+
+    def _go_home(self) -> None:
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+
+
+def make_app(services: Services | None = None, **overrides: Any) -> GptTuiApp:
+    """The app with real services, any of which `overrides` replaces (tests use fakes)."""
+    services = services or Services()
+    for key, value in overrides.items():
+        if not hasattr(services, key):
+            raise TypeError(f"unknown service {key!r}")
+        setattr(services, key, value)
+    return GptTuiApp(services)
+
+
+def run_app(args: Any = None) -> int:
+    """`gpttui` with no command: run the TUI; afterwards finish or hand off a live run."""
+    app = make_app()
+    try:
+        app.run()
+    finally:
+        hand_off(app)
+    return int(app.return_code or 0)

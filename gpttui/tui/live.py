@@ -1,0 +1,89 @@
+"""LiveRun: what the UI knows about one run, folded from its events.
+
+Fed by the in-process trainer (posted messages) or by following another process's
+`metrics.jsonl`; the Training and run-detail screens render from it. Plain Python, no
+textual, so it is tested and reused without a screen.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from gpttui import events as E
+
+
+@dataclass
+class LiveRun:
+    """Accumulated state of one run. Mutated on the UI thread only."""
+
+    run_id: str
+    state: str = E.PREPARING
+    message: str = ""
+    step: E.StepMetrics | None = None
+    losses: list[tuple[int, float]] = field(default_factory=list)  # (iter, train loss)
+    evals: list[E.EvalResult] = field(default_factory=list)
+    checkpoints: list[E.CheckpointSaved] = field(default_factory=list)
+    log: deque[str] = field(default_factory=lambda: deque(maxlen=500))
+    prepare: E.PrepareProgress | None = None
+    finished: E.Finished | None = None
+    failed: E.Failed | None = None
+    events_seen: int = 0
+    log_total: int = 0  # lines ever logged (the deque keeps the newest 500)
+
+    def note(self, text: str) -> None:
+        """Append a line to the run's log pane."""
+        self.log.append(text)
+        self.log_total += 1
+
+    def new_log_lines(self, seen: int) -> list[str]:
+        """Lines logged after the first `seen` ones (as many as are still kept)."""
+        n = min(self.log_total - seen, len(self.log))
+        return list(self.log)[len(self.log) - n:] if n > 0 else []
+
+    def apply(self, ev: E.Event) -> None:
+        """Fold one event into the state."""
+        self.events_seen += 1
+        if isinstance(ev, E.StepMetrics):
+            self.step = ev
+            if not self.losses or ev.iter > self.losses[-1][0]:
+                self.losses.append((ev.iter, ev.loss))
+            if self.state in (E.PREPARING, E.COMPILING) and not ev.compiling:
+                self.state = E.TRAINING
+        elif isinstance(ev, E.StatusChanged):
+            self.state, self.message = ev.state, ev.message
+            if ev.message:
+                self.note(f"[{ev.state}] {ev.message}")
+        elif isinstance(ev, E.EvalResult):
+            self.evals.append(ev)
+            self.note(f"eval @ {ev.iter}: train {ev.train_loss:.4f}  val {ev.val_loss:.4f}  best {ev.best_val_loss:.4f}")
+        elif isinstance(ev, E.CheckpointSaved):
+            self.checkpoints.append(ev)
+            self.note(f"checkpoint @ {ev.iter} ({ev.reason})")
+        elif isinstance(ev, E.LogMessage):
+            self.note(ev.text if ev.level == "info" else f"{ev.level}: {ev.text}")
+        elif isinstance(ev, E.Finished):
+            self.finished, self.state = ev, ev.state
+            self.note(f"{ev.state} at iter {ev.iter}")
+        elif isinstance(ev, E.Failed):
+            self.failed, self.state = ev, E.FAILED
+            self.message = f"{ev.reason} — {ev.hint}" if ev.hint else ev.reason
+            self.note(f"failed: {self.message}")
+        elif isinstance(ev, E.PrepareProgress):
+            self.prepare = ev
+            if ev.stage == "done":
+                self.note(f"dataset ready: {ev.tokens:,} tokens")
+
+    @property
+    def active(self) -> bool:
+        return self.state in E.ACTIVE_STATES
+
+    @property
+    def best_val(self) -> float | None:
+        return min((e.val_loss for e in self.evals), default=None)
+
+    def recent_losses(self, n: int = 200) -> tuple[float, ...]:
+        """The newest losses for a sparkline: the step's own history, else our samples."""
+        if self.step is not None and len(self.step.recent_losses) >= 2:
+            return tuple(self.step.recent_losses[-n:])
+        return tuple(loss for _, loss in self.losses[-n:])

@@ -1,0 +1,199 @@
+"""Config editor: every TrainConfig field by group, validated as typed, with a live estimate.
+
+Each keystroke is checked with `config.parse_override` (type) and, once every field
+parses, the whole config with `config.from_dict` (ranges, cross-field rules); the message
+appears under the field it names. A valid config is estimated in a thread worker.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Label, Static
+from textual.worker import get_current_worker
+
+from gpttui import config as C
+from gpttui.errors import GpttuiError
+from gpttui.tui.widgets.estimate_panel import EstimatePanel
+
+SHOWN_GROUPS = ("data", "model", "batching", "optimizer", "schedule", "eval", "system", "estimate")
+_KEY_IN_MESSAGE = re.compile(r"'([a-z_0-9]+)'")
+
+
+def as_text(value: Any) -> str:
+    """A field value as the user types it (TOML-ish: true/false, plain numbers)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class EstimateReady(Message):
+    def __init__(self, est: Any, error: str = "") -> None:
+        super().__init__()
+        self.est, self.error = est, error
+
+
+class EditorScreen(Screen):
+    """Edit a preset's values; save as a user preset (ctrl+s) or start the run (ctrl+r)."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save preset"),
+        Binding("ctrl+r", "start", "Start run"),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self, preset: str, cfg: C.TrainConfig, new: bool = False, user: bool = False) -> None:
+        super().__init__()
+        self.preset, self.base, self.new = preset, cfg, new
+        self.values: dict[str, Any] = C.to_dict(cfg)
+        self.bad: dict[str, str] = {}
+        self.cfg: C.TrainConfig | None = cfg
+        self.save_name = preset if user and not new else f"{preset}-custom"
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="editor-body"):
+            with VerticalScroll(id="fields"):
+                with Horizontal(classes="field-row"):
+                    yield Label("save as", classes="field-name")
+                    yield Input(self.save_name, id="save-name", classes="field-input")
+                yield Static("", id="form-error")
+                for group in SHOWN_GROUPS:
+                    yield Static(group, classes="group-title")
+                    for name, f in C.FIELDS.items():
+                        if f.metadata["group"] != group:
+                            continue
+                        with Vertical(classes="field"):
+                            with Horizontal(classes="field-row"):
+                                yield Label(name, classes="field-name")
+                                yield Input(as_text(self.values[name]), id=f"f-{name}", classes="field-input")
+                            yield Static(f.metadata["help"], id=f"h-{name}", classes="field-help")
+            yield EstimatePanel("estimating…", id="estimate")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"{'new preset from' if self.new else 'editing'} {self.preset}"
+        self.query_one("#f-n_layer" if self.new else "#f-description", Input).focus()
+        self.request_estimate()
+
+    @on(Input.Changed, ".field-input")
+    def _changed(self, event: Input.Changed) -> None:
+        field_id = event.input.id or ""
+        if field_id == "save-name":
+            self.save_name = event.value.strip()
+            return
+        key = field_id.removeprefix("f-")
+        try:
+            _, value = C.parse_override(f"{key}={event.value}")
+            self.values[key] = value
+            self.bad.pop(key, None)
+        except GpttuiError as e:
+            self.bad[key] = str(e).removeprefix("--set: ")
+        self.validate_all()
+
+    def validate_all(self) -> None:
+        """Show per-field type errors, else the first whole-config error; re-estimate."""
+        for name in C.FIELDS:
+            if name in C.FIELDS and self.query(f"#h-{name}"):
+                self._show_field(name, self.bad.get(name))
+        form = self.query_one("#form-error", Static)
+        if self.bad:
+            self.cfg = None
+            form.update(f"{len(self.bad)} invalid value(s): fix the fields marked in red")
+            self.query_one(EstimatePanel).show_message("Fix the invalid values to see the estimate.", error=True)
+            return
+        try:
+            self.cfg = C.from_dict(self.values, source="editor")
+        except GpttuiError as e:
+            self.cfg = None
+            msg = str(e).removeprefix("editor: ")
+            form.update(msg)
+            m = _KEY_IN_MESSAGE.search(msg)
+            if m and m.group(1) in C.FIELDS:
+                self._show_field(m.group(1), msg)
+            self.query_one(EstimatePanel).show_message("Fix the invalid value to see the estimate.", error=True)
+            return
+        form.update("")
+        self.request_estimate()
+
+    def _show_field(self, name: str, error: str | None) -> None:
+        help_ = self.query_one(f"#h-{name}", Static)
+        inp = self.query_one(f"#f-{name}", Input)
+        help_.update(error or C.FIELDS[name].metadata["help"])
+        help_.set_class(bool(error), "error")
+        inp.set_class(bool(error), "invalid")
+
+    def request_estimate(self) -> None:
+        if self.cfg is not None:
+            self._estimate(self.cfg)
+
+    @work(thread=True, exclusive=True, group="estimate", exit_on_error=False)
+    def _estimate(self, cfg: C.TrainConfig) -> None:
+        """Estimate now; if the device's peak must be measured (CPU), measure it here and
+        estimate again. A superseded worker (the user typed on) posts nothing."""
+        worker = get_current_worker()
+        try:
+            est = self.app.estimate(cfg)
+            if not worker.is_cancelled:
+                self.post_message(EstimateReady(est))
+            if self.app.needs_peak(cfg):
+                est = self.app.estimate(cfg, measure=True)
+                if not worker.is_cancelled:
+                    self.post_message(EstimateReady(est))
+        except GpttuiError as e:
+            if not worker.is_cancelled:
+                self.post_message(EstimateReady(None, str(e)))
+
+    def on_estimate_ready(self, msg: EstimateReady) -> None:
+        panel = self.query_one(EstimatePanel)
+        if msg.est is None:
+            panel.show_message(msg.error, error=True)
+        elif self.cfg is not None:
+            panel.show_estimate(msg.est)
+        self.estimate = msg.est
+
+    # -- actions ---------------------------------------------------------------------------
+    def _valid_cfg(self) -> C.TrainConfig | None:
+        if self.cfg is None:
+            self.notify("The config has invalid values; fix them first.", severity="error")
+        return self.cfg
+
+    def action_save(self) -> None:
+        cfg = self._valid_cfg()
+        if cfg is not None:
+            self._save(self.save_name, cfg)
+
+    @work(thread=True, exclusive=True, group="save-preset", exit_on_error=False)
+    def _save(self, name: str, cfg: C.TrainConfig) -> None:
+        from gpttui.presets import save_user_preset
+
+        try:
+            path = save_user_preset(name, cfg)
+        except GpttuiError as e:
+            self.app.post_message(Notice(str(e), "error"))
+            return
+        self.preset = name
+        self.app.post_message(Notice(f"Saved preset '{name}' to {path}", "information"))
+
+    def action_start(self) -> None:
+        cfg = self._valid_cfg()
+        if cfg is not None:
+            self.app.start_training(cfg, self.preset)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
+class Notice(Message):
+    """A notification from a worker thread (shown by the app)."""
+
+    def __init__(self, text: str, severity: str = "information") -> None:
+        super().__init__()
+        self.text, self.severity = text, severity

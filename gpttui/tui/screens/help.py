@@ -1,0 +1,48 @@
+"""Help: every key of every screen, generated from the screens' own bindings."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+
+def _screens() -> list[tuple[str, type]]:
+    from gpttui.tui.screens.editor import EditorScreen
+    from gpttui.tui.screens.home import HomeScreen
+    from gpttui.tui.screens.runs import CompareScreen, RunsScreen
+    from gpttui.tui.screens.sampling import SamplingScreen
+    from gpttui.tui.screens.training import TrainingScreen
+
+    return [("Home", HomeScreen), ("Config editor", EditorScreen), ("Training", TrainingScreen),
+            ("Sampling", SamplingScreen), ("Runs", RunsScreen), ("Compare", CompareScreen)]
+
+
+def help_table() -> Table:
+    """A table of screen, key and what it does."""
+    table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
+    table.add_column("screen", style="cyan", no_wrap=True)
+    table.add_column("key", style="bold", no_wrap=True)
+    table.add_column("does")
+    table.add_row("everywhere", "?", "this help")
+    table.add_row("", "q / ctrl+q", "quit (asks while a run trains)")
+    table.add_row("", "ctrl+p", "command palette: every action by name")
+    for title, cls in _screens():
+        first = True
+        for b in cls.BINDINGS:
+            if isinstance(b, Binding):
+                table.add_row(title if first else "", b.key.replace("slash", "/"), b.description or b.action)
+                first = False
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help"):
+            yield Static("[b]gpttui keys[/b]  (Esc closes)\n")
+            yield Static(help_table())

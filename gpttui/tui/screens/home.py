@@ -1,0 +1,253 @@
+"""Home: presets with their estimate for this machine, and the recent runs.
+
+Presets, runs and estimates are loaded in a thread worker (file reads, NVML); the screen
+shows the tables at once and fills the estimate columns when they arrive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets.data_table import ColumnKey
+from textual.worker import get_current_worker
+
+from gpttui.config import TrainConfig
+from gpttui.errors import GpttuiError
+from gpttui.tui import fmt
+from gpttui.tui.peaks import peak_target
+from gpttui.tui.widgets.estimate_panel import fit_label
+
+
+@dataclass
+class PresetRow:
+    """One presets-table row: the preset and its config/estimate (or why not)."""
+
+    name: str
+    source: str
+    description: str
+    cfg: Any = None
+    est: Any = None
+    error: str = ""
+
+
+class HomeData(Message):
+    """Result of the loading worker."""
+
+    def __init__(self, rows: list[PresetRow], runs: list[Any], error: str = "") -> None:
+        super().__init__()
+        self.rows, self.runs, self.error = rows, runs, error
+
+
+class HomeScreen(Screen):
+    """Pick a preset to run or edit; see recent runs."""
+
+    BINDINGS = [
+        Binding("enter", "edit", "Edit", show=False),
+        Binding("r", "run", "Run"),
+        Binding("e", "edit", "Edit"),
+        Binding("n", "new", "New from"),
+        Binding("slash", "filter", "Filter"),
+        Binding("u", "runs", "Runs"),
+        Binding("t", "training", "Training"),
+        Binding("m", "sample", "Sample"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[PresetRow] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("detecting device…", id="device")
+        yield Input(placeholder="filter presets (Enter to keep, Esc to clear)", id="filter")
+        with Vertical(id="home-body"):
+            yield DataTable(id="presets", cursor_type="row", zebra_stripes=True)
+            yield Static("Recent runs", id="runs-title", classes="section")
+            yield DataTable(id="recent", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        t = self.query_one("#presets", DataTable)
+        t.add_column("preset", key="name")
+        for label in ("params", "tokens", "time", "VRAM"):
+            t.add_column(label, key=label.lower())
+        t.add_column("description", key="desc")
+        r = self.query_one("#recent", DataTable)
+        for label in ("run", "state", "preset", "iter", "best val"):
+            r.add_column(label)
+        self.query_one("#filter", Input).display = False
+        t.focus()
+        self.reload()
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        self._load()
+
+    @work(thread=True, exclusive=True, group="home-load", exit_on_error=False)
+    def _load(self) -> None:
+        """Presets with their estimates, and the runs; then, where an estimate needs a
+        measured peak (CPU), measure it (seconds, once per process) and send them again."""
+        services = self.app.services
+        rows: list[PresetRow] = []
+        error = ""
+        try:
+            presets = services.list_presets()
+        except GpttuiError as e:
+            presets, error = [], str(e)
+        for p in presets:
+            row = PresetRow(p.name, p.source, p.description)
+            try:
+                row.cfg = p.config()
+            except GpttuiError as e:
+                row.error = str(e)
+            rows.append(row)
+        rows = self._estimated(rows, measure=False)
+        try:
+            runs = services.list_runs()
+        except GpttuiError as e:
+            runs, error = [], error or str(e)
+        self.post_message(HomeData(rows, runs, error))
+        if any(r.cfg is not None and self.app.needs_peak(r.cfg) for r in rows):
+            rows = self._estimated(rows, measure=True)
+            if not get_current_worker().is_cancelled:
+                self.post_message(HomeData(rows, runs))
+
+    def _estimated(self, rows: list[PresetRow], measure: bool) -> list[PresetRow]:
+        """Copies of `rows` with their estimates (the UI keeps the previous copies)."""
+        out = []
+        for row in rows:
+            row = replace(row)
+            if row.cfg is not None:
+                try:
+                    row.est = self.app.estimate(row.cfg, measure=measure)
+                except GpttuiError as e:
+                    row.error = str(e)
+            out.append(row)
+        return out
+
+    def on_home_data(self, msg: HomeData) -> None:
+        self.rows = msg.rows
+        self._fill_presets()
+        self._show_device()
+        recent = self.query_one("#recent", DataTable)
+        recent.clear()
+        for s in list(reversed(msg.runs))[:6]:
+            recent.add_row(s.id, s.state, s.preset, f"{s.iter:,}/{s.max_iters:,}", fmt.num(s.best_val_loss, ".4f"), key=s.id)
+        self.query_one("#runs-title", Static).update(f"Recent runs ({len(msg.runs)} in all, u: all runs)")
+        if msg.error:
+            self.notify(msg.error, severity="error")
+
+    def _show_device(self) -> None:
+        """The device line, with its measured peak once known; 'RAM' heads the memory
+        column on a CPU (the estimate compares with system RAM there)."""
+        dev = self.app.device
+        if dev is None:
+            return
+        mem = f" · {fmt.gib(dev.memory_bytes)}{' RAM' if dev.kind == 'cpu' else ''}" if dev.memory_bytes else ""
+        known = self.app.peaks.known(peak_target(TrainConfig(), dev))
+        basis = f"peak: {known[1]}" if known is not None else dev.peak_basis
+        self.query_one("#device", Static).update(f"Device: {dev.name}{mem} · {basis}")
+        t = self.query_one("#presets", DataTable)
+        label = "RAM" if dev.kind == "cpu" else "VRAM"
+        if str(t.columns[ColumnKey("vram")].label) != label:
+            t.columns[ColumnKey("vram")].label = Text(label)
+            t.refresh()
+
+    def _fill_presets(self) -> None:
+        t = self.query_one("#presets", DataTable)
+        keep = self.selected().name if self.selected() else None
+        needle = self.query_one("#filter", Input).value.strip().lower()
+        t.clear()
+        for row in self.rows:
+            if needle and needle not in f"{row.name} {row.description}".lower():
+                continue
+            name = row.name + (" *" if row.source == "user" else "")
+            if row.est is None:
+                t.add_row(name, "–", "–", "–", "error" if row.error else "…", row.error or row.description, key=row.name)
+                continue
+            e = row.est
+            t.add_row(name, fmt.si(e.params_nanogpt.value), fmt.si(e.total_tokens.value),
+                      fmt.duration(e.time_s.value), fit_label(e), row.description, key=row.name)
+        if keep is not None and keep in t.rows:
+            t.move_cursor(row=t.get_row_index(keep))
+
+    def selected(self) -> PresetRow | None:
+        t = self.query_one("#presets", DataTable)
+        if not t.row_count:
+            return None
+        key = t.coordinate_to_cell_key(t.cursor_coordinate).row_key.value
+        return next((r for r in self.rows if r.name == key), None)
+
+    # -- filter ----------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        f = self.query_one("#filter", Input)
+        f.display = True
+        f.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self) -> None:
+        self._fill_presets()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        self.query_one("#presets", DataTable).focus()
+
+    def action_clear_filter(self) -> None:
+        f = self.query_one("#filter", Input)
+        f.value = ""
+        f.display = False
+        self.query_one("#presets", DataTable).focus()
+
+    # -- actions ---------------------------------------------------------------------------
+    def _row_or_warn(self) -> PresetRow | None:
+        row = self.selected()
+        if row is None:
+            self.notify("No preset selected.", severity="warning")
+        elif row.cfg is None:
+            self.notify(row.error or "This preset is still loading.", severity="error" if row.error else "information")
+            return None
+        return row
+
+    @on(DataTable.RowSelected, "#presets")
+    def _row_selected(self) -> None:
+        self.action_edit()
+
+    @on(DataTable.RowSelected, "#recent")
+    def _run_selected(self, event: DataTable.RowSelected) -> None:
+        self.app.open_run(str(event.row_key.value))
+
+    def action_edit(self) -> None:
+        row = self._row_or_warn()
+        if row is not None:
+            self.app.open_editor(row.name, row.cfg, new=False, user=row.source == "user")
+
+    def action_new(self) -> None:
+        row = self._row_or_warn()
+        if row is not None:
+            self.app.open_editor(row.name, row.cfg, new=True, user=False)
+
+    def action_run(self) -> None:
+        row = self._row_or_warn()
+        if row is not None:
+            self.app.start_training(row.cfg, row.name)
+
+    def action_runs(self) -> None:
+        self.app.open_runs()
+
+    def action_training(self) -> None:
+        self.app.open_training()
+
+    def action_sample(self) -> None:
+        self.app.open_sampling(None)

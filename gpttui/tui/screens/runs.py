@@ -1,0 +1,310 @@
+"""Runs: every run in the data dir; open (charts, live if another process trains it),
+compare two, resume, delete. All file reads happen in thread workers."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from rich.table import Table
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from gpttui import events as E
+from gpttui.errors import GpttuiError
+from gpttui.tui import fmt
+from gpttui.tui.live import LiveRun
+from gpttui.tui.screens.dialogs import ChoiceScreen
+from gpttui.tui.screens.training import TrainingScreen
+from gpttui.tui.widgets.chart import LineChart, Series
+
+
+class RunsLoaded(Message):
+    def __init__(self, runs: list[Any], error: str = "") -> None:
+        super().__init__()
+        self.runs, self.error = runs, error
+
+
+class RunsScreen(Screen):
+    """The table of runs."""
+
+    BINDINGS = [
+        Binding("enter", "open", "Open", show=False),
+        Binding("o", "open", "Open"),
+        Binding("space", "mark", "Mark"),
+        Binding("c", "compare", "Compare"),
+        Binding("r", "resume", "Resume"),
+        Binding("d", "delete", "Delete"),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runs: list[Any] = []
+        self.marked: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("space marks runs to compare (two), c compares", id="runs-hint")
+        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        t = self.query_one(DataTable)
+        for label in ("", "run", "state", "preset", "params", "tokens", "best val", "tok/s", "MFU", "time"):
+            t.add_column(label, key=label or "mark")
+        t.focus()
+        self.reload()
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    @work(thread=True, exclusive=True, group="runs-load", exit_on_error=False)
+    def reload(self) -> None:
+        try:
+            self.post_message(RunsLoaded(self.app.services.list_runs()))
+        except GpttuiError as e:
+            self.post_message(RunsLoaded([], str(e)))
+
+    def on_runs_loaded(self, msg: RunsLoaded) -> None:
+        if msg.error:
+            self.notify(msg.error, severity="error")
+        self.runs = list(reversed(msg.runs))
+        self._fill()
+
+    def _fill(self) -> None:
+        t = self.query_one(DataTable)
+        row = t.cursor_row
+        t.clear()
+        for s in self.runs:
+            mark = "●" if s.id in self.marked else ""
+            state = s.state + (" (live)" if s.alive else "")
+            t.add_row(mark, s.id, state, s.preset, fmt.si(s.params), fmt.si(s.tokens_seen),
+                      fmt.num(s.best_val_loss, ".4f"), fmt.si(s.tokens_per_s), fmt.pct(s.mfu),
+                      fmt.duration(s.duration_s), key=s.id)
+        if t.row_count:
+            t.move_cursor(row=min(row, t.row_count - 1))
+        self.query_one("#runs-hint", Static).update(
+            f"{len(self.runs)} runs · marked: {', '.join(self.marked) or 'none'} · space marks, c compares two")
+
+    def current(self) -> Any:
+        t = self.query_one(DataTable)
+        if not t.row_count:
+            return None
+        key = t.coordinate_to_cell_key(t.cursor_coordinate).row_key.value
+        return next((s for s in self.runs if s.id == key), None)
+
+    @on(DataTable.RowSelected)
+    def _selected(self) -> None:
+        self.action_open()
+
+    def action_open(self) -> None:
+        s = self.current()
+        if s is not None:
+            open_run_view(self.app, s.id)
+
+    def action_mark(self) -> None:
+        s = self.current()
+        if s is None:
+            return
+        if s.id in self.marked:
+            self.marked.remove(s.id)
+        else:
+            self.marked = (self.marked + [s.id])[-2:]
+        self._fill()
+
+    def action_compare(self) -> None:
+        ids = list(self.marked)
+        s = self.current()
+        if len(ids) == 1 and s is not None and s.id not in ids:
+            ids.append(s.id)
+        if len(ids) != 2:
+            self.notify("Mark two runs with space (or one, and put the cursor on the other).", severity="warning")
+            return
+        self.app.push_screen(CompareScreen(ids[0], ids[1]))
+
+    def action_resume(self) -> None:
+        s = self.current()
+        if s is None:
+            return
+        if s.alive:
+            self.notify(f"{s.id} is training in another process.", severity="warning")
+        elif s.state == E.FINISHED:
+            self.notify(f"{s.id} already reached max_iters.", severity="warning")
+        else:
+            self.app.resume_run(s.id)
+
+    def action_delete(self) -> None:
+        s = self.current()
+        if s is None:
+            return
+
+        def done(choice: str | None) -> None:
+            if choice == "delete":
+                self._delete(s.id)
+
+        self.app.push_screen(ChoiceScreen(f"Delete run {s.id}?", [("delete", "Delete"), ("cancel", "Keep")],
+                                          "Its checkpoints, metrics and samples are removed."), done)
+
+    @work(thread=True, group="runs-delete", exit_on_error=False)
+    def _delete(self, run_id: str) -> None:
+        try:
+            self.app.services.delete_run(run_id)
+        except GpttuiError as e:
+            self.post_message(RunsLoaded(self.app.services.list_runs(), str(e)))
+            return
+        self.marked = [m for m in self.marked if m != run_id]
+        self.post_message(RunsLoaded(self.app.services.list_runs()))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
+# -- one run ---------------------------------------------------------------------------------
+class Followed(Message):
+    def __init__(self, events: list[E.Event], offset: int) -> None:
+        super().__init__()
+        self.events, self.metrics_offset = events, offset
+
+
+class RunViewScreen(TrainingScreen):
+    """A run from its files: charts of a finished run, or live by following metrics.jsonl."""
+
+    BINDINGS = [Binding("g", "sample", "Sample"), Binding("r", "resume", "Resume"), Binding("escape", "back", "Back")]
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(live=LiveRun(run_id=run_id, state="unknown"), controllable=False)
+        self.metrics_offset = 0
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.sub_title = f"run {self._live.run_id} (from its files)"
+        self._poll()
+        self.set_interval(self.app.services.follow_interval_s, self._poll)
+
+    def _poll(self) -> None:
+        self._follow(self.metrics_offset)
+
+    @work(thread=True, exclusive=True, group="follow", exit_on_error=False)
+    def _follow(self, offset: int) -> None:
+        try:
+            run = self.app.services.get_run(self._live.run_id)
+            events, new = run.follow(offset)
+        except GpttuiError:
+            return
+        if events or new != offset:
+            self.post_message(Followed(events, new))
+
+    def on_followed(self, msg: Followed) -> None:
+        if msg.metrics_offset < self.metrics_offset:
+            return  # a stale read
+        for ev in msg.events:
+            self._live.apply(ev)
+        self.metrics_offset = msg.metrics_offset
+        self.refresh_view(chart=True)
+
+    def action_resume(self) -> None:
+        if self._live.active:
+            self.notify("The run is still training (in another process).", severity="warning")
+            return
+        self.app.pop_screen()
+        self.app.resume_run(self._live.run_id)
+
+
+def open_run_view(app: Any, run_id: str) -> None:
+    """The in-process training screen for our own run, else a file-following view."""
+    if app.live is not None and app.live.run_id == run_id and app.session_active():
+        app.open_training()
+    else:
+        app.push_screen(RunViewScreen(run_id))
+
+
+# -- comparison ------------------------------------------------------------------------------
+class Compared(Message):
+    def __init__(self, data: dict[str, list[E.Event]], error: str = "") -> None:
+        super().__init__()
+        self.data, self.error = data, error
+
+
+def _median(xs: list[float]) -> float | None:
+    return statistics.median(xs) if xs else None
+
+
+def compare_table(a: str, ea: list[E.Event], b: str, eb: list[E.Event], rows: int = 6) -> Table:
+    """Side by side: step time, tokens/s, MFU (medians of measured steps), best val, and
+    the val loss at the eval iterations both runs reached."""
+    t = Table(box=None, header_style="bold", pad_edge=False)
+    t.add_column("")
+    t.add_column(a[:24], justify="right")
+    t.add_column(b[:24], justify="right")
+
+    def steps(ev: list[E.Event]) -> list[E.StepMetrics]:
+        return [e for e in ev if isinstance(e, E.StepMetrics) and not e.compiling]
+
+    sa, sb = steps(ea), steps(eb)
+    for label, get, f in (("step time", lambda s: s.step_time_s * 1000, lambda v: f"{v:,.0f} ms"),
+                          ("tokens/s", lambda s: s.tokens_per_s, fmt.si),
+                          ("MFU", lambda s: s.mfu, fmt.pct)):
+        va = _median([get(s) for s in sa if get(s) is not None])
+        vb = _median([get(s) for s in sb if get(s) is not None])
+        t.add_row(label + " (median)", f(va) if va is not None else fmt.DASH, f(vb) if vb is not None else fmt.DASH)
+    va_ev = {e.iter: e for e in ea if isinstance(e, E.EvalResult)}
+    vb_ev = {e.iter: e for e in eb if isinstance(e, E.EvalResult)}
+    t.add_row("best val", fmt.num(min((e.val_loss for e in va_ev.values()), default=None), ".4f"),
+              fmt.num(min((e.val_loss for e in vb_ev.values()), default=None), ".4f"))
+    common = sorted(set(va_ev) & set(vb_ev))
+    for it in common[-rows:]:
+        t.add_row(f"val @ iter {it:,}", f"{va_ev[it].val_loss:.4f}", f"{vb_ev[it].val_loss:.4f}")
+    if not common:
+        t.add_row("val @ same iter", "no common eval", "")
+    return t
+
+
+class CompareScreen(Screen):
+    """Val loss against tokens seen for two runs, and a side-by-side table."""
+
+    BINDINGS = [Binding("escape", "back", "Back")]
+
+    def __init__(self, a: str, b: str) -> None:
+        super().__init__()
+        self.a, self.b = a, b
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="compare-body"):
+            yield LineChart(xlabel="tokens seen", title="val loss", id="compare-chart")
+            yield Static("loading…", id="compare-table")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"{self.a} vs {self.b}"
+        self._load()
+
+    @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
+    def _load(self) -> None:
+        try:
+            data = {rid: self.app.services.get_run(rid).events() for rid in (self.a, self.b)}
+        except GpttuiError as e:
+            self.post_message(Compared({}, str(e)))
+            return
+        self.post_message(Compared(data))
+
+    def on_compared(self, msg: Compared) -> None:
+        if msg.error:
+            self.query_one("#compare-table", Static).update(msg.error)
+            return
+        series = []
+        for rid in (self.a, self.b):
+            evs = [e for e in msg.data[rid] if isinstance(e, E.EvalResult)]
+            series.append(Series(rid[-18:], tuple(float(e.tokens_seen) for e in evs), tuple(e.val_loss for e in evs)))
+        self.query_one(LineChart).set_series(series)
+        self.query_one("#compare-table", Static).update(
+            compare_table(self.a, msg.data[self.a], self.b, msg.data[self.b]))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

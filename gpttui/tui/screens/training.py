@@ -1,0 +1,201 @@
+"""The live training screen: status, progress, loss charts, MFU/VRAM gauges, log.
+
+It renders the app's `LiveRun` (or a `LiveRun` it is given, for a run another process
+trains). Events only mark the view dirty; a 4 Hz timer redraws the numbers and a 1 Hz
+one the chart, so a fast trainer never makes the UI thread (and the GIL) busy.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, ProgressBar, RichLog, Sparkline, Static
+
+from gpttui import events as E
+from gpttui.tui import fmt
+from gpttui.tui.live import LiveRun
+from gpttui.tui.screens.dialogs import ChoiceScreen
+from gpttui.tui.widgets.chart import LineChart, Series
+from gpttui.tui.widgets.gauge import Gauge
+
+STATE_STYLE = {
+    E.TRAINING: "bold green", E.EVALUATING: "bold cyan", E.PAUSED: "bold yellow",
+    E.COMPILING: "bold magenta", E.PREPARING: "bold magenta", E.FINISHED: "bold green",
+    E.STOPPED: "bold yellow", E.FAILED: "bold red", E.SAVING: "bold cyan", E.STOPPING: "bold yellow",
+}
+
+
+def loss_series(live: LiveRun) -> list[Series]:
+    """Train loss per logged step and val loss per eval, against iterations."""
+    tr = Series("train", tuple(float(i) for i, _ in live.losses), tuple(v for _, v in live.losses))
+    va = Series("val", tuple(float(e.iter) for e in live.evals), tuple(e.val_loss for e in live.evals))
+    return [tr, va]
+
+
+class TrainingScreen(Screen):
+    """Live view of one run; controls work only on the run this process trains."""
+
+    BINDINGS = [
+        Binding("p", "pause", "Pause/resume"),
+        Binding("s", "save", "Save ckpt"),
+        Binding("x", "stop", "Stop"),
+        Binding("g", "sample", "Sample"),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self, live: LiveRun | None = None, controllable: bool = True) -> None:
+        super().__init__()
+        self._live = live
+        self.controllable = controllable
+        self._log_seen = 0
+        self._dirty = True
+
+    @property
+    def live(self) -> LiveRun | None:
+        return self._live if self._live is not None else getattr(self.app, "live", None)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="status")
+        with Horizontal(id="progress-row"):
+            yield ProgressBar(total=None, show_eta=False, id="progress")
+            yield Static(id="iter")
+        with Horizontal(id="main"):
+            yield LineChart(xlabel="iter", id="loss-chart")
+            with Vertical(id="side"):
+                yield Static(id="numbers")
+                yield Gauge("MFU", id="mfu", warn=2.0)
+                yield Static(id="mfu-basis")
+                yield Gauge("VRAM", id="vram")
+        yield Sparkline([], id="spark")
+        yield RichLog(id="log", max_lines=500, wrap=False, markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.set_interval(0.25, self._tick)
+        self.set_interval(1.0, self._tick_chart)
+        self.refresh_view(chart=True)
+
+    def mark_dirty(self, urgent: bool = False) -> None:
+        """Called by the app for each event; urgent ones (state changes) redraw now."""
+        self._dirty = True
+        if urgent:
+            self.refresh_view(chart=True)
+
+    def _tick(self) -> None:
+        if self._dirty:
+            self.refresh_view(chart=False)
+
+    def _tick_chart(self) -> None:
+        live = self.live
+        if live is not None:
+            self.query_one(LineChart).set_series(loss_series(live))
+
+    def refresh_view(self, chart: bool = True) -> None:
+        """Redraw every widget from the LiveRun."""
+        self._dirty = False
+        live = self.live
+        if live is None:
+            self.query_one("#status", Static).update("No run is training. Start one from Home (r).")
+            return
+        self._status(live)
+        self._progress(live)
+        self._numbers(live)
+        self.query_one(Sparkline).data = list(live.recent_losses())
+        log = self.query_one(RichLog)
+        for line in live.new_log_lines(self._log_seen):
+            log.write(line)
+        self._log_seen = live.log_total
+        if chart:
+            self.query_one(LineChart).set_series(loss_series(live))
+
+    def _status(self, live: LiveRun) -> None:
+        t = Text()
+        t.append(f" {live.state.upper()} ", style=f"reverse {STATE_STYLE.get(live.state, 'bold')}")
+        t.append(f"  run {live.run_id}")
+        if live.step is not None and live.step.compiling:
+            t.append("  (compiling: first steps are slow)", style="magenta")
+        if live.message:
+            t.append(f"  {live.message}", style="red" if live.state == E.FAILED else "dim")
+        if live.prepare is not None and live.state == E.PREPARING:
+            p = live.prepare
+            t.append(f"  preparing data: {p.stage} {fmt.si(p.tokens)} tokens, ETA {fmt.duration(p.eta_s)}")
+        self.query_one("#status", Static).update(t)
+
+    def _progress(self, live: LiveRun) -> None:
+        step = live.step
+        bar = self.query_one(ProgressBar)
+        if step is None:
+            self.query_one("#iter", Static).update("iter –")
+            return
+        bar.update(total=step.max_iters, progress=step.iter)
+        self.query_one("#iter", Static).update(f" iter {step.iter:,}/{step.max_iters:,}")
+
+    def _numbers(self, live: LiveRun) -> None:
+        s = live.step
+        if s is None:
+            self.query_one("#numbers", Static).update("waiting for the first step…")
+            return
+        now = self.app.services.clock()
+        eta = f"{fmt.duration(s.eta_s)} → {fmt.clock(now + s.eta_s)}" if s.eta_s is not None else "– (warming up)"
+        best = live.best_val
+        lines = [
+            f"loss       {s.loss:.4f}   best val {fmt.num(best, '.4f')}",
+            f"tokens/s   {fmt.si(s.tokens_per_s)} (measured)",
+            f"step time  {s.step_time_s * 1000:,.0f} ms",
+            f"ETA        {eta}",
+            f"elapsed    {fmt.duration(s.elapsed_s)}   seen {fmt.si(s.tokens_seen)} tok",
+            f"lr         {s.lr:.2e}   grad norm {fmt.num(s.grad_norm, '.3f')}",
+            f"power      {fmt.num(s.power_w, '.0f')} W   energy {fmt.num(s.energy_kwh, '.3f')} kWh",
+        ]
+        self.query_one("#numbers", Static).update("\n".join(lines))
+        peak = f" of {s.peak_tflops:g} TFLOPS" if s.peak_tflops else " (peak unknown)"
+        self.query_one("#mfu", Gauge).set_value(s.mfu, f"{fmt.pct(s.mfu)}{peak}", over_is_bad=False)
+        self.query_one("#mfu-basis", Static).update(Text(f"      {s.peak_basis}", style="dim"))
+        total = s.vram_total
+        used = s.vram_used if s.vram_used is not None else s.vram_nvml_used
+        if total and used is not None:
+            self.query_one("#vram", Gauge).set_value(
+                used / total, f"{fmt.gib(used)} / {fmt.gib(total)} (peak {fmt.gib(s.vram_peak)})")
+        else:
+            self.query_one("#vram", Gauge).set_value(None, "not measured on this device")
+
+    # -- keys ------------------------------------------------------------------------------
+    def _can_control(self) -> bool:
+        if not self.controllable or self._live is not None:
+            self.notify("This run is trained by another process; control it there.", severity="warning")
+            return False
+        return self.app.session_active()
+
+    def action_pause(self) -> None:
+        if self._can_control():
+            self.app.toggle_pause()
+
+    def action_save(self) -> None:
+        if self._can_control():
+            self.app.session.save_now()
+            self.notify("Checkpoint requested; it is written at the end of this step.")
+
+    def action_stop(self) -> None:
+        if not self._can_control():
+            return
+
+        def done(choice: str | None) -> None:
+            if choice == "stop":
+                self.app.stop_session()
+
+        self.app.push_screen(ChoiceScreen(
+            "Stop this run?", [("stop", "Stop (checkpoint first)"), ("cancel", "Keep training")],
+            "It can be resumed later from the Runs screen."), done)
+
+    def action_sample(self) -> None:
+        live = self.live
+        if live is None:
+            return
+        self.app.open_sampling(live.run_id)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

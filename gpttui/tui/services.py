@@ -1,0 +1,211 @@
+"""Everything the TUI calls in the domain, behind one injectable object.
+
+`Services()` wires the real modules (imported lazily, inside worker threads, so the first
+frame never waits for torch or NVML); tests pass fakes for the clock, the device, the
+trainer and the sampler. This is also the thin adapter layer between the screens and
+`trainer.py`/`runs.py`: a `TrainSession` is a trainer plus the run it creates, with the
+dataset preparation that has to happen first.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from gpttui.config import TrainConfig
+from gpttui.events import Event
+from gpttui.tui.peaks import MEASURING, PeakCache, measure_matmul, peak_target
+
+Listener = Callable[[Event], None]
+
+
+class TrainSession(Protocol):
+    """A training run driven from this process (the real Trainer or a test fake)."""
+
+    run_id: str | None
+
+    def start(self) -> None:
+        """Prepare data, create the run and start training; blocks until the loop runs."""
+
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+    def stop(self) -> None: ...
+    def save_now(self) -> None: ...
+    def is_alive(self) -> bool: ...
+    def join(self, timeout: float | None = None) -> None: ...
+
+
+class RealSession:
+    """A `gpttui.trainer.Trainer` on a new run (or resuming one) of this process."""
+
+    def __init__(self, cfg: TrainConfig | None, preset: str, listener: Listener, resume: str | None = None):
+        self.cfg, self.preset, self.listener, self.resume_id = cfg, preset, listener, resume
+        self.run_id: str | None = resume
+        self.trainer: Any = None
+        self._stop_requested = threading.Event()
+
+    def start(self) -> None:
+        from gpttui import runs
+        from gpttui.trainer import Trainer
+
+        if self.resume_id is not None:
+            run = runs.get_run(self.resume_id)
+            trainer = Trainer.for_resume(run, listeners=(self.listener,))
+        else:
+            from gpttui.data.store import ensure_dataset
+
+            assert self.cfg is not None
+            ensure_dataset(self.cfg, progress=self.listener)
+            if self._stop_requested.is_set():
+                return
+            run = runs.create_run(self.cfg, self.preset)
+            trainer = Trainer(self.cfg, run, listeners=(self.listener,))
+        self.run_id = run.id
+        self.trainer = trainer
+        trainer.start()
+        if self._stop_requested.is_set():
+            trainer.stop()
+
+    def pause(self) -> None:
+        if self.trainer is not None:
+            self.trainer.pause()
+
+    def resume(self) -> None:
+        if self.trainer is not None:
+            self.trainer.resume()
+
+    def stop(self) -> None:
+        self._stop_requested.set()
+        if self.trainer is not None:
+            self.trainer.stop()
+
+    def save_now(self) -> None:
+        if self.trainer is not None:
+            self.trainer.save_now()
+
+    def is_alive(self) -> bool:
+        t = getattr(self.trainer, "_thread", None)
+        if t is not None:
+            return t.is_alive()
+        state = getattr(self.trainer, "state", None)
+        return self.trainer is not None and state not in ("finished", "stopped", "failed")
+
+    def join(self, timeout: float | None = None) -> None:
+        if self.trainer is not None:
+            self.trainer.join(timeout)
+
+
+def _detect_device() -> Any:
+    from gpttui.hardware import detect_device
+
+    return detect_device()
+
+
+def _estimate(cfg: TrainConfig, device: Any, peaks: PeakCache | None = None) -> Any:
+    """The estimate for `cfg`: on the config's named GPU, else on the detected device
+    (or the CPU, against system RAM, when the config pins device = "cpu"), with the
+    prepared dataset's size. A CPU or unlisted card uses its measured matmul peak from
+    `peaks` once known (see `gpttui.tui.peaks`); until then time and speed are unknown."""
+    from gpttui.estimate import estimate
+    from gpttui.hardware import lookup_gpu
+
+    ds_tokens = _dataset_tokens(cfg.dataset)
+    if cfg.gpu:
+        return estimate(cfg, lookup_gpu(cfg.gpu), dataset_tokens=ds_tokens)
+    target = peak_target(cfg, device)
+    known = peaks.known(target) if peaks is not None else None
+    peak, basis = known if known is not None else (None, MEASURING if target else "")
+    if device is None or cfg.device == "cpu" or device.kind == "cpu":
+        on_cpu = device is not None and device.kind == "cpu"
+        return estimate(cfg, None, dataset_tokens=ds_tokens, device_kind="cpu",
+                        device_name=device.name if on_cpu else "CPU", peak_tflops=peak, peak_basis=basis,
+                        memory_bytes_available=device.memory_bytes if on_cpu else _ram_bytes())
+    if device.spec is not None or device.peak_tflops:
+        peak, basis = (device.peak_tflops, device.peak_basis) if device.spec is None else (None, "")
+    return estimate(cfg, device.spec, dataset_tokens=ds_tokens, device_kind=device.kind,
+                    device_name=device.name, peak_tflops=peak, peak_basis=basis,
+                    memory_bytes_available=device.memory_bytes, power_w=device.board_power_w)
+
+
+def _ram_bytes() -> int | None:
+    """System RAM, what a CPU run's memory estimate is compared with."""
+    import os
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _dataset_tokens(name: str) -> int | None:
+    """Train tokens of a prepared dataset, from its meta.json (None if not prepared)."""
+    import json
+
+    from gpttui.paths import datasets_dir
+
+    try:
+        meta = json.loads((datasets_dir() / name / "meta.json").read_text(encoding="utf-8"))
+        return int(meta["splits"]["train"]["tokens"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _list_runs() -> list[Any]:
+    from gpttui.runs import list_runs
+
+    return list_runs()
+
+
+def _get_run(run_id: str) -> Any:
+    from gpttui.runs import get_run
+
+    return get_run(run_id)
+
+
+def _delete_run(run_id: str) -> None:
+    from gpttui.runs import delete_run
+
+    delete_run(run_id)
+
+
+def _stream_sample(run: Any, **kw: Any) -> Iterator[str]:
+    from gpttui.sample import stream_sample
+
+    return stream_sample(run, **kw)
+
+
+def _save_sample(run: Any, prompt: str, text: str, settings: dict[str, Any]) -> Path:
+    from gpttui.sample import save_sample
+
+    return save_sample(run, prompt, text, settings)
+
+
+def _list_presets() -> list[Any]:
+    from gpttui.presets import list_presets
+
+    return list_presets()
+
+
+@dataclass
+class Services:
+    """The domain calls the app makes; every field can be replaced by a fake."""
+
+    clock: Callable[[], float] = time.time
+    detect_device: Callable[[], Any] = _detect_device
+    estimate: Callable[..., Any] = _estimate  # (cfg, device, peaks: PeakCache | None)
+    measure_peak: Callable[[str, str], float] = measure_matmul  # (device, dtype) -> TFLOPS
+    new_session: Callable[[TrainConfig, str, Listener], TrainSession] = field(
+        default=lambda cfg, preset, listener: RealSession(cfg, preset, listener))
+    resume_session: Callable[[str, Listener], TrainSession] = field(
+        default=lambda run_id, listener: RealSession(None, "", listener, resume=run_id))
+    list_presets: Callable[[], list[Any]] = _list_presets
+    list_runs: Callable[[], list[Any]] = _list_runs
+    get_run: Callable[[str], Any] = _get_run
+    delete_run: Callable[[str], None] = _delete_run
+    stream_sample: Callable[..., Iterator[str]] = _stream_sample
+    save_sample: Callable[..., Path] = _save_sample
+    follow_interval_s: float = 0.5

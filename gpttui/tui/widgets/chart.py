@@ -1,0 +1,76 @@
+"""LineChart: a plotext chart rendered to text and shown in a Static.
+
+plotext keeps one global figure, so charts are built only on the UI thread (a ~10 ms
+build, done at most a few times a second). The series are plain tuples; the chart is
+rebuilt when they or the widget's size change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.events import Resize
+from textual.widgets import Static
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line: its legend label and points."""
+
+    label: str
+    xs: tuple[float, ...]
+    ys: tuple[float, ...]
+
+
+def render_chart(series: list[Series], width: int, height: int, xlabel: str = "", title: str = "") -> Text:
+    """The chart as rich Text (ANSI colours of plotext's 'simple' theme)."""
+    import plotext as plt
+
+    fig = plt.figure
+    fig.clear()
+    fig.plot_size(max(20, width), max(6, height))
+    fig.theme("simple")
+    drawn = False
+    for s in series:
+        if s.xs:
+            marker = "braille" if len(s.xs) > 40 else "dot"
+            fig.draw(fig.signal(list(s.xs), list(s.ys), marker=marker).label(s.label).lines())
+            drawn = True
+    if not drawn:
+        return Text("waiting for data…", style="dim")
+    if xlabel:
+        fig.label(xlabel, axis=0)
+    if title:
+        fig.title(title)
+    return Text.from_ansi(fig.build().string())
+
+
+class LineChart(Static):
+    """A chart of one or more series; call `set_series` to change it."""
+
+    DEFAULT_CSS = "LineChart { height: 1fr; min-height: 8; }"
+
+    def __init__(self, xlabel: str = "", title: str = "", **kw) -> None:
+        super().__init__("", **kw)
+        self.xlabel, self.title_text = xlabel, title
+        self.series: list[Series] = []
+        self._key: tuple = ()
+
+    def set_series(self, series: list[Series]) -> None:
+        """Replace the data; redraws only when something changed."""
+        self.series = series
+        self._redraw()
+
+    def on_resize(self, event: Resize) -> None:
+        self._redraw()
+
+    def _redraw(self) -> None:
+        w, h = self.content_size
+        if w <= 0 or h <= 0:
+            return
+        key = (w, h, tuple((s.label, len(s.xs), s.xs[-1:] , s.ys[-1:]) for s in self.series))
+        if key == self._key:
+            return
+        self._key = key
+        self.update(render_chart(self.series, w, h, self.xlabel, self.title_text))

@@ -1,0 +1,51 @@
+"""TUI test fixtures: fixed presets in the private config dir, UTC clock."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+
+import pytest
+from tui_fakes import FakeSession, write_presets
+
+
+@pytest.fixture(autouse=True)
+def tui_env(isolated_dirs, monkeypatch):
+    """Write the test presets; fix the time zone so clock times render the same."""
+    data, conf = isolated_dirs
+    write_presets(conf)
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    FakeSession.instances.clear()
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    return data, conf
+
+
+async def settle(pilot, delay: float = 0.05) -> None:
+    """Let workers finish and their messages be handled."""
+    for _ in range(3):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause(delay)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """Run `async def` tests in a fresh event loop (no async plugin is installed)."""
+    if inspect.iscoroutinefunction(pyfuncitem.obj):
+        args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+        asyncio.run(pyfuncitem.obj(**args))
+        return True
+    return None
+
+
+def text_of(widget) -> str:
+    """The plain text a Static (or Gauge/chart) currently shows."""
+    from rich.console import Console
+
+    content = widget.content
+    if isinstance(content, str):
+        return content
+    console = Console(width=200, record=True, color_system=None, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(content)
+    return console.export_text()

@@ -1,0 +1,77 @@
+"""A REAL tiny CPU run started from the TUI: the trainer thread's events reach the
+training screen, stop checkpoints, the run appears on the Runs screen, and sampling works."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+from conftest import settle, text_of
+from textual.widgets import DataTable, Static
+
+from gpttui import events as E
+from gpttui.tui.app import make_app
+from gpttui.tui.screens.training import TrainingScreen
+
+pytestmark = pytest.mark.slow
+
+
+def write_dataset(data_dir, name: str = "tiny-ds", train: int = 20_000, val: int = 2_000) -> None:
+    """Raw uint16 tokens + meta.json, as the data store writes them."""
+    folder = data_dir / "datasets" / name
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for split, n in (("train", train), ("val", val)):
+        rng.integers(0, 500, n, dtype=np.uint16).tofile(folder / f"{split}.bin")
+    meta = {"format_version": 1, "tokenizer": "gpt2", "vocab_size": 50257, "dtype": "uint16",
+            "splits": {"train": {"tokens": train, "documents": 10}, "val": {"tokens": val, "documents": 1}},
+            "skipped": 0, "sources": [], "split": {}}
+    (folder / "meta.json").write_text(json.dumps(meta))
+
+
+async def wait_for(pilot, cond, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        await pilot.pause(0.1)
+
+
+async def test_real_tiny_cpu_run(isolated_dirs, monkeypatch) -> None:
+    data, conf = isolated_dirs
+    write_dataset(data)
+    # many iterations so it is still training when we stop it
+    p = conf / "presets" / "tiny.toml"
+    p.write_text(p.read_text().replace("max_iters = 40", "max_iters = 100000").replace("lr_decay_iters = 40", "lr_decay_iters = 100000"))
+    from tui_fakes import fake_device, user_presets
+
+    from gpttui.tui.services import Services
+
+    app = make_app(Services(detect_device=fake_device, list_presets=user_presets))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("down", "r")
+        await wait_for(pilot, lambda: app.live is not None and app.live.step is not None and app.live.step.iter >= 3)
+        scr = app.screen
+        assert isinstance(scr, TrainingScreen)
+        first = app.live.step.iter
+        await wait_for(pilot, lambda: app.live.step.iter > first + 2)
+        scr.refresh_view()
+        assert f"/{100000:,}" in text_of(scr.query_one("#iter", Static))
+        await pilot.press("p")
+        await wait_for(pilot, lambda: app.live.state == E.PAUSED)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: app.live.state == E.TRAINING)
+        await pilot.press("x")
+        await settle(pilot)
+        await pilot.click("#choice-stop")
+        await wait_for(pilot, lambda: app.live.state == E.STOPPED)
+        run_id = app.live.run_id
+        assert any(c.reason == "stop" for c in app.live.checkpoints)
+        app.session.join(30)
+        await pilot.press("escape", "u")
+        await settle(pilot, 0.2)
+        table = app.screen.query_one("#runs", DataTable)
+        assert run_id in [str(k.value) for k in table.rows]
+        assert (data / "runs" / run_id / "ckpt.pt").is_file()

@@ -1,0 +1,87 @@
+"""SVG snapshots (fixed size, fake clock/device/events): home, editor, training, sampling,
+compare. Update with `pytest tests/tui/test_snapshots.py --snapshot-update` after checking
+the report."""
+
+from __future__ import annotations
+
+from conftest import settle as _settle
+from textual.widgets import Input
+from tui_fakes import script, services, write_run
+
+from gpttui import events as E
+from gpttui.tui.app import make_app
+
+
+async def settle(pilot, delay: float = 0.05) -> None:
+    """Wait for workers; stop cursors blinking so the picture is stable."""
+    await _settle(pilot, delay)
+    for inp in pilot.app.screen.query(Input):
+        inp.cursor_blink = False
+    await _settle(pilot, delay)
+
+
+def test_home_120x40(snap_compare) -> None:
+    assert snap_compare(make_app(services()), terminal_size=(120, 40), run_before=settle)
+
+
+def test_home_80x24(snap_compare) -> None:
+    assert snap_compare(make_app(services()), terminal_size=(80, 24), run_before=settle)
+
+
+def test_editor(snap_compare) -> None:
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("down", "e")
+        await settle(pilot)
+        pilot.app.screen.query_one("#f-n_layer", Input).value = "x"
+        await settle(pilot)
+
+    assert snap_compare(make_app(services()), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_training(snap_compare) -> None:
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("down", "r")
+        await settle(pilot, 0.2)
+        pilot.app.screen.refresh_view(chart=True)
+        await settle(pilot)
+
+    assert snap_compare(make_app(services()), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_sampling(snap_compare, isolated_dirs) -> None:
+    data, _ = isolated_dirs
+    write_run(data, "20231114-a", "tiny", script("20231114-a", 20))
+
+    def fake_stream(run, prompt, **kw):
+        yield from ["def ", "main", "():\n", "    return ", "42\n"]
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        pilot.app.open_sampling("20231114-a")
+        await settle(pilot)
+        pilot.app.screen.query_one("#s-prompt", Input).value = "# "
+        await pilot.press("ctrl+g")
+        await settle(pilot)
+
+    app = make_app(services(stream_sample=fake_stream, save_sample=lambda run, *a: run.path / "samples" / "s.json"))
+    assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
+
+
+def test_compare(snap_compare, isolated_dirs) -> None:
+    data, _ = isolated_dirs
+    write_run(data, "20231114-a", "tiny", script("20231114-a", 40))
+    slow = [E.EvalResult("20231114-b", iter=e.iter, train_loss=e.train_loss, val_loss=e.val_loss + 0.4,
+                         best_val_loss=e.val_loss + 0.4, tokens_seen=e.tokens_seen, time=0)
+            if isinstance(e, E.EvalResult) else e for e in script("20231114-b", 40)]
+    write_run(data, "20231114-b", "tiny", slow)
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("u")
+        await settle(pilot)
+        await pilot.press("space", "down", "c")
+        await settle(pilot)
+
+    assert snap_compare(make_app(services()), terminal_size=(120, 40), run_before=run_before)
