@@ -4,9 +4,9 @@
   (b) gpttui's Trainer with no listener and no run folder
   (c) the Trainer with a run folder, MetricsWriter and a plain printer attached
 
-Each is timed over `--iters` optimizer steps after `--warmup` steps; a Trainer's time is
-the difference of two runs (warmup+iters and warmup only), so set-up, the first eval and
-the final checkpoint cancel out. Repeated `--repeat` times, interleaved; medians reported.
+Each is timed over `--iters` optimizer steps after `--warmup` steps; a Trainer is timed
+between the StepMetrics events of those two steps (log_interval 1; each is emitted after a
+device sync), so set-up, compilation, the first eval and the final checkpoint fall outside. Repeated `--repeat` times, interleaved; medians reported.
 The ratio c/b is gpttui's own overhead (events, metrics, NVML polling): target < 2 %.
 
   python bench/train.py                                   # CPU, tiny model
@@ -37,7 +37,7 @@ def make_cfg(args: argparse.Namespace):
     base = dict(presets.get(args.preset).values) if args.preset else {}
     overrides = ([] if args.preset else TINY) + list(args.overrides) + [
         "dataset=bench", "data_source=", f"device={args.device}", f"compile={str(args.compile).lower()}",
-        "eval_interval=1000000", "eval_iters=1", f"log_interval={args.log_interval}", "checkpoint_interval_s=0",
+        "eval_interval=1000000", "eval_iters=1", "log_interval=1", "checkpoint_interval_s=0",
         "always_save_checkpoint=false", "warmup_iters=0", "decay_lr=false",
     ]
     return C.build(base, overrides, source="bench")
@@ -109,22 +109,40 @@ def sync(env) -> None:
         torch.cuda.synchronize()
 
 
-def trainer_time(cfg, iters: int, listeners: bool) -> float:
-    """Wall time of a whole Trainer.run() for `iters` steps."""
+class StepClock:
+    """A listener that notes when the steps `start` and `end` are reported (log_interval 1:
+    each StepMetrics is emitted right after its step's losses are read back, a device sync)."""
+
+    def __init__(self, start: int, end: int):
+        self.start, self.end = start, end
+        self.t: dict[int, float] = {}
+
+    def __call__(self, ev) -> None:
+        it = getattr(ev, "iter", None)
+        if type(ev).__name__ == "StepMetrics" and it in (self.start, self.end):
+            self.t[it] = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        return self.t[self.end] - self.t[self.start]
+
+
+def trainer_time(cfg, warmup: int, iters: int, listeners: bool) -> float:
+    """Seconds the Trainer takes for `iters` steps after `warmup` steps (compile, the first
+    eval and the final checkpoint fall outside the timed span)."""
     from gpttui import runs
     from gpttui.headless import PlainPrinter
     from gpttui.trainer import Trainer
 
-    cfg = cfg.replace(max_iters=iters, lr_decay_iters=iters)
+    total = warmup + iters
+    cfg = cfg.replace(max_iters=total, lr_decay_iters=total, log_interval=1)
     run = runs.create_run(cfg, "bench") if listeners else None
-    lst = [PlainPrinter(io.StringIO())] if listeners else []
-    tr = Trainer(cfg, run, lst)
-    t0 = time.perf_counter()
-    res = tr.run()
-    dt = time.perf_counter() - t0
+    clock = StepClock(warmup, total)
+    lst = [clock] + ([PlainPrinter(io.StringIO())] if listeners else [])
+    res = Trainer(cfg, run, lst).run()
     if res.kind != "finished":
         raise SystemExit(f"trainer failed: {res}")
-    return dt
+    return clock.seconds
 
 
 WARMUP = 5
@@ -140,7 +158,6 @@ def main() -> int:
     p.add_argument("--iters", type=int, default=30)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--log-interval", type=int, default=1, help="trainer log_interval (1 = an event every step)")
     args = p.parse_args()
     WARMUP = args.warmup
     os.environ.setdefault("GPTTUI_DATA_DIR", tempfile.mkdtemp(prefix="gpttui-bench-"))
@@ -151,9 +168,7 @@ def main() -> int:
     for r in range(args.repeat):
         res["a"].append(tpi * args.iters / reference(cfg, args.iters))
         for key, lst in (("b", False), ("c", True)):
-            full = trainer_time(cfg, args.warmup + args.iters, lst)
-            base = trainer_time(cfg, args.warmup, lst)
-            res[key].append(tpi * args.iters / max(1e-9, full - base))
+            res[key].append(tpi * args.iters / trainer_time(cfg, args.warmup, args.iters, lst))
         print(f"repeat {r + 1}: " + "  ".join(f"{k} {v[-1]:,.0f} tok/s" for k, v in res.items()), flush=True)
     med = {k: statistics.median(v) for k, v in res.items()}
     print(f"\nconfig: {cfg.n_layer}L/{cfg.n_head}H/{cfg.n_embd}d block {cfg.block_size} batch {cfg.batch_size}"

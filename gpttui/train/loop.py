@@ -157,7 +157,7 @@ class Loop:
         self.compiled = None
         if self.env.compile:
             self.compiled = torch.compile(self.model)
-        self._ddp_wrap(self.compiled or self.raw)
+        self._ddp_wrap(self.compiled if self.compiled is not None else self.raw)  # no `or`: bool() of a compiled module calls len()
 
     def _ddp_wrap(self, module: torch.nn.Module) -> None:
         self.eval_model = module
@@ -340,6 +340,8 @@ class Loop:
         prev = self.t.state
         self.t.set_state(E.EVALUATING)
         losses = self.estimate_loss()
+        if self.metrics is not None:  # the checkpoint below takes its own time off the clock
+            self.metrics.note_eval(time.perf_counter() - t0)
         val = losses["val"]
         improved = val < self.best_val
         if improved:
@@ -351,8 +353,6 @@ class Loop:
         if save and self.iter_num > 0 and (improved or self.cfg.always_save_checkpoint):
             self.checkpoint("best" if improved else "eval")
         self.t.set_state(prev if prev != E.PREPARING else E.TRAINING)
-        if self.metrics is not None:
-            self.metrics.note_eval(time.perf_counter() - t0)
 
     def checkpoint(self, reason: str) -> None:
         """Save ckpt.pt atomically (rank 0 with a run only); the losses are checked first so a

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# GPU checks run on a lent machine (see bench/RESULTS.md): the trainer's overhead next to a
+# bare loop, a real compiled headless run of seed-000's shape, batch_size=auto, and the
+# estimate for the same config. Usage: bash bench/gpu_check.sh OUTDIR
+set -u
+out=${1:-/tmp/gpu-check}; mkdir -p "$out"
+export PYTHONPATH="${PYTHONPATH:-}:$PWD" PYTHONUNBUFFERED=1
+export GPTTUI_DATA_DIR=/tmp/gpttui-data GPTTUI_CONFIG_DIR=/tmp/gpttui-conf
+py=python3
+nvidia-smi --query-gpu=name,memory.total,power.limit,driver_version --format=csv | tee "$out/gpu.txt"
+$py -c "import torch; print('torch', torch.__version__, torch.version.cuda)" | tee -a "$out/gpu.txt"
+S="--set gradient_accumulation_steps=4 --set max_iters=60 --set lr_decay_iters=60 --set warmup_iters=10 --set eval_interval=30 --set eval_iters=10 --set log_interval=5 --set dataset=pystdlib --set data_source=builtin:pystdlib --set val_fraction=0.01 --set device=cuda --set gpu="
+echo "== estimate (seed-000 shape, accum 4)"; $py -m gpttui --estimate seed-000 $S --gpu H100 2>&1 | tee "$out/estimate.txt" | grep -E "peak|verdict|throughput|activations|logits|MFU"
+echo "== headless compiled run"; timeout 240 $py -m gpttui train seed-000 $S --plain 2>&1 | tee "$out/run.txt" | tail -22
+echo "== batch_size=auto"; timeout 120 $py -m gpttui train seed-000 $S --set batch_size=auto --set max_iters=10 --set lr_decay_iters=10 --set warmup_iters=2 --set eval_interval=10 --set compile=false --plain 2>&1 | tee "$out/auto.txt" | grep -vE "^iter" | tail -8
+echo "== bench/train.py"; timeout 300 $py bench/train.py --device cuda --preset seed-000 --set gradient_accumulation_steps=4 --compile --iters 20 --warmup 5 --repeat 3 2>&1 | tee "$out/bench_train.txt" | tail -8
