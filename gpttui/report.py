@@ -82,8 +82,20 @@ _SHAPE = ("n_layer", "n_head", "n_embd", "block_size", "vocab_size", "bias", "ba
           "dtype", "compile", "n_gpus")
 
 
-def measured_tokens_per_s(cfg: TrainConfig) -> tuple[float | None, str]:
-    """Throughput of the latest past run with the same model and batch shape, if any."""
+def _same_device(past: dict, target: Target) -> bool:
+    """Whether a past run's device (status.json) is the one this estimate is for."""
+    name = str(past.get("device") or "")
+    if not name or int(past.get("world_size", 1) or 1) != 1:
+        return False
+    if past.get("device_type") == "cpu" or target.kind == "cpu":
+        return past.get("device_type") == "cpu" and target.kind == "cpu"
+    spec = H.lookup_gpu(name)
+    return spec is not None and target.spec is not None and spec.name == target.spec.name
+
+
+def measured_tokens_per_s(cfg: TrainConfig, target: Target) -> tuple[float | None, str]:
+    """Throughput of the latest past run of the same model and batch shape on the same
+    device (one process), if any: the median of its recent log windows."""
     try:
         from gpttui import runs
     except ImportError:
@@ -92,8 +104,9 @@ def measured_tokens_per_s(cfg: TrainConfig) -> tuple[float | None, str]:
         for summary in sorted(runs.list_runs(), key=lambda s: s.updated or "", reverse=True):
             if not summary.tokens_per_s:
                 continue
-            past = runs.get_run(summary.id).config()
-            if all(getattr(past, k) == getattr(cfg, k) for k in _SHAPE):
+            run = runs.get_run(summary.id)
+            past = run.config()
+            if all(getattr(past, k) == getattr(cfg, k) for k in _SHAPE) and _same_device(run.status(), target):
                 return float(summary.tokens_per_s), summary.id
     except Exception:  # a damaged run folder must not break an estimate
         return None, ""
@@ -102,7 +115,7 @@ def measured_tokens_per_s(cfg: TrainConfig) -> tuple[float | None, str]:
 
 def build_estimate(cfg: TrainConfig, gpu_arg: str | None) -> tuple[E.Estimate, Target]:
     target = resolve_target(cfg, gpu_arg)
-    tps, run_id = measured_tokens_per_s(cfg)
+    tps, run_id = measured_tokens_per_s(cfg, target)
     est = E.estimate(
         cfg, target.spec, measured_tokens_per_s=tps, dataset_tokens=dataset_tokens(cfg),
         device_kind=target.kind, device_name=target.name, peak_tflops=target.peak_tflops,

@@ -15,7 +15,9 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -329,6 +331,7 @@ class MetricsWriter:
         self._file = open(run.metrics_path, "a", encoding="utf-8")  # noqa: SIM115 - closed on end events
         self._last_status = float("-inf")
         self._pending: dict[str, Any] = {}
+        self._recent_tps: deque[float] = deque(maxlen=50)  # status tokens_per_s: their median
 
     def __call__(self, ev: E.Event) -> None:
         if self._file.closed:
@@ -345,8 +348,11 @@ class MetricsWriter:
         if isinstance(ev, E.StatusChanged):
             fields = {"state": ev.state, "message": ev.message}
         elif isinstance(ev, E.StepMetrics):
+            if not ev.compiling and ev.tokens_per_s > 0:
+                self._recent_tps.append(ev.tokens_per_s)
+            tps = statistics.median(self._recent_tps) if self._recent_tps else ev.tokens_per_s
             fields = {"iter": ev.iter, "max_iters": ev.max_iters, "tokens_seen": ev.tokens_seen,
-                      "tokens_per_s": ev.tokens_per_s, "mfu": ev.mfu, "loss": ev.loss,
+                      "tokens_per_s": tps, "mfu": ev.mfu, "loss": ev.loss,
                       "elapsed_s": ev.elapsed_s, "eta_s": ev.eta_s}
             force = False
         elif isinstance(ev, E.EvalResult):

@@ -87,6 +87,9 @@ class Loop:
         self.metrics = MetricsTracker(env, self.tokens_per_iter, S.flops_per_token(self.model, cfg),
                                       peak, basis, self.dist.world_size, warmup_steps=3 if env.compile else 1)
         self.metrics.start_energy()
+        if t.run_obj is not None and self.dist.is_master:  # for estimates from measured runs
+            t.run_obj.write_status(device=env.device_name, device_type=env.device_type,
+                                   world_size=self.dist.world_size)
         t.log(f"{self.model.get_num_params() / 1e6:.2f}M parameters on {env.device} ({env.dtype}"
               f"{', compiled' if env.compile else ''}); {self.tokens_per_iter:,} tokens/iter"
               f" = {cfg.batch_size} x {cfg.block_size} x {cfg.gradient_accumulation_steps}"
