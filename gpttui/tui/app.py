@@ -7,6 +7,7 @@ frozen events, which the app folds into `self.live` and the training screen redr
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -23,7 +24,7 @@ from gpttui.errors import GpttuiError
 from gpttui.tui.live import LiveRun
 from gpttui.tui.messages import RunEvent, SessionFailed, wrap
 from gpttui.tui.peaks import PeakCache, peak_target
-from gpttui.tui.quitting import SighupGuard, ask_quit, hand_off
+from gpttui.tui.quitting import ask_quit, hand_off
 from gpttui.tui.screens.dialogs import TooSmallNote
 from gpttui.tui.screens.editor import Notice
 from gpttui.tui.services import Services, TrainSession
@@ -52,10 +53,21 @@ class GptTuiApp(App):
         self.live: LiveRun | None = None
         self.training_screen: Screen | None = None
         self.exit_choice: str | None = None  # "stop" | "background" when quitting mid-run
-        self.sighup = SighupGuard()
         self.peaks = PeakCache(self.services.measure_peak)
 
     # -- start-up --------------------------------------------------------------------------
+    def get_driver_class(self) -> Any:
+        """Textual's driver, or on Linux/macOS one that survives losing the terminal."""
+        cls = super().get_driver_class()
+        if sys.platform != "win32":
+            from textual.drivers.linux_driver import LinuxDriver
+
+            if cls is LinuxDriver:
+                from gpttui.tui.terminal import SafeLinuxDriver
+
+                return SafeLinuxDriver
+        return cls
+
     def on_mount(self) -> None:
         from gpttui.tui.screens.home import HomeScreen
 
@@ -88,27 +100,13 @@ class GptTuiApp(App):
             self.peaks.measure(target)
         return self.services.estimate(cfg, device, self.peaks)
 
-    def needs_peak(self, cfg: TrainConfig) -> bool:
-        """Whether `cfg`'s estimate still waits for a peak measurement."""
-        target = peak_target(cfg, self.get_device())
-        return target is not None and self.peaks.known(target) is None
-
     # -- terminal size ---------------------------------------------------------------------
     def on_resize(self, event: Resize) -> None:
         self._check_size(event.size)
 
     def _check_size(self, size: Any = None) -> None:
         """Cover the current screen with a notice while the terminal is below MIN_SIZE."""
-        w, h = size or self.size
-        small = w < MIN_SIZE[0] or h < MIN_SIZE[1]
-        for screen in self.screen_stack:
-            for note in screen.query(TooSmallNote):
-                if small and screen is self.screen:
-                    note.update(TooSmallNote.message((w, h), MIN_SIZE))
-                else:
-                    note.remove()
-        if small and not self.screen.query(TooSmallNote):
-            self.screen.mount(TooSmallNote((w, h), MIN_SIZE))
+        TooSmallNote.cover(self.screen, self.screen_stack, tuple(size or self.size), MIN_SIZE)
 
     def push_screen(self, screen: Any, *args: Any, **kwargs: Any) -> Any:
         """Push, then re-check the size so the too-small notice covers the new screen."""
@@ -187,7 +185,6 @@ class GptTuiApp(App):
         return False
 
     def _begin(self) -> None:
-        self.sighup.hold(True)
         self.training_screen = None
         self.open_training()
         self._start_session(self.session)
@@ -222,7 +219,6 @@ class GptTuiApp(App):
         if self.training_screen is not None and self.training_screen.is_attached:
             self.training_screen.mark_dirty(urgent)
         if isinstance(ev, (E.Finished, E.Failed)):
-            self.sighup.hold(False)
             self.notify(f"Run {live.run_id}: {live.state}" + (f" — {live.message}" if isinstance(ev, E.Failed) else ""),
                         severity="error" if isinstance(ev, E.Failed) else "information")
 
@@ -231,7 +227,6 @@ class GptTuiApp(App):
             self.live.apply(E.Failed(self.live.run_id, reason=msg.text))
             if self.training_screen is not None and self.training_screen.is_attached:
                 self.training_screen.mark_dirty(True)
-        self.sighup.hold(False)
         self.notify(msg.text, severity="error", timeout=10)
 
     def on_notice(self, msg: Notice) -> None:
@@ -242,13 +237,24 @@ class GptTuiApp(App):
             return
         if self.live.state == E.PAUSED:
             self.session.resume()
+            self._pending("resuming…")
         else:
             self.session.pause()
+            self._pending("pausing at the end of this step…")
 
     def stop_session(self) -> None:
         if self.session is not None:
             self.session.stop()
+            self._pending("stopping: checkpoint first…")
             self.notify("Stopping: a checkpoint is saved first.")
+
+    def _pending(self, text: str) -> None:
+        """Show a control request at once; the trainer's next status event replaces it
+        (a step can take seconds on a big model, the key must be answered now)."""
+        if self.live is not None and self.live.active:
+            self.live.pending = text
+            if self.training_screen is not None and self.training_screen.is_attached:
+                self.training_screen.mark_dirty(True)
 
     # -- quitting --------------------------------------------------------------------------
     def action_request_quit(self) -> None:

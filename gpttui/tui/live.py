@@ -30,6 +30,7 @@ class LiveRun:
     failed: E.Failed | None = None
     events_seen: int = 0
     log_total: int = 0  # lines ever logged (the deque keeps the newest 500)
+    pending: str = ""  # a control key's request the trainer has not answered yet ("pausing…")
 
     def note(self, text: str) -> None:
         """Append a line to the run's log pane."""
@@ -51,7 +52,7 @@ class LiveRun:
             if self.state in (E.PREPARING, E.COMPILING) and not ev.compiling:
                 self.state = E.TRAINING
         elif isinstance(ev, E.StatusChanged):
-            self.state, self.message = ev.state, ev.message
+            self.state, self.message, self.pending = ev.state, ev.message, ""
             if ev.message:
                 self.note(f"[{ev.state}] {ev.message}")
         elif isinstance(ev, E.EvalResult):
@@ -63,10 +64,10 @@ class LiveRun:
         elif isinstance(ev, E.LogMessage):
             self.note(ev.text if ev.level == "info" else f"{ev.level}: {ev.text}")
         elif isinstance(ev, E.Finished):
-            self.finished, self.state = ev, ev.state
+            self.finished, self.state, self.pending = ev, ev.state, ""
             self.note(f"{ev.state} at iter {ev.iter}")
         elif isinstance(ev, E.Failed):
-            self.failed, self.state = ev, E.FAILED
+            self.failed, self.state, self.pending = ev, E.FAILED, ""
             self.message = f"{ev.reason} — {ev.hint}" if ev.hint else ev.reason
             self.note(f"failed: {self.message}")
         elif isinstance(ev, E.PrepareProgress):

@@ -34,6 +34,11 @@ def peak_target(cfg: TrainConfig, device: Any) -> Target | None:
     return torch_dev, cfg.dtype if cfg.dtype != "auto" else default_dtype(None, device.kind)
 
 
+def waits_for_peak(est: Any) -> bool:
+    """Whether `est` was made before its device's peak was measured."""
+    return est is not None and est.peak_tflops.basis == MEASURING
+
+
 def basis_text(target: Target, tflops: float) -> str:
     """'CPU matmul 0.21 TFLOPS (measured)', with the dtype when it is not fp32."""
     dev, dtype = target

@@ -5,10 +5,11 @@ Three ways the UI can end while its run trains:
 - the user quits and picks "background": checkpoint and stop here, then a detached
   headless `gpttui --resume` carries the run on (own session, no terminal);
 - the terminal is lost (SSH dropped: SIGHUP, then EIO on the tty) or the UI crashed: the
-  process ignores SIGHUP, drops its terminal output and keeps training until the run ends.
+  UI exits, the process ignores SIGHUP, drops its terminal output and trains to the end.
 
-`SighupGuard` ignores SIGHUP while a run trains; `ask_quit` is the quit dialog;
-`hand_off` runs after `App.run()` returns (or raises) and decides the run's fate.
+`terminal.SafeLinuxDriver` turns a lost terminal into an orderly exit of the UI;
+`ask_quit` is the quit dialog; `hand_off` runs after `App.run()` returns (or raises) and
+decides the run's fate.
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gpttui.tui.screens.dialogs import ChoiceScreen
 
@@ -28,23 +28,6 @@ if TYPE_CHECKING:
 
 QUIT_DETAIL = ("Background: the run is checkpointed and continues in a detached `gpttui --resume` "
                "process; open gpttui again to watch it.")
-
-
-class SighupGuard:
-    """Ignores SIGHUP while held, so a lost SSH connection does not kill the training."""
-
-    def __init__(self) -> None:
-        self._old: Any = None
-
-    def hold(self, on: bool) -> None:
-        """Start (on) or stop ignoring SIGHUP; a no-op off the main thread or on Windows."""
-        if not hasattr(signal, "SIGHUP") or threading.current_thread() is not threading.main_thread():
-            return
-        if on and self._old is None:
-            self._old = signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        elif not on and self._old is not None:
-            signal.signal(signal.SIGHUP, self._old)
-            self._old = None
 
 
 def ask_quit(app: GptTuiApp) -> None:

@@ -67,7 +67,7 @@ def make_env(tmp_path: Path, preset: str = PRESET) -> tuple[Path, str]:
         rng.integers(0, 500, n, dtype=np.uint16).tofile(ds / f"{split}.bin")
     (ds / "meta.json").write_text(json.dumps({"format_version": 1, "tokenizer": "gpt2", "vocab_size": 50257, "dtype": "uint16",
                                              "splits": {"train": {"tokens": 20000, "documents": 1}, "val": {"tokens": 2000, "documents": 1}}}))
-    env = f"GPTTUI_DATA_DIR={data} GPTTUI_CONFIG_DIR={conf} OMP_NUM_THREADS=2 PYTHONPATH={ROOT} TERM=xterm-256color"
+    env = f"GPTTUI_DATA_DIR={data} GPTTUI_CONFIG_DIR={conf} OMP_NUM_THREADS=1 PYTHONPATH={ROOT} TERM=xterm-256color"
     return data, env
 
 
@@ -127,10 +127,10 @@ def read_status(run_dir: Path) -> dict:
 def test_sighup_keeps_training(tmp_path: Path) -> None:
     """Kill the tmux session (the terminal goes away: SIGHUP) while a run trains; the run
     must carry on to "finished", and the gpttui process then exit on its own."""
-    iters = 1500
+    iters = 600  # alive at the kill, finished within the timeout on a loaded 2-core box
     data, env = make_env(tmp_path, PRESET.replace("max_iters = 100000", f"max_iters = {iters}")
                          .replace("lr_decay_iters = 100000", f"lr_decay_iters = {iters}")
-                         .replace("eval_interval = 100000", "eval_interval = 500"))
+                         .replace("eval_interval = 100000", "eval_interval = 200"))
     session = f"gpttui-hup-{os.getpid()}"
     pidfile = tmp_path / "pid"
     start_tui(session, env, cmd=f"echo $$ > {pidfile} && exec ")
@@ -148,7 +148,7 @@ def test_sighup_keeps_training(tmp_path: Path) -> None:
     pid = int(pidfile.read_text())
     at_kill = read_status(run_dir)
     assert at_kill["iter"] < iters, "the run ended before the terminal was lost: raise iters"
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 300
     while read_status(run_dir).get("state") != "finished":
         st = read_status(run_dir)
         assert st.get("state") in ("training", "evaluating", "saving"), f"run did not carry on: {st}"

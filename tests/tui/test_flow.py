@@ -170,3 +170,44 @@ async def test_help_lists_keys() -> None:
         assert "p" in keys and "x" in keys and "ctrl+g" in keys
         await pilot.press("escape")
         assert isinstance(app.screen, HomeScreen)
+
+
+class SlowSession(FakeSession):
+    """A trainer in the middle of a long step: it takes requests but answers later."""
+
+    def pause(self) -> None:
+        self.calls.append("pause")
+
+    def answer(self) -> None:
+        self._emit(E.StatusChanged(self.run_id, state=E.PAUSED, message="paused by user"))
+
+
+async def test_control_key_is_answered_before_the_trainer() -> None:
+    app = make_app(services(new_session=lambda cfg, preset, listener: SlowSession(cfg, preset, listener)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("down", "r")
+        await settle(pilot, 0.3)
+        status = app.screen.query_one("#status", Static)
+        await pilot.press("p")
+        await pilot.pause()
+        assert app.live.state == E.TRAINING and "pausing at the end of this step" in text_of(status)
+        FakeSession.instances[-1].answer()
+        await settle(pilot)
+        assert app.live.state == E.PAUSED and "pausing" not in text_of(status)
+        assert "PAUSED" in text_of(status)
+
+
+def test_chart_downsamples_long_runs() -> None:
+    import time
+
+    from gpttui.tui.widgets.chart import Series, downsample, render_chart
+
+    n = 200_000
+    s = Series("train", tuple(float(i) for i in range(n)), tuple(10.0 - i / n for i in range(n)))
+    d = downsample(s, 160)
+    assert len(d.xs) == 160 and d.xs[0] < d.xs[-1] and abs(d.ys[0] - 10.0) < 0.01 and abs(d.ys[-1] - 9.0) < 0.01
+    assert downsample(Series("x", (1.0, 2.0), (3.0, 4.0)), 160).xs == (1.0, 2.0)
+    t0 = time.perf_counter()
+    text = render_chart([s], 80, 20, "iter")
+    assert time.perf_counter() - t0 < 1.0 and "train" in text.plain  # raw: 2.5 s on the dev box

@@ -75,3 +75,62 @@ async def test_real_tiny_cpu_run(isolated_dirs, monkeypatch) -> None:
         table = app.screen.query_one("#runs", DataTable)
         assert run_id in [str(k.value) for k in table.rows]
         assert (data / "runs" / run_id / "ckpt.pt").is_file()
+
+
+async def test_quit_to_background_hands_run_to_resume(isolated_dirs) -> None:
+    """Quit while training, choose 'keep training in background': the run is checkpointed,
+    this process lets go, and a detached `gpttui --resume` carries it on."""
+    import os
+    import signal
+
+    from tui_fakes import fake_device, user_presets
+
+    from gpttui.runs import get_run, pid_alive
+    from gpttui.tui.quitting import hand_off
+    from gpttui.tui.services import Services
+
+    data, conf = isolated_dirs
+    write_dataset(data)
+    p = conf / "presets" / "tiny.toml"
+    p.write_text(p.read_text().replace("max_iters = 40", "max_iters = 100000").replace("lr_decay_iters = 40", "lr_decay_iters = 100000"))
+    app = make_app(Services(detect_device=fake_device, list_presets=user_presets))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("down", "r")
+        await wait_for(pilot, lambda: app.live is not None and app.live.step is not None and app.live.step.iter >= 3)
+        await pilot.press("q")
+        await settle(pilot)
+        await pilot.click("#choice-background")
+        await pilot.pause(0.2)
+    assert app.exit_choice == "background" and app.session.is_alive()
+    old_hup = signal.getsignal(signal.SIGHUP)
+    try:
+        hand_off(app)
+    finally:
+        signal.signal(signal.SIGHUP, old_hup)
+    run = get_run(app.session.run_id)
+    stopped = run.status()
+    assert stopped["state"] == E.STOPPED and run.latest_checkpoint() is not None
+    deadline = time.monotonic() + 120
+    st = stopped
+    try:
+        while not (st.get("pid") != os.getpid() and st.get("iter", 0) > stopped["iter"] + 2):
+            assert time.monotonic() < deadline, f"background resume did not train: {st}\n" + \
+                (run.path / "background.log").read_text()
+            time.sleep(0.5)
+            st = run.status()
+        assert st["state"] == E.TRAINING and pid_alive(st["pid"])
+    finally:
+        pid = run.status().get("pid")
+        if pid and pid != os.getpid() and pid_alive(pid):  # the resume process this test started
+            os.kill(pid, signal.SIGTERM)  # headless: checkpoint, then stop
+            end = time.monotonic() + 60
+            while time.monotonic() < end:
+                try:
+                    if os.waitpid(pid, os.WNOHANG)[0] == pid:  # our child: reap it
+                        break
+                except ChildProcessError:
+                    break
+                time.sleep(0.3)
+    assert "resuming run" in (run.path / "background.log").read_text()
+    assert run.status()["state"] == E.STOPPED

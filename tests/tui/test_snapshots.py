@@ -39,6 +39,33 @@ def test_editor(snap_compare) -> None:
     assert snap_compare(make_app(services()), terminal_size=(120, 40), run_before=run_before)
 
 
+def cpu_services():
+    """A CPU machine (its matmul peak 'measures' 0.125 TFLOPS: see tui_fakes.services)."""
+    from gpttui.hardware import DeviceInfo
+
+    dev = DeviceInfo("cpu", "CPU (Test, 2 threads)", 0, 16 * 2**30, None, None,
+                     "CPU: no table peak; measured with a matmul when needed", None)
+    return services(detect_device=lambda: dev)
+
+
+async def open_editor(pilot) -> None:
+    await settle(pilot)
+    await pilot.press("down", "e")
+    await settle(pilot)
+
+
+def test_editor_cpu_estimate_120x40(snap_compare) -> None:
+    assert snap_compare(make_app(cpu_services()), terminal_size=(120, 40), run_before=open_editor)
+
+
+def test_editor_cpu_estimate_80x24(snap_compare) -> None:
+    assert snap_compare(make_app(cpu_services()), terminal_size=(80, 24), run_before=open_editor)
+
+
+def test_home_cpu_80x24(snap_compare) -> None:
+    assert snap_compare(make_app(cpu_services()), terminal_size=(80, 24), run_before=settle)
+
+
 def test_training(snap_compare) -> None:
     async def run_before(pilot) -> None:
         await settle(pilot)

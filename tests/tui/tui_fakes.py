@@ -158,8 +158,9 @@ def write_run(data_dir: Path, run_id: str, preset: str, events: list[E.Event], s
 
 
 def services(**kw: Any) -> Services:
-    """Services with the fixed clock and device, fixed presets and the fake trainer."""
+    """Services with the fixed clock, device and CPU peak, fixed presets and the fake trainer."""
     s = Services(clock=lambda: NOW, detect_device=fake_device, list_presets=user_presets,
+                 measure_peak=lambda device, dtype: 0.125,  # a fixed "measured" CPU peak, no torch
                  new_session=lambda cfg, preset, listener: FakeSession(cfg, preset, listener),
                  resume_session=lambda run_id, listener: FakeSession(None, "", listener, run_id=run_id),
                  follow_interval_s=0.2)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -51,6 +53,20 @@ class TooSmallNote(Static):
 
     def __init__(self, size: tuple[int, int], min_size: tuple[int, int]) -> None:
         super().__init__(self.message(size, min_size))
+
+    @staticmethod
+    def cover(current: Any, stack: list[Any], size: tuple[int, int], min_size: tuple[int, int]) -> None:
+        """Mount (or update) the note on the `current` screen while `size` is below
+        `min_size`; remove it everywhere else (and everywhere once the size is fine)."""
+        small = size[0] < min_size[0] or size[1] < min_size[1]
+        for screen in stack:
+            for note in screen.query(TooSmallNote):
+                if small and screen is current:
+                    note.update(TooSmallNote.message(size, min_size))
+                else:
+                    note.remove()
+        if small and not current.query(TooSmallNote):
+            current.mount(TooSmallNote(size, min_size))
 
     @staticmethod
     def message(size: tuple[int, int], min_size: tuple[int, int]) -> str:

@@ -21,9 +21,11 @@ from textual.worker import get_current_worker
 
 from gpttui import config as C
 from gpttui.errors import GpttuiError
+from gpttui.tui.peaks import waits_for_peak
 from gpttui.tui.widgets.estimate_panel import EstimatePanel
 
 SHOWN_GROUPS = ("data", "model", "batching", "optimizer", "schedule", "eval", "system", "estimate")
+WIDE_FIELDS = frozenset({"description", "data_source"})  # free text: the input gets a line of its own
 _KEY_IN_MESSAGE = re.compile(r"'([a-z_0-9]+)'")
 
 
@@ -61,22 +63,27 @@ class EditorScreen(Screen):
         yield Header()
         with Horizontal(id="editor-body"):
             with VerticalScroll(id="fields"):
-                with Horizontal(classes="field-row"):
-                    yield Label("save as", classes="field-name")
+                with Vertical(classes="field-row wide"):
+                    yield Label("save as (user preset name)", classes="field-name")
                     yield Input(self.save_name, id="save-name", classes="field-input")
                 yield Static("", id="form-error")
                 for group in SHOWN_GROUPS:
                     yield Static(group, classes="group-title")
                     for name, f in C.FIELDS.items():
-                        if f.metadata["group"] != group:
-                            continue
-                        with Vertical(classes="field"):
-                            with Horizontal(classes="field-row"):
-                                yield Label(name, classes="field-name")
-                                yield Input(as_text(self.values[name]), id=f"f-{name}", classes="field-input")
-                            yield Static(f.metadata["help"], id=f"h-{name}", classes="field-help")
+                        if f.metadata["group"] == group:
+                            yield from self._field(name, f.metadata["help"])
             yield EstimatePanel("estimating…", id="estimate")
         yield Footer()
+
+    def _field(self, name: str, help_: str) -> ComposeResult:
+        """One field: name and input on a row (free text below its name, full width),
+        then its help line, shown while focused or replaced by its error."""
+        wide = name in WIDE_FIELDS
+        with Vertical(classes="field wide" if wide else "field"):
+            with (Vertical if wide else Horizontal)(classes="field-row wide" if wide else "field-row"):
+                yield Label(name, classes="field-name")
+                yield Input(as_text(self.values[name]), id=f"f-{name}", classes="field-input")
+            yield Static(help_, id=f"h-{name}", classes="field-help")
 
     def on_mount(self) -> None:
         self.sub_title = f"{'new preset from' if self.new else 'editing'} {self.preset}"
@@ -104,6 +111,7 @@ class EditorScreen(Screen):
             if name in C.FIELDS and self.query(f"#h-{name}"):
                 self._show_field(name, self.bad.get(name))
         form = self.query_one("#form-error", Static)
+        form.display = bool(self.bad)
         if self.bad:
             self.cfg = None
             form.update(f"{len(self.bad)} invalid value(s): fix the fields marked in red")
@@ -115,6 +123,7 @@ class EditorScreen(Screen):
             self.cfg = None
             msg = str(e).removeprefix("editor: ")
             form.update(msg)
+            form.display = True
             m = _KEY_IN_MESSAGE.search(msg)
             if m and m.group(1) in C.FIELDS:
                 self._show_field(m.group(1), msg)
@@ -143,7 +152,7 @@ class EditorScreen(Screen):
             est = self.app.estimate(cfg)
             if not worker.is_cancelled:
                 self.post_message(EstimateReady(est))
-            if self.app.needs_peak(cfg):
+            if waits_for_peak(est):
                 est = self.app.estimate(cfg, measure=True)
                 if not worker.is_cancelled:
                     self.post_message(EstimateReady(est))

@@ -23,7 +23,7 @@ from textual.worker import get_current_worker
 from gpttui.config import TrainConfig
 from gpttui.errors import GpttuiError
 from gpttui.tui import fmt
-from gpttui.tui.peaks import peak_target
+from gpttui.tui.peaks import peak_target, waits_for_peak
 from gpttui.tui.widgets.estimate_panel import fit_label
 
 
@@ -119,7 +119,7 @@ class HomeScreen(Screen):
         except GpttuiError as e:
             runs, error = [], error or str(e)
         self.post_message(HomeData(rows, runs, error))
-        if any(r.cfg is not None and self.app.needs_peak(r.cfg) for r in rows):
+        if any(waits_for_peak(r.est) for r in rows):
             rows = self._estimated(rows, measure=True)
             if not get_current_worker().is_cancelled:
                 self.post_message(HomeData(rows, runs))

@@ -46,12 +46,17 @@ class TrainingScreen(Screen):
         Binding("escape", "back", "Back"),
     ]
 
+    REFRESH_S = 0.25  # numbers, gauges, sparkline, log (only when an event arrived)
+    CHART_S = 1.0  # the plotext chart
+
     def __init__(self, live: LiveRun | None = None, controllable: bool = True) -> None:
         super().__init__()
         self._live = live
         self.controllable = controllable
         self._log_seen = 0
         self._dirty = True
+        self._shown: dict[str, str] = {}
+        self._spark: tuple[float, ...] = ()
 
     @property
     def live(self) -> LiveRun | None:
@@ -75,9 +80,21 @@ class TrainingScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.set_interval(0.25, self._tick)
-        self.set_interval(1.0, self._tick_chart)
+        self.set_interval(self.REFRESH_S, self._tick)
+        self.set_interval(self.CHART_S, self._tick_chart)
         self.refresh_view(chart=True)
+
+    def _put(self, selector: str, content: str | Text) -> None:
+        """Update a Static only if its text changed, and re-layout the screen only if its
+        shape (length, line count) did: a layout pass costs more than the redraw, and
+        this runs 4 times a second while the trainer wants the CPU."""
+        plain = content if isinstance(content, str) else content.plain
+        prev = self._shown.get(selector)
+        if prev == plain and isinstance(content, str):
+            return
+        shape_changed = prev is None or len(prev) != len(plain) or prev.count("\n") != plain.count("\n")
+        self.query_one(selector, Static).update(content, layout=shape_changed)
+        self._shown[selector] = plain
 
     def mark_dirty(self, urgent: bool = False) -> None:
         """Called by the app for each event; urgent ones (state changes) redraw now."""
@@ -99,12 +116,15 @@ class TrainingScreen(Screen):
         self._dirty = False
         live = self.live
         if live is None:
-            self.query_one("#status", Static).update("No run is training. Start one from Home (r).")
+            self._put("#status", "No run is training. Start one from Home (r).")
             return
         self._status(live)
         self._progress(live)
         self._numbers(live)
-        self.query_one(Sparkline).data = list(live.recent_losses())
+        spark = live.recent_losses()
+        if spark != self._spark:
+            self._spark = spark
+            self.query_one(Sparkline).data = list(spark)
         log = self.query_one(RichLog)
         for line in live.new_log_lines(self._log_seen):
             log.write(line)
@@ -118,26 +138,28 @@ class TrainingScreen(Screen):
         t.append(f"  run {live.run_id}")
         if live.step is not None and live.step.compiling:
             t.append("  (compiling: first steps are slow)", style="magenta")
-        if live.message:
+        if live.pending:
+            t.append(f"  {live.pending}", style="bold yellow")
+        elif live.message:
             t.append(f"  {live.message}", style="red" if live.state == E.FAILED else "dim")
         if live.prepare is not None and live.state == E.PREPARING:
             p = live.prepare
             t.append(f"  preparing data: {p.stage} {fmt.si(p.tokens)} tokens, ETA {fmt.duration(p.eta_s)}")
-        self.query_one("#status", Static).update(t)
+        self._put("#status", t)
 
     def _progress(self, live: LiveRun) -> None:
         step = live.step
         bar = self.query_one(ProgressBar)
         if step is None:
-            self.query_one("#iter", Static).update("iter –")
+            self._put("#iter", "iter –")
             return
         bar.update(total=step.max_iters, progress=step.iter)
-        self.query_one("#iter", Static).update(f" iter {step.iter:,}/{step.max_iters:,}")
+        self._put("#iter", f" iter {step.iter:,}/{step.max_iters:,}")
 
     def _numbers(self, live: LiveRun) -> None:
         s = live.step
         if s is None:
-            self.query_one("#numbers", Static).update("waiting for the first step…")
+            self._put("#numbers", "waiting for the first step…")
             return
         now = self.app.services.clock()
         eta = f"{fmt.duration(s.eta_s)} → {fmt.clock(now + s.eta_s)}" if s.eta_s is not None else "– (warming up)"
@@ -151,10 +173,10 @@ class TrainingScreen(Screen):
             f"lr         {s.lr:.2e}   grad norm {fmt.num(s.grad_norm, '.3f')}",
             f"power      {fmt.num(s.power_w, '.0f')} W   energy {fmt.num(s.energy_kwh, '.3f')} kWh",
         ]
-        self.query_one("#numbers", Static).update("\n".join(lines))
-        peak = f" of {s.peak_tflops:g} TFLOPS" if s.peak_tflops else " (peak unknown)"
+        self._put("#numbers", "\n".join(lines))
+        peak = f" of {s.peak_tflops:.3g} TFLOPS" if s.peak_tflops else " (peak unknown)"
         self.query_one("#mfu", Gauge).set_value(s.mfu, f"{fmt.pct(s.mfu)}{peak}", over_is_bad=False)
-        self.query_one("#mfu-basis", Static).update(Text(f"      {s.peak_basis}", style="dim"))
+        self._put("#mfu-basis", Text(f"      {s.peak_basis}", style="dim"))
         total = s.vram_total
         used = s.vram_used if s.vram_used is not None else s.vram_nvml_used
         if total and used is not None:

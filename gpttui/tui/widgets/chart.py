@@ -23,6 +23,21 @@ class Series:
     ys: tuple[float, ...]
 
 
+def downsample(s: Series, n: int) -> Series:
+    """At most `n` points: the means of consecutive equal-size groups. A braille chart shows
+    2 points per column, so more only cost time (plotext is pure Python: a 100k-iteration
+    run plotted raw would block the UI, and with it the trainer, for seconds every redraw)."""
+    m = len(s.xs)
+    if m <= n:
+        return s
+    xs, ys = [], []
+    for i in range(n):
+        a, b = i * m // n, (i + 1) * m // n
+        xs.append(sum(s.xs[a:b]) / (b - a))
+        ys.append(sum(s.ys[a:b]) / (b - a))
+    return Series(s.label, tuple(xs), tuple(ys))
+
+
 def render_chart(series: list[Series], width: int, height: int, xlabel: str = "", title: str = "") -> Text:
     """The chart as rich Text (ANSI colours of plotext's 'simple' theme)."""
     import plotext as plt
@@ -33,6 +48,7 @@ def render_chart(series: list[Series], width: int, height: int, xlabel: str = ""
     fig.theme("simple")
     drawn = False
     for s in series:
+        s = downsample(s, 2 * max(20, width))
         if s.xs:
             marker = "braille" if len(s.xs) > 40 else "dot"
             fig.draw(fig.signal(list(s.xs), list(s.ys), marker=marker).label(s.label).lines())
@@ -73,4 +89,4 @@ class LineChart(Static):
         if key == self._key:
             return
         self._key = key
-        self.update(render_chart(self.series, w, h, self.xlabel, self.title_text))
+        self.update(render_chart(self.series, w, h, self.xlabel, self.title_text), layout=False)  # fixed size

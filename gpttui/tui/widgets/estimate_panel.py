@@ -33,7 +33,7 @@ def render_estimate(est: Any, width: int = 36) -> Text:
     """The panel's text for an `Estimate`."""
     t = Text()
     t.append("Estimate", style="bold underline")
-    t.append(f"  {est.device.value} · {est.dtype.value}\n", style="dim")
+    t.append(f"  {est.dtype.value}\n{est.device.value}\n", style="dim")
 
     def row(label: str, value: str, basis: str = "") -> None:
         t.append(f"{label:<12}", style="bold")
@@ -45,7 +45,7 @@ def render_estimate(est: Any, width: int = 36) -> Text:
     row("params", fmt.si(est.params_nanogpt.value), f"total {fmt.si(est.params_total.value)}")
     row("tokens/iter", fmt.si(est.tokens_per_iter.value))
     row("total tok", fmt.si(est.total_tokens.value), f"{fmt.num(est.tokens_per_param.value, '.1f')} tok/param")
-    row("epochs", fmt.num(est.epochs.value, ".2f"), "" if est.epochs.value is not None else "dataset not prepared")
+    row("epochs", fmt.num(est.epochs.value, ".2f"), "" if est.epochs.value is not None else "not prepared")
     row("FLOPs", fmt.si(est.total_flops.value, digits=2))
     total, dev = est.mem_total.value, est.mem_device.value
     frac = total / dev if total and dev else None
@@ -53,7 +53,8 @@ def render_estimate(est: Any, width: int = 36) -> Text:
     t.append(f"{memory_label(est):<12}", style="bold")
     t.append(fmt.bar(frac, max(8, width - 22)), style=style if frac is not None else "dim")
     t.append(f" {fmt.gib(total)}\n")
-    t.append(f"{'':<12}{est.mem_verdict.value or '?'} of {fmt.gib(dev)}\n", style="dim")
+    share = f" {frac:.0%}" if frac is not None else ""
+    t.append(f"{'':<12}{est.mem_verdict.value or '?'}{share} of {fmt.gib(dev)}\n", style="dim")
     row("time", fmt.duration(est.time_s.value), f"at MFU {fmt.pct(est.mfu.value, 0)}")
     row("speed", fmt.si(est.tokens_per_s.value, " tok/s"))
     if est.energy_kwh.value is not None:

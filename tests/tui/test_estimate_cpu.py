@@ -1,0 +1,109 @@
+"""The estimate on a CPU machine: the matmul peak is measured once, in a worker thread,
+then Home and the editor show time and speed against it, and memory against system RAM."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from conftest import settle, text_of
+from textual.widgets import DataTable, Static
+from textual.widgets.data_table import ColumnKey
+from tui_fakes import fake_device, services
+
+from gpttui import config as C
+from gpttui.hardware import DeviceInfo
+from gpttui.tui.app import make_app
+from gpttui.tui.peaks import MEASURING, PeakCache, basis_text, peak_target
+from gpttui.tui.widgets.estimate_panel import EstimatePanel
+
+
+def cpu_device() -> DeviceInfo:
+    return DeviceInfo("cpu", "CPU (Test, 2 threads)", 0, 16 * 2**30, None, None,
+                      "CPU: no table peak; measured with a matmul when needed", None)
+
+
+class FakeMeasure:
+    """Records each measurement and the thread it ran on; takes a little while."""
+
+    def __init__(self, tflops: float = 0.125, fail: bool = False) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.threads: list[threading.Thread] = []
+        self.tflops, self.fail = tflops, fail
+
+    def __call__(self, device: str, dtype: str) -> float:
+        self.calls.append((device, dtype))
+        self.threads.append(threading.current_thread())
+        time.sleep(0.2)
+        if self.fail:
+            raise RuntimeError("no torch")
+        return self.tflops
+
+
+def test_peak_target() -> None:
+    cfg = C.TrainConfig()
+    assert peak_target(cfg, cpu_device()) == ("cpu", "float32")
+    assert peak_target(cfg, fake_device()) is None  # a table card: no measurement
+    assert peak_target(cfg.replace(device="cpu"), fake_device()) == ("cpu", "float32")
+    assert peak_target(cfg.replace(gpu="A100"), cpu_device()) is None
+    unknown = DeviceInfo("cuda", "Mystery GPU", 1, 8 * 2**30, None, None, "unknown card", 150.0)
+    assert peak_target(cfg, unknown) == ("cuda:1", "bfloat16")
+    assert basis_text(("cpu", "float32"), 0.1234) == "CPU matmul 0.123 TFLOPS (measured)"
+
+
+def test_peak_cache_measures_once_and_reports_failure() -> None:
+    ok = FakeMeasure()
+    cache = PeakCache(ok)
+    assert cache.known(("cpu", "float32")) is None
+    assert cache.measure(("cpu", "float32"))[0] == 0.125
+    assert cache.measure(("cpu", "float32"))[0] == 0.125
+    assert ok.calls == [("cpu", "float32")]
+    bad = PeakCache(FakeMeasure(fail=True))
+    value, basis = bad.measure(("cpu", "float32"))
+    assert value is None and "could not measure" in basis and "RuntimeError" in basis
+
+
+async def test_home_on_cpu_shows_time_against_measured_peak() -> None:
+    measure = FakeMeasure()
+    app = make_app(services(detect_device=cpu_device, measure_peak=measure))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert measure.calls == [("cpu", "float32")]  # once, for every preset
+        assert all(t is not threading.main_thread() for t in measure.threads)
+        table = app.screen.query_one("#presets", DataTable)
+        assert str(table.columns[ColumnKey("vram")].label) == "RAM"
+        tiny = table.get_row("tiny")
+        assert tiny[3] != "–" and tiny[4].startswith("fits")
+        device_line = text_of(app.screen.query_one("#device", Static))
+        assert "CPU matmul 0.125 TFLOPS (measured)" in device_line and "RAM" in device_line
+        row = next(r for r in app.screen.rows if r.name == "tiny")
+        assert row.est.time_s.value == pytest.approx(row.est.total_tokens.value / row.est.tokens_per_s.value)
+        assert row.est.mem_device.value == 16 * 2**30
+
+
+async def test_editor_on_cpu_shows_measured_basis_and_ram() -> None:
+    app = make_app(services(detect_device=cpu_device, measure_peak=FakeMeasure()))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("down", "e")
+        await settle(pilot)
+        panel = text_of(app.screen.query_one(EstimatePanel))
+        assert "peak: CPU matmul 0.125 TFLOPS (measured)" in panel
+        assert "RAM " in panel and "VRAM" not in panel and "of 16.0 GiB" in panel
+        time_line = next(line for line in panel.splitlines() if line.startswith("time"))
+        speed_line = next(line for line in panel.splitlines() if line.startswith("speed"))
+        assert "–" not in time_line.split("at MFU")[0] and "tok/s" in speed_line
+        assert "power unknown" in panel  # no board power for a CPU: energy stays unknown, said so
+        assert MEASURING not in panel
+
+
+async def test_failed_measurement_is_reported_not_fatal() -> None:
+    app = make_app(services(detect_device=cpu_device, measure_peak=FakeMeasure(fail=True)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("down", "e")
+        await settle(pilot)
+        panel = text_of(app.screen.query_one(EstimatePanel))
+        assert "could not measure a matmul peak (RuntimeError)" in panel
+        assert next(line for line in panel.splitlines() if line.startswith("time")).split()[1] == "–"
