@@ -3,10 +3,12 @@ iteration counter advance on the captured screen, stop it, find it on the Runs s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -146,17 +148,21 @@ def test_sighup_keeps_training(tmp_path: Path) -> None:
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
     pid = int(pidfile.read_text())
-    at_kill = read_status(run_dir)
-    assert at_kill["iter"] < iters, "the run ended before the terminal was lost: raise iters"
-    deadline = time.monotonic() + 300
-    while read_status(run_dir).get("state") != "finished":
-        st = read_status(run_dir)
-        assert st.get("state") in ("training", "evaluating", "saving"), f"run did not carry on: {st}"
-        assert time.monotonic() < deadline, f"not finished in time: {st}"
-        time.sleep(0.5)
-    assert read_status(run_dir)["iter"] == iters
-    assert (run_dir / "ckpt.pt").is_file()
-    deadline = time.monotonic() + 30
-    while Path(f"/proc/{pid}").exists():
-        assert time.monotonic() < deadline, "gpttui did not exit after its run finished"
-        time.sleep(0.2)
+    try:
+        at_kill = read_status(run_dir)
+        assert at_kill["iter"] < iters, "the run ended before the terminal was lost: raise iters"
+        deadline = time.monotonic() + 300
+        while read_status(run_dir).get("state") != "finished":
+            st = read_status(run_dir)
+            assert st.get("state") in ("training", "evaluating", "saving"), f"run did not carry on: {st}"
+            assert time.monotonic() < deadline, f"not finished in time: {st}"
+            time.sleep(0.5)
+        assert read_status(run_dir)["iter"] == iters
+        assert (run_dir / "ckpt.pt").is_file()
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{pid}").exists():
+            assert time.monotonic() < deadline, "gpttui did not exit after its run finished"
+            time.sleep(0.2)
+    finally:  # never leave a training process behind to load the rest of the suite
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
