@@ -18,6 +18,7 @@ alternately; each is timed from the key event to the first frame that shows the 
 (App.post_display_hook). Median and p95 over `--presses` (target < 100 ms).
 
   python bench/tui.py                       # tiny CPU model, ~2 minutes on 2 busy cores
+  python bench/tui.py --device cuda --preset seed-000 --set gradient_accumulation_steps=2 --compile --iters 60
 """
 
 from __future__ import annotations
@@ -72,15 +73,19 @@ class DiscardingTerminal(HeadlessDriver):
         DiscardingTerminal.written += len(data)
 
 
-def make_cfg(iters: int, log_interval: int) -> Any:
+def make_cfg(iters: int, log_interval: int, device: str = "cpu", preset: str = "",
+             overrides: tuple[str, ...] = (), compile_: bool = False) -> Any:
     from train import TINY  # bench/train.py: the same tiny model
 
     from gpttui import config as C
+    from gpttui import presets
 
-    return C.build({}, TINY + [
-        "dataset=bench", "data_source=", "device=cpu", "compile=false", f"max_iters={iters}",
-        f"lr_decay_iters={iters}", "eval_interval=1000000", "eval_iters=1", f"log_interval={log_interval}",
-        "checkpoint_interval_s=0", "always_save_checkpoint=false", "warmup_iters=0"], source="bench")
+    base = dict(presets.get(preset).values) if preset else {}
+    return C.build(base, ([] if preset else TINY) + list(overrides) + [
+        "dataset=bench", "data_source=", f"device={device}", f"compile={str(compile_).lower()}",
+        f"max_iters={iters}", f"lr_decay_iters={iters}", "eval_interval=1000000", "eval_iters=1",
+        f"log_interval={log_interval}", "checkpoint_interval_s=0", "always_save_checkpoint=false",
+        "warmup_iters=0", "gpu="], source="bench")
 
 
 def headless(cfg: Any, warmup: int) -> float:
@@ -183,12 +188,17 @@ def main() -> int:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--presses", type=int, default=20)
     p.add_argument("--log-interval", type=int, default=1, help="1 = an event (and UI message) every step")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--preset", default="", help="take the model and batch from a preset (default: tiny)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--compile", action="store_true")
     args = p.parse_args()
+    shape = (args.device, args.preset, tuple(args.overrides), args.compile)
     os.environ.setdefault("GPTTUI_DATA_DIR", tempfile.mkdtemp(prefix="gpttui-bench-tui-"))
     os.environ.setdefault("GPTTUI_CONFIG_DIR", tempfile.mkdtemp(prefix="gpttui-bench-tui-conf-"))
     from train import write_data
 
-    cfg = make_cfg(args.warmup + args.iters, args.log_interval)
+    cfg = make_cfg(args.warmup + args.iters, args.log_interval, *shape)
     write_data(cfg, 2_000_000)
     res: dict[str, list[float]] = {"a": [], "b": []}
     for r in range(args.repeat):
@@ -196,9 +206,10 @@ def main() -> int:
         res["b"].append(asyncio.run(with_tui(cfg, args.warmup)))
         print(f"repeat {r + 1}: headless {res['a'][-1]:,.0f} tok/s   TUI {res['b'][-1]:,.0f} tok/s"
               f"   ratio {res['b'][-1] / res['a'][-1]:.3f}", flush=True)
-    lat = asyncio.run(key_latency(make_cfg(1_000_000, args.log_interval), args.presses))
+    lat = asyncio.run(key_latency(make_cfg(1_000_000, args.log_interval, *shape), args.presses))
     a, b = statistics.median(res["a"]), statistics.median(res["b"])
-    print(f"\nconfig: {cfg.n_layer}L/{cfg.n_head}H/{cfg.n_embd}d block {cfg.block_size} batch {cfg.batch_size} on cpu,"
+    print(f"\nconfig: {cfg.n_layer}L/{cfg.n_head}H/{cfg.n_embd}d block {cfg.block_size} batch {cfg.batch_size} x {cfg.gradient_accumulation_steps} on {args.device}"
+          f"{' compiled' if args.compile else ''},"
           f" log_interval {args.log_interval}; {args.iters} iters after {args.warmup}, median of {args.repeat}")
     print(f"(a) headless (MetricsWriter + plain printer)  {a:>10,.0f} tok/s")
     print(f"(b) TUI attached, Training screen redrawing   {b:>10,.0f} tok/s   b/a = {b / a:.3f}  (target >= 0.97)")
