@@ -179,7 +179,6 @@ def _setup_dist(cfg: Any) -> Any:
 def cmd_run(args: argparse.Namespace) -> int:
     """`gpttui --run PRESET [--set k=v] [--name N]`: a new run, trained headless."""
     from gpttui import presets, runs
-    from gpttui.estimate import count_params
 
     preset = presets.get(args.run)
     cfg = preset.config(args.overrides)
@@ -188,7 +187,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if dist.is_master:
             _ensure_dataset(cfg, quiet=False)
         _barrier(dist)
-        run = runs.create_run(cfg, preset.name, args.name, params=count_params(cfg).total) if dist.is_master else None
+        run = runs.create_run(cfg, preset.name, args.name) if dist.is_master else None
         if run is not None:
             print(f"run {run.id}: {run.path}", flush=True)
         from gpttui.trainer import Trainer

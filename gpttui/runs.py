@@ -253,7 +253,13 @@ def _new_id(preset: str, name: str | None) -> str:
 
 
 def create_run(cfg: C.TrainConfig, preset: str, name: str | None = None, params: int | None = None) -> Run:
-    """A new run folder with its resolved config, run.json and an initial status.json."""
+    """A new run folder with its resolved config, run.json and an initial status.json.
+    `params` defaults to the config's total parameter count (the estimator's, which equals
+    the model's)."""
+    if params is None:
+        from gpttui.estimate import count_params
+
+        params = count_params(cfg).total
     root = runs_dir()
     root.mkdir(parents=True, exist_ok=True)
     base = _new_id(preset, name)

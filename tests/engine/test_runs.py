@@ -93,3 +93,14 @@ def test_metrics_writer_keeps_status_current():
     st = run.status()
     assert (st["state"], st["iter"], st["best_val_loss"], st["tokens_seen"]) == (E.FINISHED, 8, 5.5, 512)
     assert [type(e) for e in run.events()] == [E.StatusChanged, E.EvalResult, E.Finished]
+
+
+def test_a_new_run_records_its_parameter_count():
+    """Runs started from the TUI showed '–' params: create_run now counts them itself."""
+    from trainutil import tiny_cfg
+
+    from gpttui.estimate import count_params
+
+    cfg = tiny_cfg()
+    run = runs.create_run(cfg, "tiny")
+    assert run.summary().params == count_params(cfg).total > 0
