@@ -55,7 +55,17 @@ def pid_alive(pid: int | None) -> bool:
         return True
     except OSError:
         return False
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """A killed process stays a zombie until its parent reaps it (some container inits never
+    do): signal 0 still reaches it, but it trains nothing. Linux only; elsewhere False."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 def _read_json(path: Path) -> dict[str, Any]:

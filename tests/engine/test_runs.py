@@ -104,3 +104,26 @@ def test_a_new_run_records_its_parameter_count():
     cfg = tiny_cfg()
     run = runs.create_run(cfg, "tiny")
     assert run.summary().params == count_params(cfg).total > 0
+
+
+def test_a_zombie_pid_is_not_alive():
+    """kill -9 leaves a zombie until the parent reaps it; `gpttui runs` must already call the
+    run interrupted, not training."""
+    import subprocess
+    import sys
+
+    from gpttui.runs import pid_alive
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert pid_alive(child.pid)
+        child.kill()
+        import time
+
+        deadline = time.monotonic() + 10
+        while pid_alive(child.pid):  # not reaped: still a zombie of this process
+            assert time.monotonic() < deadline, "a zombie counted as alive"
+            time.sleep(0.05)
+    finally:
+        child.kill()
+        child.wait()
