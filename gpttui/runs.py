@@ -28,6 +28,7 @@ from gpttui import events as E
 from gpttui.errors import RunError
 from gpttui.fsutil import atomic_write_text
 from gpttui.paths import check_name, runs_dir
+from gpttui.proc import pid_alive
 
 try:  # POSIX advisory locks; Windows falls back to the pid check alone
     import fcntl
@@ -41,31 +42,6 @@ _STATUS_MIN_INTERVAL_S = 2.0  # status.json rewrites from step metrics at most t
 
 def host() -> str:
     return socket.gethostname()
-
-
-def pid_alive(pid: int | None) -> bool:
-    """Whether a process with this pid exists on this host (permission errors count as alive)."""
-    if not pid or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return not _zombie(pid)
-
-
-def _zombie(pid: int) -> bool:
-    """A killed process stays a zombie until its parent reaps it (some container inits never
-    do): signal 0 still reaches it, but it trains nothing. Linux only; elsewhere False."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 def _read_json(path: Path) -> dict[str, Any]:

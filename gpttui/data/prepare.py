@@ -35,6 +35,7 @@ from gpttui.errors import DataError, GpttuiError
 from gpttui.events import PrepareProgress
 from gpttui.fsutil import atomic_write_text, fsync_dir
 from gpttui.paths import check_name, datasets_dir
+from gpttui.proc import pid_alive
 from gpttui.tokenizer import EOT, NAME, VOCAB, tokenizer_hash
 
 FORMAT_VERSION = 1
@@ -73,16 +74,6 @@ class _Tracker:
         ))
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def clean_stale(root: Path, name: str) -> None:
     """Delete leftovers of killed prepares; refuse if `name` is being prepared right now."""
     if not root.is_dir():
@@ -92,7 +83,7 @@ def clean_stale(root: Path, name: str) -> None:
         if not m or not p.is_dir():
             continue
         pid = int(m["pid"])
-        if _pid_alive(pid):
+        if pid_alive(pid):
             if m["name"] == name and m["kind"] == "tmp":
                 raise DataError(f"dataset {name!r} is being prepared by process {pid}", "wait for it to finish (or stop it) and try again")
             continue
