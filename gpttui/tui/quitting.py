@@ -26,8 +26,8 @@ from gpttui.tui.screens.dialogs import ChoiceScreen
 if TYPE_CHECKING:
     from gpttui.tui.app import GptTuiApp
 
-QUIT_DETAIL = ("Background: the run is checkpointed and continues in a detached `gpttui --resume` "
-               "process; open gpttui again to watch it.")
+QUIT_DETAIL = ("Keep training: the run is checkpointed and continues in a detached "
+               "`gpttui --resume` process; open gpttui again to watch it.")
 
 
 def ask_quit(app: GptTuiApp) -> None:
@@ -55,7 +55,7 @@ def ask_quit(app: GptTuiApp) -> None:
 
     app.push_screen(ChoiceScreen(
         "A run is training. Quit how?",
-        [("stop", "Stop it (checkpoint first)"), ("background", "Keep training in background"), ("cancel", "Cancel")],
+        [("stop", "Stop (checkpoint)"), ("background", "Keep training"), ("cancel", "Cancel")],
         QUIT_DETAIL), chosen)
 
 
