@@ -68,14 +68,9 @@ def dataset_tokens(cfg: TrainConfig) -> int | None:
     """Train tokens: `dataset_tokens` from the config, else the prepared dataset's meta.json."""
     if cfg.dataset_tokens:
         return cfg.dataset_tokens
-    from gpttui.paths import datasets_dir
+    from gpttui.data.store import train_tokens
 
-    try:
-        meta = json.loads((datasets_dir() / cfg.dataset / "meta.json").read_text(encoding="utf-8"))
-        tokens = int(meta["splits"]["train"]["tokens"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return tokens or None
+    return train_tokens(cfg.dataset)
 
 
 _SHAPE = ("n_layer", "n_head", "n_embd", "block_size", "vocab_size", "bias", "batch_size",

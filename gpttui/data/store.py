@@ -86,6 +86,13 @@ def list_datasets() -> list[DatasetInfo]:
     return [read_info(p) for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith(".")]
 
 
+def train_tokens(name: str) -> int | None:
+    """Train tokens of the ready dataset `name` (None if missing, unready or empty): the
+    figure estimates need for epochs."""
+    info = get_dataset(name)
+    return info.train_tokens if info is not None and info.ready and info.train_tokens else None
+
+
 def get_dataset(name: str) -> DatasetInfo | None:
     """The dataset called `name`, or None if there is no such folder."""
     if not name or name.startswith(".") or "/" in name or "\\" in name:

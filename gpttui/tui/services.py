@@ -110,10 +110,11 @@ def _estimate(cfg: TrainConfig, device: Any, peaks: PeakCache | None = None) -> 
     (or the CPU, against system RAM, when the config pins device = "cpu"), with the
     prepared dataset's size. A CPU or unlisted card uses its measured matmul peak from
     `peaks` once known (see `gpttui.tui.peaks`); until then time and speed are unknown."""
+    from gpttui.data.store import train_tokens
     from gpttui.estimate import estimate
     from gpttui.hardware import lookup_gpu
 
-    ds_tokens = _dataset_tokens(cfg.dataset)
+    ds_tokens = train_tokens(cfg.dataset)
     if cfg.gpu:
         return estimate(cfg, lookup_gpu(cfg.gpu), dataset_tokens=ds_tokens)
     target = peak_target(cfg, device)
@@ -138,19 +139,6 @@ def _ram_bytes() -> int | None:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
-        return None
-
-
-def _dataset_tokens(name: str) -> int | None:
-    """Train tokens of a prepared dataset, from its meta.json (None if not prepared)."""
-    import json
-
-    from gpttui.paths import datasets_dir
-
-    try:
-        meta = json.loads((datasets_dir() / name / "meta.json").read_text(encoding="utf-8"))
-        return int(meta["splits"]["train"]["tokens"])
-    except (OSError, ValueError, KeyError, TypeError):
         return None
 
 

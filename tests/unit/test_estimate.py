@@ -163,12 +163,15 @@ def test_dataset_tokens_from_meta_json():
 
     cfg = P.get("seed-002-main").config()  # dataset_tokens = 0 in the preset
     assert R.dataset_tokens(cfg) is None
-    folder = datasets_dir() / cfg.dataset
+    folder = datasets_dir() / cfg.dataset  # a small but whole dataset: bins match meta.json
     folder.mkdir(parents=True)
-    (folder / "meta.json").write_text(json.dumps({"splits": {"train": {"tokens": 1_500_000_000}}}))
-    assert R.dataset_tokens(cfg) == 1_500_000_000
+    (folder / "train.bin").write_bytes(b"\0\0" * 1_500_000)
+    (folder / "val.bin").write_bytes(b"\0\0" * 1_000)
+    (folder / "meta.json").write_text(json.dumps({"splits": {"train": {"tokens": 1_500_000, "documents": 1},
+                                                            "val": {"tokens": 1_000, "documents": 1}}}))
+    assert R.dataset_tokens(cfg) == 1_500_000
     est, _ = R.build_estimate(cfg, None)
-    assert est.epochs.value == pytest.approx(16 * 1024 * 32 * 6000 / 1.5e9)
+    assert est.epochs.value == pytest.approx(16 * 1024 * 32 * 6000 / 1.5e6)
     (folder / "meta.json").write_text("{broken")
     assert R.dataset_tokens(cfg) is None
 
