@@ -207,6 +207,10 @@ class Trainer:
             self.set_state(before)
         return time.perf_counter() - t0
 
+    @property
+    def pause_requested(self) -> bool:
+        return not self._running.is_set()
+
     def take_save_request(self) -> bool:
         if self._save.is_set():
             self._save.clear()

@@ -9,6 +9,7 @@ from *before* the already-prefetched batch, so the resumed run fetches that batc
 
 from __future__ import annotations
 
+import gc
 import math
 import time
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,9 @@ class Loop:
         self._paused_s = 0.0
         self.dist_stop = False  # under DDP: all ranks agreed to stop (see log_step)
         self.lr = 0.0
+        # Read losses back one step late (CUDA: the device never waits for the host to log).
+        self.async_readback = False
+        self._deferred_log: tuple[int, float, int] | None = None
 
     # -- set-up ---------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -87,6 +91,7 @@ class Loop:
         self.metrics = MetricsTracker(env, self.tokens_per_iter, S.flops_per_token(self.model, cfg),
                                       peak, basis, self.dist.world_size, warmup_steps=3 if env.compile else 1)
         self.metrics.start_energy()
+        self.async_readback = env.device_type == "cuda"
         if t.run_obj is not None and self.dist.is_master:  # for estimates from measured runs
             t.run_obj.write_status(device=env.device_name, device_type=env.device_type,
                                    world_size=self.dist.world_size)
@@ -220,6 +225,7 @@ class Loop:
             if cfg.eval_only:
                 return self.finish(E.FINISHED)
         t.set_state(E.TRAINING, f"training to iteration {cfg.max_iters}")
+        gc.freeze()  # compiled graphs made a huge heap; keep collections from walking it each time
         while self.iter_num < cfg.max_iters:
             self._check_pause()
             if self._stop_now():
@@ -236,6 +242,8 @@ class Loop:
         return self.dist_stop if self.dist.enabled else self.t.stop_requested
 
     def _check_pause(self) -> None:
+        if self.t.pause_requested:
+            self.emit_deferred_log()  # the paused screen shows the last step taken
         paused = self.t.wait_if_paused()
         if paused:
             self._paused_s += paused
@@ -277,15 +285,22 @@ class Loop:
         self.iter_num += 1
         self.t.iter_num = self.iter_num
         self.tokens_seen += self.tokens_per_iter
-        self.metrics.add_step(loss_sum, grad_norm)
+        self.metrics.add_step(self.iter_num, loss_sum, grad_norm)
         return x, y
 
     def after_step(self) -> None:
+        """Log, evaluate and checkpoint as due after the step just queued. A due log is
+        deferred to the next step (see `_defer_log`); the previous one is emitted first."""
+        self.emit_deferred_log()
         cfg, it = self.cfg, self.iter_num
         last = it >= cfg.max_iters
+        eval_due = it % cfg.eval_interval == 0 or last
         if it % cfg.log_interval == 0 or last:
-            self.log_step()
-        if it % cfg.eval_interval == 0 or last:
+            if self.async_readback and not eval_due and not self.dist.enabled:
+                self._deferred_log = (it, self.lr, self.tokens_seen)
+            else:
+                self.log_step()
+        if eval_due:
             self.evaluate(save=True)
         elif self.dist.is_master:
             if self.t.take_save_request():
@@ -293,10 +308,21 @@ class Loop:
             elif cfg.checkpoint_interval_s and time.monotonic() - self.last_ckpt_t >= cfg.checkpoint_interval_s:
                 self.checkpoint("interval")
 
-    def log_step(self) -> None:
-        """Read the window's losses back, average them over ranks, emit StepMetrics."""
+    def emit_deferred_log(self) -> None:
+        """Emit the log of an earlier step now that a later one is queued (or the loop is
+        about to pause, stop or finish). Waiting for step k's loss while step k+1 is already
+        on the device keeps it busy: listeners, the metrics file and a TUI redrawing on
+        another thread (taking the GIL) run while the GPU works instead of between steps."""
+        if self._deferred_log is not None:
+            point, self._deferred_log = self._deferred_log, None
+            self.log_step(point)
+
+    def log_step(self, point: tuple[int, float, int] | None = None) -> None:
+        """Read the window's losses back, average them over ranks, emit StepMetrics for
+        `point` = (iteration, lr, tokens seen) (default: the step just taken)."""
+        it, lr, seen = point or (self.iter_num, self.lr, self.tokens_seen)
         m = self.metrics
-        losses = m.flush(self.iter_num)
+        losses = m.flush(it)
         if self.dist.enabled:
             import torch.distributed as dist
 
@@ -307,8 +333,8 @@ class Loop:
             self.dist_stop = values[-1] > 0  # any rank asked (e.g. torchrun forwarded SIGTERM)
             bad = next((v for v in losses if not math.isfinite(v)), None)
             if bad is not None:
-                raise NonFiniteLoss(self.iter_num, bad)
-        ev = m.build(self.t.run_id, self.iter_num, self.cfg.max_iters, self.lr, losses, self.tokens_seen,
+                raise NonFiniteLoss(it, bad)
+        ev = m.build(self.t.run_id, it, self.cfg.max_iters, lr, losses, seen,
                      self.elapsed(), self.cfg.eval_interval, compiling=m.warming_up and self.compiled is not None)
         self.t.emit(ev)
 
@@ -366,7 +392,7 @@ class Loop:
         from gpttui.checkpoint import build_checkpoint, save_checkpoint
 
         t0 = time.perf_counter()
-        self.metrics.flush(self.iter_num)
+        self.metrics.flush()
         prev = self.t.state
         self.t.set_state(E.SAVING)
         sampler = self.reader.state_dict()
@@ -384,12 +410,14 @@ class Loop:
 
     # -- endings --------------------------------------------------------------------------------
     def stop(self) -> E.Event:
+        self.emit_deferred_log()
         self.t.set_state(E.STOPPING, "saving a checkpoint, then stopping")
         if self.iter_num != self.last_saved_iter:
             self.checkpoint("stop")
         return self._end(E.STOPPED)
 
     def finish(self, state: str) -> E.Event:
+        self.emit_deferred_log()
         if self.iter_num != self.last_saved_iter and not self.cfg.eval_only:
             self.checkpoint("final")
         return self._end(state)
@@ -404,6 +432,7 @@ class Loop:
         return ev
 
     def close(self) -> None:
+        gc.unfreeze()  # what set-up built may be freed again once the run is over
         if self.metrics is not None:
             self.metrics.close()
         if getattr(self, "env", None) is not None and self.env.device_type == "cuda":

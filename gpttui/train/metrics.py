@@ -1,7 +1,8 @@
 """Live training numbers a user can trust: throughput, MFU, ETA, memory, power.
 
-Throughput is measured over each log window (wall time after a device sync, minus time
-spent in evals, checkpoints and pauses), MFU is against the device's own peak with its
+Throughput is measured over each log window (on CUDA between the step-end events of its
+first and last step on the device timeline, elsewhere wall time; minus time spent in evals,
+checkpoints and pauses), MFU is against the device's own peak with its
 basis, and the ETA is the median of recent window step times (so one slow step or an eval
 does not swing it) that leaves out the first steps, which compile and warm up.
 """
@@ -14,6 +15,7 @@ import statistics
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -44,6 +46,25 @@ def nvml_index(local_index: int) -> int:
     return local_index
 
 
+@dataclass
+class _Pending:
+    """A step whose [loss, grad norm] may still be on its way from the device."""
+
+    iter: int
+    values: torch.Tensor  # host tensor once `event` has completed (no event: readable now)
+    event: Any
+    timed: bool  # after warm-up: counts towards tokens/s and the ETA
+
+
+@dataclass
+class _Read:
+    iter: int
+    loss: float
+    grad_norm: float | None
+    timed: bool
+    event: Any  # the step's end on the device timeline (CUDA), or None
+
+
 class MetricsTracker:
     """Accumulates per-step values on the training thread and builds StepMetrics events."""
 
@@ -59,11 +80,13 @@ class MetricsTracker:
         self.warmup_steps = warmup_steps
         self.clock = clock
         self.recent: deque[float] = deque(maxlen=RECENT_LOSSES)
-        self._pending: list[torch.Tensor] = []  # step losses not yet read back from the device
-        self._window_losses: list[float] = []
-        self._grad_norm: torch.Tensor | None = None
+        self._pending: list[_Pending] = []  # steps not yet read back from the device
+        self._read: list[_Read] = []  # steps read back, not yet reported
         self._window_t0 = clock()
-        self._window_steps = 0
+        self._window_event: Any = None
+        # Step-end markers on the device timeline (CUDA); tests may pass a fake.
+        self.new_event: Callable[[], Any] | None = (
+            (lambda: torch.cuda.Event(enable_timing=True)) if env.device_type == "cuda" else None)
         self._excluded = 0.0
         self._step_times: deque[float] = deque(maxlen=ETA_WINDOWS)
         self._eval_times: deque[float] = deque(maxlen=5)
@@ -81,25 +104,37 @@ class MetricsTracker:
             self._nvml = NvmlSampler(nvml_index(torch.device(env.device).index or 0))
 
     # -- per step ----------------------------------------------------------------------------
-    def add_step(self, loss: torch.Tensor, grad_norm: torch.Tensor | None) -> None:
-        """Record one optimizer step (no device sync: tensors are read at the next flush)."""
-        self._pending.append(loss)
-        self._grad_norm = grad_norm
-        self._window_steps += 1
+    def add_step(self, iter_num: int, loss: torch.Tensor, grad_norm: torch.Tensor | None) -> None:
+        """Record optimizer step `iter_num` without a device sync: on CUDA its loss and grad
+        norm are copied to pinned host memory behind an event, so a later `flush` waits for
+        this step only, not for the steps queued after it."""
+        gn = grad_norm.detach().float() if grad_norm is not None else torch.full((), math.nan, device=loss.device)
+        values = torch.stack((loss.detach().float(), gn))
+        if values.is_cuda:
+            host = torch.empty(2, dtype=torch.float32, pin_memory=True)
+            host.copy_(values, non_blocking=True)
+            values = host
+        event = self.new_event() if self.new_event is not None else None
+        if event is not None:
+            event.record()
         self.steps_done += 1
+        self._pending.append(_Pending(iter_num, values, event, timed=self.steps_done > self.warmup_steps))
         if self.steps_done == self.warmup_steps:  # throughput and ETA start after warm-up
-            self.restart_window()
+            self.restart_window(event)
 
-    def flush(self, iter_num: int) -> list[float]:
-        """Read pending losses back (one sync); NonFiniteLoss if any is NaN/inf."""
-        if self._pending:
-            values = torch.stack(self._pending).float().tolist()
-            self._pending.clear()
-            self._window_losses.extend(values)
-            for v in values:
-                if not math.isfinite(v):
-                    raise NonFiniteLoss(iter_num, v)
-        return self._window_losses
+    def flush(self, upto: int | None = None) -> list[float]:
+        """Read back the pending steps up to iteration `upto` (all if None) with one wait;
+        returns the open window's losses up to `upto`. NonFiniteLoss if one is NaN/inf."""
+        n = len(self._pending) if upto is None else sum(1 for p in self._pending if p.iter <= upto)
+        taken, self._pending = self._pending[:n], self._pending[n:]
+        if taken and taken[-1].event is not None:
+            taken[-1].event.synchronize()  # one stream: the earlier copies are done too
+        for p in taken:
+            loss, gn = p.values.tolist()
+            self._read.append(_Read(p.iter, loss, None if math.isnan(gn) else gn, p.timed, p.event))
+            if not math.isfinite(loss):
+                raise NonFiniteLoss(p.iter, loss)
+        return [r.loss for r in self._read if upto is None or r.iter <= upto]
 
     def exclude(self, seconds: float) -> None:
         """Time inside the window that was not training (eval, checkpoint, pause)."""
@@ -109,9 +144,10 @@ class MetricsTracker:
         self._eval_times.append(seconds)
         self.exclude(seconds)
 
-    def restart_window(self) -> None:
+    def restart_window(self, event: Any = None) -> None:
+        """A new window starts now; on CUDA at `event`, the end of its previous step."""
         self._window_t0 = self.clock()
-        self._window_steps = 0
+        self._window_event = event
         self._excluded = 0.0
 
     @property
@@ -121,18 +157,21 @@ class MetricsTracker:
     # -- the event -----------------------------------------------------------------------------
     def build(self, run_id: str, iter_num: int, max_iters: int, lr: float, losses: list[float],
               tokens_seen: int, elapsed_s: float, eval_every: int, compiling: bool) -> E.StepMetrics:
-        """StepMetrics for the window that ends now; `losses` are its (rank-averaged) losses."""
+        """StepMetrics for the window that ends with step `iter_num` (read back by `flush`);
+        `losses` are its (rank-averaged) losses. Steps after it stay in the next window."""
         now = self.clock()
-        dur = max(1e-9, now - self._window_t0 - self._excluded)
-        steps = self._window_steps
+        window = [r for r in self._read if r.iter <= iter_num]
+        self._read = [r for r in self._read if r.iter > iter_num]
+        dur = max(1e-9, self._window_seconds(now, window[-1].event if window else None) - self._excluded)
+        steps = sum(r.timed for r in window)
         step_time = dur / steps if steps else 0.0
         tps = self.tokens_per_iter * steps / dur if steps else (self.last_tokens_per_s or 0.0)
-        if steps and not self.warming_up:
+        if steps:
             self._step_times.append(step_time)
         self.recent.extend(losses)
         self.last_tokens_per_s = tps
         self.last_mfu = mfu = self._mfu(tps)
-        grad_norm = float(self._grad_norm) if self._grad_norm is not None else None
+        grad_norm = window[-1].grad_norm if window else None
         mem = self._memory()
         ev = E.StepMetrics(
             run_id, iter=iter_num, max_iters=max_iters, loss=sum(losses) / max(1, len(losses)), lr=lr,
@@ -141,9 +180,15 @@ class MetricsTracker:
             peak_tflops=self.peak_tflops, peak_basis=self.peak_basis, compiling=compiling,
             recent_losses=tuple(self.recent), **mem,
         )
-        self._window_losses = []
-        self.restart_window()
+        self.restart_window(window[-1].event if window else None)
         return ev
+
+    def _window_seconds(self, now: float, end_event: Any) -> float:
+        """The window's length: on CUDA between two step-end events on the device timeline
+        (host clocks would be off when logs are deferred and the host lags the device)."""
+        if self._window_event is not None and end_event is not None:
+            return self._window_event.elapsed_time(end_event) / 1000.0
+        return now - self._window_t0
 
     def _mfu(self, tokens_per_s: float) -> float | None:
         if not self.peak_tflops or not tokens_per_s:
