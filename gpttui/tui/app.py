@@ -1,8 +1,9 @@
 """The gpttui Textual app: screens, the one in-process training session, quit handling.
 
 `make_app(services)` builds the app (tests pass fake services); `run_app(args)` is the CLI
-entry. Training runs in the trainer's own thread; its listener only `post_message`s the
-frozen events, which the app folds into `self.live` and the training screen redraws from.
+entry. Training runs in the trainer's own thread; its listener only queues the frozen
+events in an inbox, which the app drains into `self.live` at its redraw rate (at once for
+state changes); the training screen redraws from `self.live`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from textual import on, work
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.events import Resize
@@ -22,7 +23,7 @@ from gpttui import events as E
 from gpttui.config import TrainConfig
 from gpttui.errors import GpttuiError
 from gpttui.tui.live import LiveRun
-from gpttui.tui.messages import RunEvent, SessionFailed, wrap
+from gpttui.tui.messages import EventInbox, InboxReady, SessionFailed
 from gpttui.tui.peaks import PeakCache, peak_target
 from gpttui.tui.quitting import ask_quit, hand_off
 from gpttui.tui.screens.dialogs import TooSmallNote
@@ -43,6 +44,8 @@ class GptTuiApp(App):
         Binding("ctrl+q", "request_quit", "Quit", show=False, priority=True),
     ]
 
+    DRAIN_S = 0.5  # how often routine events (steps, data progress) reach the screen
+
     def __init__(self, services: Services | None = None) -> None:
         super().__init__()
         self.services = services or Services()
@@ -54,6 +57,7 @@ class GptTuiApp(App):
         self.training_screen: Screen | None = None
         self.exit_choice: str | None = None  # "stop" | "background" when quitting mid-run
         self.peaks = PeakCache(self.services.measure_peak)
+        self.inbox = EventInbox()
 
     # -- start-up --------------------------------------------------------------------------
     def get_driver_class(self) -> Any:
@@ -72,6 +76,7 @@ class GptTuiApp(App):
         from gpttui.tui.screens.home import HomeScreen
 
         self.push_screen(HomeScreen())
+        self.set_interval(self.DRAIN_S, self.drain_events)
         self._warm_up()
         self.call_after_refresh(self._check_size)
 
@@ -154,7 +159,9 @@ class GptTuiApp(App):
         from gpttui.tui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            if not self.is_screen_installed("help"):  # composed once: later presses only show it
+                self.install_screen(HelpScreen(), "help")
+            self.push_screen("help")
 
     # -- the training session --------------------------------------------------------------
     def session_active(self) -> bool:
@@ -165,6 +172,7 @@ class GptTuiApp(App):
         """Start `cfg` in this process and show the training screen."""
         if self._refuse_second():
             return
+        self.drain_events()  # a previous run's last events belong to its LiveRun
         self.live = LiveRun(run_id="(starting)")
         self.session = self.services.new_session(cfg, preset, self._listener)
         self._begin()
@@ -173,6 +181,7 @@ class GptTuiApp(App):
         """Resume a stopped/interrupted run in this process."""
         if self._refuse_second():
             return
+        self.drain_events()
         self.live = LiveRun(run_id=run_id)
         self.session = self.services.resume_session(run_id, self._listener)
         self._begin()
@@ -200,27 +209,34 @@ class GptTuiApp(App):
             self.post_message(SessionFailed(f"{type(e).__name__}: {e}"))
 
     def _listener(self, event: E.Event) -> None:
-        """Trainer thread → UI: post only; never block, never raise into the trainer."""
+        """Trainer thread → UI: queue only; never block, never raise into the trainer."""
         try:
-            self.post_message(wrap(event))
+            if self.inbox.put(event):
+                self.post_message(InboxReady())
         except Exception:  # the app has gone (terminal lost): training carries on
             pass
 
-    @on(RunEvent)
-    def _run_event(self, msg: RunEvent) -> None:
+    def on_inbox_ready(self, _msg: InboxReady) -> None:
+        self.drain_events()
+
+    def drain_events(self) -> None:
+        """Fold the queued events into `self.live` and tell the training screen."""
+        events = self.inbox.take()
         live = self.live
-        if live is None:
+        if not events or live is None:
             return
-        ev = msg.event
-        if not isinstance(ev, E.PrepareProgress) and live.run_id != ev.run_id:
-            live.run_id = ev.run_id
-        live.apply(ev)
-        urgent = not isinstance(ev, (E.StepMetrics, E.PrepareProgress))
+        urgent = False
+        for ev in events:
+            if not isinstance(ev, E.PrepareProgress) and live.run_id != ev.run_id:
+                live.run_id = ev.run_id
+            live.apply(ev)
+            urgent = urgent or not isinstance(ev, (E.StepMetrics, E.PrepareProgress))
+            if isinstance(ev, (E.Finished, E.Failed)):
+                self.notify(f"Run {live.run_id}: {live.state}" + (f" — {live.message}" if isinstance(ev, E.Failed) else ""),
+                            severity="error" if isinstance(ev, E.Failed) else "information")
         if self.training_screen is not None and self.training_screen.is_attached:
             self.training_screen.mark_dirty(urgent)
-        if isinstance(ev, (E.Finished, E.Failed)):
-            self.notify(f"Run {live.run_id}: {live.state}" + (f" — {live.message}" if isinstance(ev, E.Failed) else ""),
-                        severity="error" if isinstance(ev, E.Failed) else "information")
+            self.training_screen.redraw_if_dirty()  # now, not at the screen's own next tick
 
     def on_session_failed(self, msg: SessionFailed) -> None:
         if self.live is not None:

@@ -1,42 +1,47 @@
-"""Textual messages that carry frozen `gpttui.events` from worker threads to the UI.
+"""How events cross from worker threads to the UI.
 
-Threads only ever call `post_message` with one of these (thread-safe, never blocks).
-High-rate ones (`StepMessage`, `PrepareMessage`) may replace a pending message of the same
-kind: each StepMetrics carries its recent loss history, so dropping a superseded one while
-the UI is busy loses nothing the screen shows.
+The trainer's events go into an `EventInbox`, not one Textual message each: at one
+StepMetrics per ~40 ms step, a message per event kept the UI thread (and with it the GIL
+the trainer needs to launch kernels) busy dispatching. The app drains the inbox at its
+redraw rate; an event that changes what the screen says at once (a state change, an eval,
+a failure) also posts one `InboxReady`, which replaces a pending one.
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 from textual.message import Message
 
 from gpttui.events import Event, PrepareProgress, StepMetrics
 
-
-class RunEvent(Message):
-    """An event of the run this app is training (or following)."""
-
-    def __init__(self, event: Event) -> None:
-        super().__init__()
-        self.event = event
+ROUTINE = (StepMetrics, PrepareProgress)  # frequent; shown at the next redraw tick
 
 
-class StepMessage(RunEvent):
-    """A StepMetrics; a newer one supersedes a pending older one."""
-
-    event: StepMetrics
+class InboxReady(Message):
+    """The inbox holds an event the screen should show now."""
 
     def can_replace(self, message: Message) -> bool:
-        return isinstance(message, StepMessage) and message.event.run_id == self.event.run_id
+        return isinstance(message, InboxReady)
 
 
-class PrepareMessage(RunEvent):
-    """Dataset preparation progress; only the latest matters."""
+class EventInbox:
+    """Events of the run this app trains, from the trainer thread to the UI thread.
+    `put` never blocks (deque appends are atomic); `take` empties it on the UI thread."""
 
-    event: PrepareProgress
+    def __init__(self) -> None:
+        self._events: deque[Event] = deque()
 
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, PrepareMessage)
+    def put(self, event: Event) -> bool:
+        """Queue `event`; True when it should be shown at once (not a routine event)."""
+        self._events.append(event)
+        return not isinstance(event, ROUTINE)
+
+    def take(self) -> list[Event]:
+        out = []
+        while self._events:
+            out.append(self._events.popleft())
+        return out
 
 
 class SessionFailed(Message):
@@ -45,12 +50,3 @@ class SessionFailed(Message):
     def __init__(self, text: str) -> None:
         super().__init__()
         self.text = text
-
-
-def wrap(event: Event) -> RunEvent:
-    """The message for `event` (replaceable kinds get their own class)."""
-    if isinstance(event, StepMetrics):
-        return StepMessage(event)
-    if isinstance(event, PrepareProgress):
-        return PrepareMessage(event)
-    return RunEvent(event)

@@ -71,6 +71,7 @@ def test_training(snap_compare) -> None:
         await settle(pilot)
         await pilot.press("down", "r")
         await settle(pilot, 0.2)
+        pilot.app.drain_events()
         pilot.app.screen.refresh_view(chart=True)
         await settle(pilot)
 
