@@ -3,12 +3,15 @@
   (a) headless: the Trainer on a run folder (MetricsWriter) with the plain printer, as
       `gpttui --run --plain` drives it
   (b) TUI: the same config started from the real app (`App.run_test`, the real Training
-      screen redrawing at its 4 Hz / 1 Hz rates, every event posted to the UI)
+      screen redrawing at its own rates, every event delivered through the app's inbox)
 
 Both are timed the same way: a listener stamps each StepMetrics; tokens/s is taken over the
 iterations after `--warmup`, so set-up, torch import and the final checkpoint do not count.
 The runs alternate a, b, a, b, ... `--repeat` times; medians are reported, and the ratio
-b/a (target >= 0.97).
+b/a (target >= 0.97). `--variants` adds diagnostic runs to the rotation: (A)/(B) = (a)/(b)
+with the losses read back at each log instead of one step late (the loop before session 2:
+on CUDA the device idled while the host logged). Python's GC pauses inside the timed window
+are printed per run.
 
 The app runs with a driver that is not "headless" to Textual, so every frame is rendered
 to terminal escape sequences exactly as for a real terminal, then discarded.
@@ -25,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import gc
 import io
 import os
 import statistics
@@ -41,7 +46,59 @@ from textual.drivers.headless_driver import HeadlessDriver  # noqa: E402
 
 from gpttui import events as E  # noqa: E402
 
-SLOW_RATES = (1.0, 5.0)  # variant (c): Training screen redraw periods (numbers, chart) in seconds
+VARIANTS = {
+    "a": "headless (MetricsWriter + plain printer)",
+    "b": "TUI attached, Training screen redrawing",
+    "A": "as (a), losses read back at each log (no deferral)",
+    "B": "as (b), losses read back at each log (no deferral)",
+}
+
+
+@contextlib.contextmanager
+def variant(key: str) -> Any:
+    """Set up variant `key`: immediate read-back for (A)/(B)."""
+    from gpttui.train.loop import Loop
+
+    setup = Loop.setup
+
+    def immediate(self: Any) -> None:
+        setup(self)
+        self.async_readback = False
+
+    if key in "AB":
+        Loop.setup = immediate  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Loop.setup = setup  # type: ignore[method-assign]
+
+
+class GcWatch:
+    """Python's garbage-collector pauses (gen, seconds, end time): a full collection walks
+    every object, torch's compiled graphs included, and holds the GIL while it does."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, float, float]] = []
+        self._t0 = 0.0
+        gc.callbacks.append(self._cb)
+
+    def _cb(self, phase: str, info: dict) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._t0 = now
+        else:
+            self.pauses.append((info["generation"], now - self._t0, now))
+
+    def summary(self, t0: float, t1: float) -> str:
+        inside = [(g, d) for g, d, t in self.pauses if t0 <= t <= t1]
+        if not inside:
+            return "no GC"
+        by_gen = {g: [d for gg, d in inside if gg == g] for g in (0, 1, 2)}
+        return ", ".join(f"gen{g} {len(v)}x max {1000 * max(v):.0f} ms" for g, v in by_gen.items() if v)
+
+
+GC = GcWatch()
+LAST_GC: dict[str, list[str]] = {}
 
 
 class StepClock:
@@ -58,6 +115,7 @@ class StepClock:
     def tokens_per_s(self) -> float:
         timed = [(t, i) for t, i in self.stamps if i >= self.warmup]
         (t0, i0), (t1, i1) = timed[0], timed[-1]
+        self.gc = GC.summary(t0, t1)
         return self.tpi * (i1 - i0) / (t1 - t0)
 
 
@@ -99,7 +157,9 @@ def headless(cfg: Any, warmup: int) -> float:
     res = Trainer(cfg, runs.create_run(cfg, "bench"), [PlainPrinter(io.StringIO()), clock]).run()
     if res.kind != "finished":
         raise SystemExit(f"headless run failed: {res}")
-    return clock.tokens_per_s()
+    tps = clock.tokens_per_s()
+    LAST_GC["a"] = [clock.gc]
+    return tps
 
 
 def tui_app(clock: StepClock | None) -> Any:
@@ -135,7 +195,7 @@ async def wait(pilot: Any, cond: Any, timeout: float = 600) -> None:
     while not cond():
         if time.monotonic() > end:
             raise SystemExit("timed out waiting for the run")
-        await pilot.pause(0.05)
+        await asyncio.sleep(0.05)  # not pilot.pause: it walks every widget to wait for idle (UI work a real app does not do)
 
 
 async def with_tui(cfg: Any, warmup: int) -> float:
@@ -147,7 +207,9 @@ async def with_tui(cfg: Any, warmup: int) -> float:
         await wait(pilot, lambda: app.live is not None and app.live.state in (E.FINISHED, E.FAILED))
         if app.live.state != E.FINISHED:
             raise SystemExit(f"TUI run failed: {app.live.message}")
-    return clock.tokens_per_s()
+    tps = clock.tokens_per_s()
+    LAST_GC["b"] = [clock.gc]
+    return tps
 
 
 async def key_latency(cfg: Any, presses: int) -> list[float]:
@@ -194,6 +256,7 @@ def main() -> int:
     p.add_argument("--preset", default="", help="take the model and batch from a preset (default: tiny)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--compile", action="store_true")
+    p.add_argument("--variants", default="ab", help="which runs, in order, from: " + ", ".join(f"{k} = {v}" for k, v in VARIANTS.items()))
     args = p.parse_args()
     shape = (args.device, args.preset, tuple(args.overrides), args.compile)
     os.environ.setdefault("GPTTUI_DATA_DIR", tempfile.mkdtemp(prefix="gpttui-bench-tui-"))
@@ -202,30 +265,30 @@ def main() -> int:
 
     cfg = make_cfg(args.warmup + args.iters, args.log_interval, *shape)
     write_data(cfg, 2_000_000)
-    from gpttui.tui.screens.training import TrainingScreen
-
-    rates = (TrainingScreen.REFRESH_S, TrainingScreen.CHART_S)
-    res: dict[str, list[float]] = {"a": [], "b": [], "c": []}
+    res: dict[str, list[float]] = {k: [] for k in args.variants}
+    gcs: dict[str, list[str]] = {}
     for r in range(args.repeat):
-        res["a"].append(headless(cfg, args.warmup))
-        res["b"].append(asyncio.run(with_tui(cfg, args.warmup)))
-        TrainingScreen.REFRESH_S, TrainingScreen.CHART_S = SLOW_RATES  # (c): how much do redraws cost?
-        res["c"].append(asyncio.run(with_tui(cfg, args.warmup)))
-        TrainingScreen.REFRESH_S, TrainingScreen.CHART_S = rates
-        print(f"repeat {r + 1}: headless {res['a'][-1]:,.0f} tok/s   TUI {res['b'][-1]:,.0f} tok/s"
-              f"   ratio {res['b'][-1] / res['a'][-1]:.3f}   TUI at slow redraw rates {res['c'][-1]:,.0f} tok/s",
-              flush=True)
-    lat = asyncio.run(key_latency(make_cfg(1_000_000, args.log_interval, *shape), args.presses))
-    a, b, c = (statistics.median(res[k]) for k in "abc")
+        for k in args.variants:
+            with variant(k):
+                res[k].append(headless(cfg, args.warmup) if k in "aA" else asyncio.run(with_tui(cfg, args.warmup)))
+            gcs.setdefault(k, []).append(LAST_GC["a" if k in "aA" else "b"][0])
+        print(f"repeat {r + 1}: " + "   ".join(f"({k}) {res[k][-1]:,.0f}" for k in args.variants)
+              + (f"   b/a {res['b'][-1] / res['a'][-1]:.3f}" if "a" in res and "b" in res else ""), flush=True)
+        print("   GC while timed: " + "; ".join(f"({k}) {gcs[k][-1]}" for k in args.variants), flush=True)
+    lat = asyncio.run(key_latency(make_cfg(1_000_000, args.log_interval, *shape), args.presses)) if args.presses else []
+    med = {k: statistics.median(v) for k, v in res.items()}
     print(f"\nconfig: {cfg.n_layer}L/{cfg.n_head}H/{cfg.n_embd}d block {cfg.block_size} batch {cfg.batch_size} x {cfg.gradient_accumulation_steps} on {args.device}"
           f"{' compiled' if args.compile else ''},"
           f" log_interval {args.log_interval}; {args.iters} iters after {args.warmup}, median of {args.repeat}")
-    print(f"(a) headless (MetricsWriter + plain printer)  {a:>10,.0f} tok/s")
-    print(f"(b) TUI attached, Training screen redrawing   {b:>10,.0f} tok/s   b/a = {b / a:.3f}  (target >= 0.97)")
-    print(f"(c) as (b), numbers every {SLOW_RATES[0]:g} s, chart every {SLOW_RATES[1]:g} s"
-          f"   {c:>10,.0f} tok/s   c/a = {c / a:.3f}")
-    print(f"key -> frame while training: median {statistics.median(lat):.1f} ms, p95 {p95(lat):.1f} ms,"
-          f" max {max(lat):.1f} ms over {len(lat)} presses (target < 100 ms)")
+    for k, v in med.items():
+        base = med.get("A" if k.isupper() else "a")
+        ratio = f"   {k}/{'A' if k.isupper() else 'a'} = {v / base:.3f}" if base and k not in "aA" else ""
+        print(f"({k}) {VARIANTS[k]:<58} {v:>12,.0f} tok/s{ratio}")
+    if "a" in med and "b" in med:
+        print(f"TUI attached / headless: b/a = {med['b'] / med['a']:.3f}  (target >= 0.97)")
+    if lat:
+        print(f"key -> frame while training: median {statistics.median(lat):.1f} ms, p95 {p95(lat):.1f} ms,"
+              f" max {max(lat):.1f} ms over {len(lat)} presses (target < 100 ms)")
     print(f"frames written: {DiscardingTerminal.written / 1e6:.1f} MB of terminal output")
     return 0
 
