@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from gpttui import events as E
 from gpttui.config import TrainConfig
 from gpttui.events import Event
 from gpttui.tui.peaks import MEASURING, PeakCache, measure_matmul, peak_target
@@ -55,6 +56,7 @@ class RealSession:
         if self.resume_id is not None:
             run = runs.get_run(self.resume_id)
             trainer = Trainer.for_resume(run, listeners=(self.listener,))
+            self._replay_history(run)
         else:
             from gpttui.data.store import ensure_dataset
 
@@ -69,6 +71,15 @@ class RealSession:
         trainer.start()
         if self._stop_requested.is_set():
             trainer.stop()
+
+    def _replay_history(self, run: Any) -> None:
+        """The run's losses and evals up to the checkpoint it resumes from, so the screen
+        shows the whole curve and the best val loss at once, not only what follows."""
+        events = run.events()
+        upto = max((e.iter for e in events if isinstance(e, E.CheckpointSaved)), default=-1)
+        for ev in events:
+            if isinstance(ev, (E.StepMetrics, E.EvalResult)) and ev.iter <= upto:
+                self.listener(ev)
 
     def pause(self) -> None:
         if self.trainer is not None:

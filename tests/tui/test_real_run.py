@@ -81,6 +81,15 @@ async def test_real_tiny_cpu_run(isolated_dirs, monkeypatch) -> None:
         table = app.screen.query_one("#runs", DataTable)
         assert run_id in [str(k.value) for k in table.rows]
         assert (data / "runs" / run_id / "ckpt.pt").is_file()
+        # resume it here: the screen shows the curve and best val loss from before at once
+        stopped_at = st["iter"]
+        app.resume_run(run_id)
+        await wait_for(pilot, lambda: app.live.step is not None and app.live.step.iter > stopped_at)
+        assert app.live.losses[0][0] < stopped_at and app.live.best_val is not None
+        assert [i for i, _ in app.live.losses] == sorted({i for i, _ in app.live.losses})
+        app.stop_session()
+        await wait_for(pilot, lambda: app.live.state == E.STOPPED)
+        app.session.join(30)
 
 
 async def test_quit_to_background_hands_run_to_resume(isolated_dirs) -> None:
