@@ -4,6 +4,8 @@ the report."""
 
 from __future__ import annotations
 
+import time
+
 from conftest import settle as _settle
 from textual.widgets import Input
 from tui_fakes import script, services, write_run
@@ -12,8 +14,24 @@ from gpttui import events as E
 from gpttui.tui.app import make_app
 
 
+async def home_ready(pilot, timeout: float = 20.0) -> None:
+    """Wait until Home has its presets with final estimates (a CPU preset's time waits for
+    the measured peak, a second message: fixed settle rounds lost that race under load)."""
+    from gpttui.tui.peaks import waits_for_peak
+    from gpttui.tui.screens.home import HomeScreen
+
+    deadline = time.monotonic() + timeout
+    while True:
+        home = next((s for s in pilot.app.screen_stack if isinstance(s, HomeScreen)), None)
+        if home is not None and home.rows and not any(waits_for_peak(r.est) for r in home.rows):
+            return
+        assert time.monotonic() < deadline, "Home did not finish loading"
+        await pilot.pause(0.05)
+
+
 async def settle(pilot, delay: float = 0.05) -> None:
-    """Wait for workers; stop cursors blinking so the picture is stable."""
+    """Wait for workers and Home's estimates; stop cursors blinking so the picture is stable."""
+    await home_ready(pilot)
     await _settle(pilot, delay)
     for inp in pilot.app.screen.query(Input):
         inp.cursor_blink = False
