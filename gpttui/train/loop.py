@@ -49,6 +49,7 @@ class Loop:
         # Read losses back one step late (CUDA: the device never waits for the host to log).
         self.async_readback = False
         self._deferred_log: tuple[int, float, int] | None = None
+        self._last_point: tuple[int, float, int] | None = None  # (iter, lr, tokens seen) of the last step
 
     # -- set-up ---------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -243,7 +244,7 @@ class Loop:
 
     def _check_pause(self) -> None:
         if self.t.pause_requested:
-            self.emit_deferred_log()  # the paused screen shows the last step taken
+            self.log_unreported()  # the paused screen shows the last step taken
         paused = self.t.wait_if_paused()
         if paused:
             self._paused_s += paused
@@ -285,6 +286,7 @@ class Loop:
         self.iter_num += 1
         self.t.iter_num = self.iter_num
         self.tokens_seen += self.tokens_per_iter
+        self._last_point = (self.iter_num, lr, self.tokens_seen)
         self.metrics.add_step(self.iter_num, loss_sum, grad_norm)
         return x, y
 
@@ -316,6 +318,13 @@ class Loop:
         if self._deferred_log is not None:
             point, self._deferred_log = self._deferred_log, None
             self.log_step(point)
+
+    def log_unreported(self) -> None:
+        """Before a pause or a stop: the deferred log, and one for any steps taken since the
+        last log, so the screen says where the run is, not where it last logged."""
+        self.emit_deferred_log()
+        if not self.dist.enabled and self.metrics is not None and self.metrics.unreported:
+            self.log_step(self._last_point)
 
     def log_step(self, point: tuple[int, float, int] | None = None) -> None:
         """Read the window's losses back, average them over ranks, emit StepMetrics for
@@ -410,7 +419,7 @@ class Loop:
 
     # -- endings --------------------------------------------------------------------------------
     def stop(self) -> E.Event:
-        self.emit_deferred_log()
+        self.log_unreported()
         self.t.set_state(E.STOPPING, "saving a checkpoint, then stopping")
         if self.iter_num != self.last_saved_iter:
             self.checkpoint("stop")

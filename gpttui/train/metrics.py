@@ -136,6 +136,11 @@ class MetricsTracker:
                 raise NonFiniteLoss(p.iter, loss)
         return [r.loss for r in self._read if upto is None or r.iter <= upto]
 
+    @property
+    def unreported(self) -> bool:
+        """Steps taken that no StepMetrics has reported yet."""
+        return bool(self._pending or self._read)
+
     def exclude(self, seconds: float) -> None:
         """Time inside the window that was not training (eval, checkpoint, pause)."""
         self._excluded += seconds

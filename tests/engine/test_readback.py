@@ -197,3 +197,40 @@ def test_a_stop_or_a_pause_emits_the_deferred_log_first():
     assert paused_seen == [(4, 4)]  # the paused screen shows the last step taken
     steps = [e.iter for e in got if isinstance(e, E.StepMetrics)]
     assert steps == [1, 2, 3, 4] and res.iter == 4
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_pause_and_stop_report_the_steps_since_the_last_log():
+    """log_interval 10, paused at ~13 and stopped a few steps later: the screen must say
+    where the run is, not 10."""
+    import time
+
+    write_dataset()
+    cfg = tiny_cfg(max_iters=100_000, lr_decay_iters=100_000, eval_interval=100_000, log_interval=10)
+    run = runs.create_run(cfg, "tiny", name="partial")
+    got: list[E.Event] = []
+    tr = Trainer(cfg, run, [got.append])
+
+    def wait_for(pred, timeout=30.0):
+        end = time.monotonic() + timeout
+        while not pred():
+            assert time.monotonic() < end, "timed out"
+            time.sleep(0.002)
+
+    def last_logged() -> int:
+        return [e.iter for e in got if isinstance(e, E.StepMetrics)][-1]
+
+    tr.start()
+    wait_for(lambda: tr.iter_num >= 13)
+    tr.pause()
+    wait_for(lambda: tr.state == E.PAUSED)
+    paused_at = tr.iter_num
+    assert last_logged() == paused_at
+    tr.resume()
+    wait_for(lambda: tr.iter_num >= paused_at + 3)
+    tr.stop()
+    assert tr.join(30)
+    res = tr.result
+    assert res.state == E.STOPPED and last_logged() == res.iter
+    step = [e for e in got if isinstance(e, E.StepMetrics)][-1]
+    assert step.tokens_seen == res.tokens_seen and step.tokens_per_s > 0
