@@ -27,6 +27,26 @@ async def test_home_lists_presets_with_estimates() -> None:
         assert "RTX 4070" in text_of(app.screen.query_one("#device", Static))
 
 
+async def test_home_ignores_a_superseded_load_finishing_late() -> None:
+    """Mount and screen-resume both load; the cancelled first load used to post its
+    'measuring…' rows after the second load's final ones, leaving the time column at '–'."""
+    from gpttui.tui.screens.home import HomeData
+
+    app = make_app(services())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        home = app.screen
+        rows = list(home.rows)
+        assert rows
+        stale = [type(r)(r.name, r.source, "stale") for r in rows]
+        home.post_message(HomeData(stale, [], generation=home._generation - 1))
+        await settle(pilot)
+        assert [r.description for r in home.rows] == [r.description for r in rows]
+        home.post_message(HomeData(stale, [], generation=home._generation))
+        await settle(pilot)
+        assert [r.description for r in home.rows] == ["stale"] * len(rows)
+
+
 async def test_home_filter() -> None:
     app = make_app(services())
     async with app.run_test(size=(120, 40)) as pilot:

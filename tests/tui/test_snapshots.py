@@ -22,9 +22,9 @@ async def home_ready(pilot, timeout: float = 20.0) -> None:
 
     deadline = time.monotonic() + timeout
     while True:
-        home = next((s for s in pilot.app.screen_stack if isinstance(s, HomeScreen)), None)
-        if home is not None and home.rows and not any(waits_for_peak(r.est) for r in home.rows):
-            return
+        home = pilot.app.screen
+        if not isinstance(home, HomeScreen) or (home.rows and not any(waits_for_peak(r.est) for r in home.rows)):
+            return  # (only Home's own picture depends on it)
         assert time.monotonic() < deadline, "Home did not finish loading"
         await pilot.pause(0.05)
 

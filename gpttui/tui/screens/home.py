@@ -42,9 +42,10 @@ class PresetRow:
 class HomeData(Message):
     """Result of the loading worker."""
 
-    def __init__(self, rows: list[PresetRow], runs: list[Any], error: str = "") -> None:
+    def __init__(self, rows: list[PresetRow], runs: list[Any], error: str = "", generation: int = 0) -> None:
         super().__init__()
         self.rows, self.runs, self.error = rows, runs, error
+        self.generation = generation
 
 
 class HomeScreen(Screen):
@@ -65,6 +66,7 @@ class HomeScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[PresetRow] = []
+        self._generation = 0  # of the latest load; an older (cancelled) load's data is stale
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -93,10 +95,11 @@ class HomeScreen(Screen):
         self.reload()
 
     def reload(self) -> None:
-        self._load()
+        self._generation += 1
+        self._load(self._generation)
 
     @work(thread=True, exclusive=True, group="home-load", exit_on_error=False)
-    def _load(self) -> None:
+    def _load(self, generation: int) -> None:
         """Presets with their estimates, and the runs; then, where an estimate needs a
         measured peak (CPU), measure it (seconds, once per process) and send them again."""
         services = self.app.services
@@ -118,11 +121,11 @@ class HomeScreen(Screen):
             runs = services.list_runs()
         except GpttuiError as e:
             runs, error = [], error or str(e)
-        self.post_message(HomeData(rows, runs, error))
+        self.post_message(HomeData(rows, runs, error, generation))
         if any(waits_for_peak(r.est) for r in rows):
             rows = self._estimated(rows, measure=True)
             if not get_current_worker().is_cancelled:
-                self.post_message(HomeData(rows, runs))
+                self.post_message(HomeData(rows, runs, generation=generation))
 
     def _estimated(self, rows: list[PresetRow], measure: bool) -> list[PresetRow]:
         """Copies of `rows` with their estimates (the UI keeps the previous copies)."""
@@ -138,6 +141,8 @@ class HomeScreen(Screen):
         return out
 
     def on_home_data(self, msg: HomeData) -> None:
+        if msg.generation != self._generation:
+            return  # a cancelled load finishing late must not overwrite a newer one
         self.rows = msg.rows
         self._fill_presets()
         self._show_device()
