@@ -107,3 +107,25 @@ async def test_failed_measurement_is_reported_not_fatal() -> None:
         panel = text_of(app.screen.query_one(EstimatePanel))
         assert "could not measure a matmul peak (RuntimeError)" in panel
         assert next(line for line in panel.splitlines() if line.startswith("time")).split()[1] == "–"
+
+
+def test_a_past_run_of_the_same_shape_gives_the_measured_speed() -> None:
+    """Home and the editor use the throughput a past run measured on this machine, as
+    `gpttui --estimate` does; another shape or another device does not count."""
+    from gpttui import runs
+    from gpttui.tui.services import _estimate
+
+    cfg = C.TrainConfig(device="cpu", n_layer=2, n_head=2, n_embd=64, block_size=64, batch_size=4,
+                        gradient_accumulation_steps=1, max_iters=100, warmup_iters=10, lr_decay_iters=100,
+                        dataset_tokens=1_000_000)
+    before = _estimate(cfg, cpu_device(), None)
+    assert before.tokens_per_s.value is None  # no peak measured yet, no past run
+    run = runs.create_run(cfg, "tiny", name="past")
+    run.write_status(device="cpu", device_type="cpu", world_size=1, tokens_per_s=2048.0)
+    other = runs.create_run(cfg.replace(n_layer=3), "tiny", name="other-shape")
+    other.write_status(device="cpu", device_type="cpu", world_size=1, tokens_per_s=9999.0)
+    est = _estimate(cfg, cpu_device(), None)
+    assert est.tokens_per_s.value == 2048.0 and "past" in est.tokens_per_s.basis
+    assert est.time_s.value == pytest.approx(100 * 4 * 64 / 2048.0, rel=0.05)
+    on_gpu = _estimate(cfg.replace(device="auto"), fake_device(), None)  # the RTX 4070: not the device it ran on
+    assert on_gpu.tokens_per_s.value != 2048.0 and "measured" not in on_gpu.tokens_per_s.basis
