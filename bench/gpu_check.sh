@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU checks run on a lent machine (see bench/RESULTS.md): the trainer's overhead next to a
 # bare loop, a real compiled headless run of seed-000's shape, batch_size=auto, and the
-# estimate for the same config. Usage: bash bench/gpu_check.sh OUTDIR
+# estimate for the same config, and the TUI's cost to training. Usage: bash bench/gpu_check.sh OUTDIR
 set -u
 out=${1:-/tmp/gpu-check}; mkdir -p "$out"
 export PYTHONPATH="${PYTHONPATH:-}:$PWD" PYTHONUNBUFFERED=1
@@ -14,3 +14,4 @@ echo "== estimate (seed-000 shape, accum 4)"; $py -m gpttui --estimate seed-000 
 echo "== headless compiled run"; timeout 240 $py -m gpttui train seed-000 $S --plain 2>&1 | tee "$out/run.txt" | tail -22
 echo "== batch_size=auto"; timeout 120 $py -m gpttui train seed-000 $S --set batch_size=auto --set max_iters=10 --set lr_decay_iters=10 --set warmup_iters=2 --set eval_interval=10 --set compile=false --plain 2>&1 | tee "$out/auto.txt" | grep -vE "^iter" | tail -8
 echo "== bench/train.py"; timeout 300 $py bench/train.py --device cuda --preset seed-000 --set gradient_accumulation_steps=4 --compile --iters 20 --warmup 5 --repeat 3 2>&1 | tee "$out/bench_train.txt" | tail -8
+echo "== bench/tui.py (TUI attached vs headless, key latency; needs textual)"; timeout 420 $py bench/tui.py --device cuda --preset seed-000 --set gradient_accumulation_steps=2 --compile --iters 300 --warmup 10 --repeat 3 --presses 20 2>&1 | tee "$out/bench_tui.txt" | grep -v Warn | tail -12

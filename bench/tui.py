@@ -42,7 +42,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from textual.drivers.headless_driver import HeadlessDriver  # noqa: E402
+
+from ui_cost import DiscardingTerminal  # noqa: E402  (the same torch-free terminal)
 
 from gpttui import events as E  # noqa: E402
 
@@ -117,20 +118,6 @@ class StepClock:
         (t0, i0), (t1, i1) = timed[0], timed[-1]
         self.gc = GC.summary(t0, t1)
         return self.tpi * (i1 - i0) / (t1 - t0)
-
-
-class DiscardingTerminal(HeadlessDriver):
-    """A driver Textual treats as a real terminal (frames rendered to escape sequences);
-    the output is counted and dropped."""
-
-    written = 0
-
-    @property
-    def is_headless(self) -> bool:
-        return False
-
-    def write(self, data: str) -> None:
-        DiscardingTerminal.written += len(data)
 
 
 def make_cfg(iters: int, log_interval: int, device: str = "cpu", preset: str = "",

@@ -33,6 +33,9 @@ from gpttui import events as E  # noqa: E402
 
 
 class DiscardingTerminal(HeadlessDriver):
+    """A driver Textual treats as a real terminal (frames rendered to escape sequences);
+    the output is counted and dropped."""
+
     written = 0
 
     @property
