@@ -209,7 +209,11 @@ class GptTuiApp(App):
             self.post_message(SessionFailed(f"{type(e).__name__}: {e}"))
 
     def _listener(self, event: E.Event) -> None:
-        """Trainer thread → UI: queue only; never block, never raise into the trainer."""
+        """Trainer thread → UI: queue only; never block, never raise into the trainer.
+        Once the app has stopped (quit to background, lost terminal) nothing drains the
+        inbox, so nothing is queued: a run of days would otherwise fill memory."""
+        if not self.is_running:
+            return
         try:
             if self.inbox.put(event):
                 self.post_message(InboxReady())

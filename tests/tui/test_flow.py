@@ -231,3 +231,15 @@ def test_chart_downsamples_long_runs() -> None:
     t0 = time.perf_counter()
     text = render_chart([s], 80, 20, "iter")
     assert time.perf_counter() - t0 < 1.0 and "train" in text.plain  # raw: 2.5 s on the dev box
+
+
+async def test_events_after_the_app_stopped_are_not_kept() -> None:
+    """A run handed off (or whose terminal was lost) keeps emitting; nobody drains then."""
+    app = make_app(services())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app._listener(E.LogMessage("r", level="info", text="while running"))
+        assert len(app.inbox._events) == 1
+    for i in range(100):
+        app._listener(E.LogMessage("r", level="info", text=f"after exit {i}"))
+    assert len(app.inbox._events) <= 1
