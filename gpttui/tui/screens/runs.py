@@ -25,9 +25,18 @@ from gpttui.tui.widgets.chart import LineChart, Series
 
 
 class RunsLoaded(Message):
-    def __init__(self, runs: list[Any], error: str = "") -> None:
+    def __init__(self, runs: list[Any], error: str = "", generation: int = 0) -> None:
         super().__init__()
         self.runs, self.error = runs, error
+        self.generation = generation
+
+
+class RunDeleted(Message):
+    """A delete worker finished (with the error, if it failed); the list must be reloaded."""
+
+    def __init__(self, error: str = "") -> None:
+        super().__init__()
+        self.error = error
 
 
 class RunsScreen(Screen):
@@ -47,6 +56,7 @@ class RunsScreen(Screen):
         super().__init__()
         self.runs: list[Any] = []
         self.marked: list[str] = []
+        self._generation = 0  # of the latest load: an older one finishing late is stale
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -64,14 +74,20 @@ class RunsScreen(Screen):
     def on_screen_resume(self) -> None:
         self.reload()
 
-    @work(thread=True, exclusive=True, group="runs-load", exit_on_error=False)
     def reload(self) -> None:
+        self._generation += 1
+        self._load(self._generation)
+
+    @work(thread=True, exclusive=True, group="runs-load", exit_on_error=False)
+    def _load(self, generation: int) -> None:
         try:
-            self.post_message(RunsLoaded(self.app.services.list_runs()))
+            self.post_message(RunsLoaded(self.app.services.list_runs(), generation=generation))
         except GpttuiError as e:
-            self.post_message(RunsLoaded([], str(e)))
+            self.post_message(RunsLoaded([], str(e), generation))
 
     def on_runs_loaded(self, msg: RunsLoaded) -> None:
+        if msg.generation != self._generation:
+            return  # a load started before a newer one (e.g. before a delete) finished late
         if msg.error:
             self.notify(msg.error, severity="error")
         self.runs = list(reversed(msg.runs))
@@ -156,10 +172,15 @@ class RunsScreen(Screen):
         try:
             self.app.services.delete_run(run_id)
         except GpttuiError as e:
-            self.post_message(RunsLoaded(self.app.services.list_runs(), str(e)))
+            self.post_message(RunDeleted(str(e)))
             return
         self.marked = [m for m in self.marked if m != run_id]
-        self.post_message(RunsLoaded(self.app.services.list_runs()))
+        self.post_message(RunDeleted())
+
+    def on_run_deleted(self, msg: RunDeleted) -> None:
+        if msg.error:
+            self.notify(msg.error, severity="error")
+        self.reload()
 
     def action_back(self) -> None:
         self.app.pop_screen()
