@@ -49,6 +49,7 @@ class Loop:
         # Read losses back one step late (CUDA: the device never waits for the host to log).
         self.async_readback = False
         self._deferred_log: tuple[int, float, int] | None = None
+        self._resume_recent: list[float] = []  # step losses before the checkpoint resumed from
         self._last_point: tuple[int, float, int] | None = None  # (iter, lr, tokens seen) of the last step
 
     # -- set-up ---------------------------------------------------------------------------------
@@ -92,6 +93,7 @@ class Loop:
         self.metrics = MetricsTracker(env, self.tokens_per_iter, S.flops_per_token(self.model, cfg),
                                       peak, basis, self.dist.world_size, warmup_steps=3 if env.compile else 1)
         self.metrics.start_energy()
+        self.metrics.recent.extend(self._resume_recent)
         self.async_readback = env.device_type == "cuda"
         if t.run_obj is not None and self.dist.is_master:  # for estimates from measured runs
             t.run_obj.write_status(device=env.device_name, device_type=env.device_type,
@@ -125,6 +127,7 @@ class Loop:
         self.best_val = float(ck.get("best_val_loss", float("inf")))
         self.tokens_seen = int(ck.get("tokens_seen", self.iter_num * self.tokens_per_iter))
         self.elapsed0 = float(ck.get("elapsed_s", 0.0))
+        self._resume_recent = [float(v) for v in ck.get("recent_losses") or []]
         sampler = ck.get("sampler")
         if sampler and self.dist.is_master:
             self.reader.load_state_dict(sampler)
@@ -408,6 +411,7 @@ class Loop:
         sampler["streams"]["train"] = self.sampler_train
         state = build_checkpoint(self.raw, self.optimizer, self.scaler, self.raw.config.to_dict(), self.iter_num,
                                  self.best_val, to_dict(self.cfg), sampler, self.tokens_seen, self.elapsed())
+        state["recent_losses"] = self.metrics.recent_losses()  # the resumed run's sparkline continues
         path = save_checkpoint(run.checkpoint_path, state)
         del state
         self.last_saved_iter = self.iter_num

@@ -136,6 +136,10 @@ class MetricsTracker:
                 raise NonFiniteLoss(p.iter, loss)
         return [r.loss for r in self._read if upto is None or r.iter <= upto]
 
+    def recent_losses(self) -> list[float]:
+        """The newest step losses, reported or read back (call `flush` first)."""
+        return [*self.recent, *(r.loss for r in self._read)][-RECENT_LOSSES:]
+
     @property
     def unreported(self) -> bool:
         """Steps taken that no StepMetrics has reported yet."""

@@ -196,6 +196,9 @@ def test_resume_gives_exactly_the_uninterrupted_losses():
     assert isinstance(second, E.Finished) and second.state == E.FINISHED and second.iter == 8
     resumed = {s.iter: s.loss for s in _of(got2, E.StepMetrics)}
     assert sorted(resumed) == [5, 6, 7, 8]
+    # the sparkline's history carries over the resume
+    full5 = next(s for s in _of(got_full, E.StepMetrics) if s.iter == 5).recent_losses
+    assert _of(got2, E.StepMetrics)[0].recent_losses == pytest.approx(full5, abs=1e-6)
     for it, loss in resumed.items():
         assert loss == pytest.approx(losses_full[it], abs=1e-6), it
     assert second.tokens_seen == full.tokens_seen
