@@ -88,15 +88,17 @@ def _same_device(past: dict, target: Target) -> bool:
     return spec is not None and target.spec is not None and spec.name == target.spec.name
 
 
-def measured_tokens_per_s(cfg: TrainConfig, target: Target) -> tuple[float | None, str]:
+def measured_tokens_per_s(cfg: TrainConfig, target: Target, summaries: list[Any] | None = None) -> tuple[float | None, str]:
     """Throughput of the latest past run of the same model and batch shape on the same
-    device (one process), if any: the median of its recent log windows."""
+    device (one process), if any: the median of its recent log windows. `summaries` is
+    `runs.list_runs()` when the caller already has it (one scan for many estimates)."""
     try:
         from gpttui import runs
     except ImportError:
         return None, ""
     try:
-        for summary in sorted(runs.list_runs(), key=lambda s: s.updated or "", reverse=True):
+        listed = runs.list_runs() if summaries is None else summaries
+        for summary in sorted(listed, key=lambda s: s.updated or "", reverse=True):
             if not summary.tokens_per_s:
                 continue
             run = runs.get_run(summary.id)
@@ -108,19 +110,24 @@ def measured_tokens_per_s(cfg: TrainConfig, target: Target) -> tuple[float | Non
     return None, ""
 
 
-def build_estimate(cfg: TrainConfig, gpu_arg: str | None) -> tuple[E.Estimate, Target]:
-    target = resolve_target(cfg, gpu_arg)
-    tps, run_id = measured_tokens_per_s(cfg, target)
+def estimate_on(cfg: TrainConfig, target: Target, train_tokens: int | None,
+                summaries: list[Any] | None = None) -> E.Estimate:
+    """`cfg`'s estimate on `target`, with the tokens/s a past run of the same shape measured
+    there when there is one (the CLI's `--estimate` and the TUI's panels)."""
+    tps, run_id = measured_tokens_per_s(cfg, target, summaries)
     est = E.estimate(
-        cfg, target.spec, measured_tokens_per_s=tps, dataset_tokens=dataset_tokens(cfg),
+        cfg, target.spec, measured_tokens_per_s=tps, dataset_tokens=train_tokens,
         device_kind=target.kind, device_name=target.name, peak_tflops=target.peak_tflops,
         peak_basis=target.peak_basis, memory_bytes_available=target.memory_bytes,
         power_w=target.power_w,
     )
-    changes = {"device": E.Figure(target.name, "", _SOURCES.get(target.source, target.source))}
-    if tps:
-        changes["tokens_per_s"] = E.Figure(tps, "tokens/s", f"measured in run {run_id}")
-    return replace(est, **changes), target
+    return replace(est, tokens_per_s=E.Figure(tps, "tokens/s", f"measured in run {run_id}")) if tps else est
+
+
+def build_estimate(cfg: TrainConfig, gpu_arg: str | None) -> tuple[E.Estimate, Target]:
+    target = resolve_target(cfg, gpu_arg)
+    est = estimate_on(cfg, target, dataset_tokens(cfg))
+    return replace(est, device=E.Figure(target.name, "", _SOURCES.get(target.source, target.source))), target
 
 
 _SOURCES = {"--gpu": "named with --gpu", "config gpu": "the config's gpu",

@@ -45,7 +45,6 @@ class Loop:
         self.ckpt: dict[str, Any] | None = None
         self._paused_s = 0.0
         self.dist_stop = False  # under DDP: all ranks agreed to stop (see log_step)
-        self.lr = 0.0
         # Read losses back one step late (CUDA: the device never waits for the host to log).
         self.async_readback = False
         self._deferred_log: tuple[int, float, int] | None = None
@@ -259,7 +258,6 @@ class Loop:
         lr = S.get_lr(cfg, self.iter_num)
         for g in self.optimizer.param_groups:
             g["lr"] = lr
-        self.lr = lr
         rng = torch.get_rng_state()
         loss_sum = torch.zeros((), device=env.device)
         for micro in range(self.accum):
@@ -294,15 +292,15 @@ class Loop:
         return x, y
 
     def after_step(self) -> None:
-        """Log, evaluate and checkpoint as due after the step just queued. A due log is
-        deferred to the next step (see `_defer_log`); the previous one is emitted first."""
+        """Log, evaluate and checkpoint as due after the step just queued. On CUDA a due
+        log waits for the next step (see `emit_deferred_log`); the previous one goes first."""
         self.emit_deferred_log()
         cfg, it = self.cfg, self.iter_num
         last = it >= cfg.max_iters
         eval_due = it % cfg.eval_interval == 0 or last
         if it % cfg.log_interval == 0 or last:
             if self.async_readback and not eval_due and not self.dist.enabled:
-                self._deferred_log = (it, self.lr, self.tokens_seen)
+                self._deferred_log = self._last_point
             else:
                 self.log_step()
         if eval_due:
@@ -327,12 +325,12 @@ class Loop:
         last log, so the screen says where the run is, not where it last logged."""
         self.emit_deferred_log()
         if not self.dist.enabled and self.metrics is not None and self.metrics.unreported:
-            self.log_step(self._last_point)
+            self.log_step()
 
     def log_step(self, point: tuple[int, float, int] | None = None) -> None:
         """Read the window's losses back, average them over ranks, emit StepMetrics for
         `point` = (iteration, lr, tokens seen) (default: the step just taken)."""
-        it, lr, seen = point or (self.iter_num, self.lr, self.tokens_seen)
+        it, lr, seen = point or self._last_point
         m = self.metrics
         losses = m.flush(it)
         if self.dist.enabled:

@@ -96,14 +96,15 @@ class GptTuiApp(App):
                     self._device_done = True
             return self.device
 
-    def estimate(self, cfg: TrainConfig, measure: bool = False) -> Any:
+    def estimate(self, cfg: TrainConfig, measure: bool = False, runs: list[Any] | None = None) -> Any:
         """`cfg`'s estimate on this machine; worker threads only. With `measure`, first
-        measure the matmul peak it needs if unknown (CPU etc.: torch import + seconds, once)."""
+        measure the matmul peak it needs if unknown (CPU etc.: torch import + seconds, once).
+        `runs`: the listed runs, when the caller has them (for measured throughput)."""
         device = self.get_device()
         target = peak_target(cfg, device)
         if measure and target is not None:
             self.peaks.measure(target)
-        return self.services.estimate(cfg, device, self.peaks)
+        return self.services.estimate(cfg, device, self.peaks, runs)
 
     # -- terminal size ---------------------------------------------------------------------
     def on_resize(self, event: Resize) -> None:

@@ -116,15 +116,17 @@ def _detect_device() -> Any:
     return detect_device()
 
 
-def _estimate(cfg: TrainConfig, device: Any, peaks: PeakCache | None = None) -> Any:
+def _estimate(cfg: TrainConfig, device: Any, peaks: PeakCache | None = None, runs: list[Any] | None = None) -> Any:
     """The estimate for `cfg`: on the config's named GPU, else on the detected device
     (or the CPU, against system RAM, when the config pins device = "cpu"), with the
     prepared dataset's size. A CPU or unlisted card uses its measured matmul peak from
     `peaks` once known (see `gpttui.tui.peaks`); until then time and speed are unknown.
-    On this machine, a past run of the same shape measured the speed: time comes from it."""
+    On this machine, a past run of the same shape measured the speed: time comes from it
+    (`runs`: the run summaries, when the caller has listed them already)."""
     from gpttui.data.store import train_tokens
     from gpttui.estimate import estimate
     from gpttui.hardware import lookup_gpu
+    from gpttui.report import Target, estimate_on
 
     ds_tokens = train_tokens(cfg.dataset)
     if cfg.gpu:
@@ -134,32 +136,13 @@ def _estimate(cfg: TrainConfig, device: Any, peaks: PeakCache | None = None) -> 
     peak, basis = known if known is not None else (None, MEASURING if target else "")
     if device is None or cfg.device == "cpu" or device.kind == "cpu":
         on_cpu = device is not None and device.kind == "cpu"
-        kw = dict(device_kind="cpu", device_name=device.name if on_cpu else "CPU", peak_tflops=peak, peak_basis=basis,
-                  memory_bytes_available=device.memory_bytes if on_cpu else _ram_bytes())
-        return _with_measured(estimate, cfg, None, ds_tokens, kw)
+        where = Target("cpu", device.name if on_cpu else "CPU", None, peak, basis,
+                       device.memory_bytes if on_cpu else _ram_bytes(), None, "detected")
+        return estimate_on(cfg, where, ds_tokens, runs)
     if device.spec is not None or device.peak_tflops:
         peak, basis = (device.peak_tflops, device.peak_basis) if device.spec is None else (None, "")
-    kw = dict(device_kind=device.kind, device_name=device.name, peak_tflops=peak, peak_basis=basis,
-              memory_bytes_available=device.memory_bytes, power_w=device.board_power_w)
-    return _with_measured(estimate, cfg, device.spec, ds_tokens, kw)
-
-
-def _with_measured(estimate: Callable[..., Any], cfg: TrainConfig, spec: Any, ds_tokens: int | None,
-                   kw: dict[str, Any]) -> Any:
-    """`estimate(...)`, with the tokens/s a past run of the same shape measured on this
-    device (as `gpttui --estimate` does) when there is one."""
-    from dataclasses import replace
-
-    from gpttui.estimate import Figure
-    from gpttui.report import Target, measured_tokens_per_s
-
-    target = Target(kw["device_kind"], kw["device_name"], spec, kw.get("peak_tflops"), kw.get("peak_basis", ""),
-                    kw.get("memory_bytes_available"), kw.get("power_w"), "detected")
-    tps, run_id = measured_tokens_per_s(cfg, target)
-    est = estimate(cfg, spec, measured_tokens_per_s=tps, dataset_tokens=ds_tokens, **kw)
-    if tps:
-        est = replace(est, tokens_per_s=Figure(tps, "tokens/s", f"measured in run {run_id}"))
-    return est
+    where = Target(device.kind, device.name, device.spec, peak, basis, device.memory_bytes, device.board_power_w, "detected")
+    return estimate_on(cfg, where, ds_tokens, runs)
 
 
 def _ram_bytes() -> int | None:

@@ -116,25 +116,25 @@ class HomeScreen(Screen):
             except GpttuiError as e:
                 row.error = str(e)
             rows.append(row)
-        rows = self._estimated(rows, measure=False)
         try:
-            runs = services.list_runs()
+            runs = services.list_runs()  # listed once: the estimates look in it for measured speeds
         except GpttuiError as e:
             runs, error = [], error or str(e)
+        rows = self._estimated(rows, runs, measure=False)
         self.post_message(HomeData(rows, runs, error, generation))
         if any(waits_for_peak(r.est) for r in rows):
-            rows = self._estimated(rows, measure=True)
+            rows = self._estimated(rows, runs, measure=True)
             if not get_current_worker().is_cancelled:
                 self.post_message(HomeData(rows, runs, generation=generation))
 
-    def _estimated(self, rows: list[PresetRow], measure: bool) -> list[PresetRow]:
+    def _estimated(self, rows: list[PresetRow], runs: list[Any], measure: bool) -> list[PresetRow]:
         """Copies of `rows` with their estimates (the UI keeps the previous copies)."""
         out = []
         for row in rows:
             row = replace(row)
             if row.cfg is not None:
                 try:
-                    row.est = self.app.estimate(row.cfg, measure=measure)
+                    row.est = self.app.estimate(row.cfg, measure=measure, runs=runs)
                 except GpttuiError as e:
                     row.error = str(e)
             out.append(row)
