@@ -116,10 +116,6 @@ class TrainConfig:
         """A validated copy with `changes` applied (keys and types checked)."""
         return from_dict({**to_dict(self), **changes}, source="override")
 
-    def validate(self) -> TrainConfig:
-        validate(self)
-        return self
-
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in fields(TrainConfig)}
 

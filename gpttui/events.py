@@ -143,18 +143,9 @@ class PrepareProgress(Event):
     stage: str = "tokenizing"  # "scanning", "tokenizing", "finalizing", "done"
 
 
-@dataclass(frozen=True)
-class SampleToken(Event):
-    """One decoded piece of text from generation (sampling screen streams these)."""
-
-    kind: ClassVar[str] = "sample_token"
-    text: str
-    index: int
-
-
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
-    for cls in (StatusChanged, StepMetrics, EvalResult, CheckpointSaved, LogMessage, Finished, Failed, PrepareProgress, SampleToken)
+    for cls in (StatusChanged, StepMetrics, EvalResult, CheckpointSaved, LogMessage, Finished, Failed, PrepareProgress)
 }
 
 

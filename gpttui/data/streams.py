@@ -19,7 +19,6 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -258,6 +257,3 @@ def iter_batches(groups: list[SourceGroup], column: str, skipped: Skipped) -> It
 def total_bytes(groups: list[SourceGroup]) -> int:
     return sum(f.size for g in groups for f in g.files)
 
-
-def source_paths(groups: list[SourceGroup]) -> list[Path]:
-    return [f.path for g in groups for f in g.files]

@@ -92,7 +92,6 @@ class MetricsTracker:
         self._eval_times: deque[float] = deque(maxlen=5)
         self.steps_done = 0  # steps since this process started (for warm-up)
         self.last_tokens_per_s: float | None = None
-        self.last_mfu: float | None = None
         self._nvml: Any = None
         self._nvml_last: Any = None
         self._nvml_t = -math.inf
@@ -179,7 +178,7 @@ class MetricsTracker:
             self._step_times.append(step_time)
         self.recent.extend(losses)
         self.last_tokens_per_s = tps
-        self.last_mfu = mfu = self._mfu(tps)
+        mfu = self._mfu(tps)
         grad_norm = window[-1].grad_norm if window else None
         mem = self._memory()
         ev = E.StepMetrics(
