@@ -20,17 +20,9 @@ from __future__ import annotations
 
 import torch
 
-# Rows per chunk are chosen so one chunk's fp32 logits hold about this many bytes: large
-# enough that each chunk's matmuls run at full speed and the weight gradient is
-# accumulated only a few times, small enough to be a fraction of the plain path's peak.
-CHUNK_BYTES = 64 * 2**20
+from gpttui.chunking import CHUNK_BYTES, default_chunk_rows
 
-
-def default_chunk_rows(n_rows: int, vocab: int) -> int:
-    """A power of two with rows x vocab x 4 B <= CHUNK_BYTES (at least 1, at most n_rows)."""
-    rows = max(1, CHUNK_BYTES // (4 * vocab))
-    rows = 1 << (rows.bit_length() - 1)
-    return max(1, min(rows, n_rows))
+__all__ = ["CHUNK_BYTES", "default_chunk_rows", "linear_cross_entropy"]
 
 
 def compute_dtype(x: torch.Tensor) -> torch.dtype:
@@ -116,7 +108,8 @@ def _loss_only(x: torch.Tensor, weight: torch.Tensor, t: torch.Tensor, ignore_in
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
-    """Forward computes the loss and both gradients chunk by chunk; backward scales them."""
+    """Forward computes the loss and both gradients chunk by chunk; backward scales them
+    (in place: backward can run once per forward, as in training)."""
 
     @staticmethod
     def forward(ctx, x, weight, t, ignore_index, rows, softcap, cd, need_gx, need_gw):  # type: ignore[override]
@@ -150,8 +143,10 @@ class _LinearCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out):  # type: ignore[override]
+        # In place: no second copy of the gradients. A second backward through the same graph
+        # (retain_graph) then fails autograd's saved-tensor version check instead of scaling twice.
         gx, gw = ctx.saved_tensors
-        dx = (gx * grad_out).to(gx.dtype) if gx is not None else None
-        dw = (gw * grad_out).to(ctx.weight_dtype) if gw is not None else None
+        dx = gx.mul_(grad_out) if gx is not None else None
+        dw = gw.mul_(grad_out).to(ctx.weight_dtype) if gw is not None else None
         return dx, dw, None, None, None, None, None, None, None
 

@@ -243,3 +243,13 @@ def test_gpt_compiled_chunked_equals_plain():
     torch.testing.assert_close(loss, ref, rtol=1e-5, atol=1e-5)
     for name in g0:
         torch.testing.assert_close(g[name], g0[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_a_second_backward_fails_instead_of_scaling_twice():
+    x, w, t = inputs()
+    loss = linear_cross_entropy(x, w, t)
+    loss.backward(retain_graph=True)
+    first = w.grad.clone()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+    torch.testing.assert_close(w.grad, first)
