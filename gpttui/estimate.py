@@ -32,6 +32,11 @@ CUDA_CONTEXT_BYTES = int(0.6 * 1e9)  # CUDA context + cuBLAS/cuDNN workspaces, t
 # 1-layer, 16-wide model (bench/memory.py, 441-447 MiB with its 13 MB of tensors; PyTorch
 # 2.13 CPU, Linux, 2026-11). RSS has no caching-allocator slack, so no fragmentation share.
 CPU_RUNTIME_BYTES = 430 * 2**20
+# batch_size = "auto" (gpttui.train.setup uses these): CUDA probes powers of two down from
+# AUTO_MAX_BATCH for the largest whose step fits AUTO_MEMORY_FRACTION of the GPU; CPU takes 16.
+AUTO_MAX_BATCH = 512
+AUTO_MEMORY_FRACTION = 0.92
+AUTO_CPU_BATCH = 16
 FRAGMENTATION = 0.10  # caching-allocator slack on top of what tensors hold
 CHINCHILLA_TOKENS_PER_PARAM = 20  # Hoffmann et al. 2022: compute-optimal ~20 tokens/param
 MAX_SENSIBLE_EPOCHS = 4  # Muennighoff et al. 2023: repeated data stops paying after ~4
@@ -206,7 +211,7 @@ def estimate(cfg: Any, gpu: GPUSpec | None = None, measured_tokens_per_s: float 
 
     pc = count_params(cfg)
     auto = not isinstance(cfg.batch_size, int)
-    mb = 1 if auto else cfg.batch_size
+    mb, mb_basis = auto_micro_batch(cfg, pc.total, dtype, cuda, mem_avail) if auto else (cfg.batch_size, "from config")
     tpi, total = cfg.tokens_per_iter, cfg.total_tokens
     auto_note = "unknown while batch_size = 'auto' (found when the run starts)"
     ds = dataset_tokens if dataset_tokens else (cfg.dataset_tokens or None)
@@ -217,7 +222,7 @@ def estimate(cfg: Any, gpu: GPUSpec | None = None, measured_tokens_per_s: float 
     warnings: list[str] = []
     if auto:
         warnings.append("batch_size = 'auto': tokens per iteration, time and energy are unknown "
-                        "until the run picks a batch; memory shown for a micro-batch of 1")
+                        f"until the run picks a batch; memory shown for a micro-batch of {mb} ({mb_basis})")
     f = dict(
         device=Figure(name, "", "named with --gpu or in the config, else detected"),
         dtype=Figure(dtype, "", "from config" if cfg.dtype != "auto" else "dtype 'auto' resolved for the device"),
@@ -225,7 +230,7 @@ def estimate(cfg: Any, gpu: GPUSpec | None = None, measured_tokens_per_s: float 
         params_total=Figure(pc.total, "params", f"{COMPUTED}: L·(12d² + {13 if cfg.bias else 2}d) + V·d + T·d + ln_f"),
         params_nanogpt=Figure(pc.nanogpt, "params", f"{COMPUTED}: total − wpe (what nanoGPT prints)"),
         params_non_embedding=Figure(pc.non_embedding, "params", f"{COMPUTED}: total − wte − wpe"),
-        micro_batch=Figure(mb, "seq", "batch_size 'auto': 1 assumed for memory" if auto else "from config"),
+        micro_batch=Figure(mb, "seq", mb_basis),
         tokens_per_iter=Figure(tpi, "tokens", f"{COMPUTED}: batch_size × block_size × gradient_accumulation_steps" if tpi else auto_note),
         total_tokens=Figure(total, "tokens", f"{COMPUTED}: tokens_per_iter × max_iters" if total else auto_note),
         dataset_tokens=Figure(ds, "tokens", "from config / dataset meta.json" if ds else "dataset size unknown (not prepared, dataset_tokens = 0)"),
@@ -259,6 +264,22 @@ def _data_figures(total: int | None, ds: int | None, n: int, warnings: list[str]
     else:
         out["tokens_per_param"] = _none("tokens/param", "needs total tokens")
     return out
+
+
+def auto_micro_batch(cfg: Any, params_total: int, dtype: str, cuda: bool, avail: int | None) -> tuple[int, str]:
+    """The micro-batch `batch_size = "auto"` is expected to pick, and why: on CUDA the largest
+    power of two whose estimated peak fits AUTO_MEMORY_FRACTION of the GPU (what the run's
+    probe measures for real), so a leaner loss path shows as a larger micro-batch."""
+    if not cuda:
+        return AUTO_CPU_BATCH, f"batch_size 'auto': {AUTO_CPU_BATCH} off CUDA (as the run)"
+    if not avail:
+        return 1, "batch_size 'auto': 1 assumed for memory (GPU memory unknown)"
+    compiled = cfg.compile is not False
+    b = AUTO_MAX_BATCH
+    while b > 1 and memory_bytes(cfg, params_total, b, dtype, True, compiled, bool(cfg.chunked_loss))["total"] > AUTO_MEMORY_FRACTION * avail:
+        b //= 2
+    return b, (f"batch_size 'auto': estimated largest power of two within {AUTO_MEMORY_FRACTION:.0%} of "
+               "the GPU (the run probes it)")
 
 
 def _memory_figures(cfg: Any, params_total: int, mb: int, dtype: str, cuda: bool,

@@ -167,7 +167,7 @@ def test_warnings():
 def test_batch_auto_is_graceful():
     cfg = P.get("seed-000").config(["batch_size=auto"])
     est = E.estimate(cfg, lookup_gpu("RTX 4070"))
-    assert est.micro_batch.value == 1 and est.tokens_per_iter.value is None
+    assert est.micro_batch.value == 32 and est.tokens_per_iter.value is None  # the estimated probe's pick
     assert est.total_flops.value is None and est.time_s.value is None and est.energy_kwh.value is None
     assert est.params_nanogpt.value == 40_560_000 and est.mem_total.value > 0
     assert any("'auto'" in w for w in est.warnings)
@@ -211,3 +211,23 @@ def test_dataset_tokens_from_meta_json():
 def test_gpu_memory_compared_in_gib():
     est = E.estimate(P.get("seed-000").config(), lookup_gpu("RTX 4070"))
     assert est.mem_device.value == 12 * GIB
+
+
+def test_batch_auto_predicts_the_probe_and_the_chunked_loss_doubles_it():
+    gpu = lookup_gpu("RTX 4070")
+    picks = {}
+    for chunked in (False, True):
+        cfg = P.get("seed-000").config(["batch_size=auto", f"chunked_loss={str(chunked).lower()}"])
+        est = E.estimate(cfg, gpu)
+        b = picks[chunked] = est.micro_batch.value
+        assert "largest power of two" in est.micro_batch.basis and b & (b - 1) == 0
+        avail = est.mem_device.value
+        assert est.mem_total.value <= E.AUTO_MEMORY_FRACTION * avail
+        bigger = E.memory_bytes(cfg, est.params_total.value, 2 * b, "bfloat16", cuda=True, compiled=True, chunked=chunked)
+        assert bigger["total"] > E.AUTO_MEMORY_FRACTION * avail
+        assert any(f"micro-batch of {b}" in w for w in est.warnings)
+    assert picks[True] >= 2 * picks[False]
+    cpu = E.estimate(P.get("demo").config(["batch_size=auto"]), device_kind="cpu")
+    assert cpu.micro_batch.value == E.AUTO_CPU_BATCH
+    unknown = E.estimate(P.get("seed-000").config(["batch_size=auto"]), device_kind="cuda")
+    assert unknown.micro_batch.value == 1 and "unknown" in unknown.micro_batch.basis
