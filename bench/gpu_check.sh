@@ -15,3 +15,11 @@ echo "== headless compiled run"; timeout 240 $py -m gpttui train seed-000 $S --p
 echo "== batch_size=auto"; timeout 120 $py -m gpttui train seed-000 $S --set batch_size=auto --set max_iters=10 --set lr_decay_iters=10 --set warmup_iters=2 --set eval_interval=10 --set compile=false --plain 2>&1 | tee "$out/auto.txt" | grep -vE "^iter" | tail -8
 echo "== bench/train.py"; timeout 300 $py bench/train.py --device cuda --preset seed-000 --set gradient_accumulation_steps=4 --compile --iters 20 --warmup 5 --repeat 3 2>&1 | tee "$out/bench_train.txt" | tail -8
 echo "== bench/tui.py (TUI attached vs headless, key latency; needs textual)"; timeout 420 $py bench/tui.py --device cuda --preset seed-000 --set gradient_accumulation_steps=2 --compile --iters 300 --warmup 10 --repeat 3 --presses 20 2>&1 | tee "$out/bench_tui.txt" | grep -v Warn | tail -12
+# -- issue #9: the chunked loss (bench/memory.py). Plain vs chunked in alternating child
+# processes at seed-000's micro-batch 16 x 1024, compiled, bf16: peak allocated/reserved,
+# tokens/s, ratios, the estimate's error (targets: allocated <= 0.6x plain, tokens/s >= 1.0x).
+# Then the largest micro-batch whose eager bf16 step fits a 12 GiB cap
+# (torch.cuda.set_per_process_memory_fraction), per path (target: at least doubles).
+M="--device cuda --preset seed-000 --set batch_size=16 --set gradient_accumulation_steps=1 --set dtype=bfloat16"
+echo "== bench/memory.py (seed-000 16x1024, compiled bf16)"; timeout 540 $py bench/memory.py $M --compile --iters 10 --warmup 3 --repeat 3 2>&1 | tee "$out/bench_memory.txt" | tail -14
+echo "== bench/memory.py --max-batch --cap-gib 12 (eager bf16)"; timeout 300 $py bench/memory.py $M --max-batch --cap-gib 12 2>&1 | tee "$out/bench_memory_cap.txt" | tail -3

@@ -13,6 +13,9 @@ Formulas (d = n_embd, L = n_layer, T = block_size, V = vocab_size, B = micro-bat
 - activations per layer per micro-batch: 34·B·T·d bytes in 16-bit (Korthikanti et al.
   2022, "Reducing Activation Recomputation", without the 5·a·T²·B attention-score term that
   flash attention never stores); 66·B·T·d in fp32 (masks stay 1 byte).
+- logits + loss: the plain path holds all B·T·V logits (`logit_bytes` each); the chunked
+  path (`chunked_loss`, gpttui.loss) one chunk of rows and the gradients it forms
+  (`chunked_loss_bytes`).
 """
 
 from __future__ import annotations
@@ -20,9 +23,20 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from gpttui.chunking import default_chunk_rows
 from gpttui.hardware import GIB, GPUSpec, default_dtype
 
 CUDA_CONTEXT_BYTES = int(0.6 * 1e9)  # CUDA context + cuBLAS/cuDNN workspaces, typical
+# CPU: what a training process holds besides its tensors (Python, the PyTorch runtime and
+# its thread pools, gpttui, the data reader). Measured: peak RSS of a gpttui run of a
+# 1-layer, 16-wide model (bench/memory.py, 441-447 MiB with its 13 MB of tensors; PyTorch
+# 2.13 CPU, Linux, 2026-11). RSS has no caching-allocator slack, so no fragmentation share.
+CPU_RUNTIME_BYTES = 430 * 2**20
+# batch_size = "auto" (gpttui.train.setup uses these): CUDA probes powers of two down from
+# AUTO_MAX_BATCH for the largest whose step fits AUTO_MEMORY_FRACTION of the GPU; CPU takes 16.
+AUTO_MAX_BATCH = 512
+AUTO_MEMORY_FRACTION = 0.92
+AUTO_CPU_BATCH = 16
 FRAGMENTATION = 0.10  # caching-allocator slack on top of what tensors hold
 CHINCHILLA_TOKENS_PER_PARAM = 20  # Hoffmann et al. 2022: compute-optimal ~20 tokens/param
 MAX_SENSIBLE_EPOCHS = 4  # Muennighoff et al. 2023: repeated data stops paying after ~4
@@ -113,38 +127,61 @@ def _none(unit: str, why: str) -> Figure:
 
 
 def logit_bytes(dtype: str, compiled: bool) -> tuple[int, str]:
-    """Bytes per logit (B·T·V element) at the loss's peak, and why.
+    """Bytes per logit (B·T·V element) at the plain loss's peak, and why.
 
     Eager 16-bit: 2 + 4 + 4 + 2 (bf16 logits kept by the caller, the fp32 log-softmax the
     loss saves, its fp32 gradient, the 16-bit gradient of the logits). Compiled: inductor
     fuses the upcast and softmax, ~7 B. Calibrated on an H100 (PyTorch 2.11, 2025-11): with
     this accounting the measured peaks of three GPT shapes (seed-000, gpt2-124m, seed-003
-    train1) imply 12.4-12.8 B eager and 6.4-7.3 B compiled. fp32: logits, log-softmax and
-    gradient, 4 B each.
+    train1) imply 12.4-12.8 B eager and 6.4-7.3 B compiled. fp32: logits, log-softmax, the
+    loss's dense gradient and the logits' gradient, 4 B each; measured 15.8 B on CPU
+    (bench/memory.py: the peak RSS of C1 grows 203 MiB per sequence of 256 tokens).
     """
     if dtype not in ("bfloat16", "float16"):
-        return 12, "4+4+4 B (fp32 logits, log-softmax, gradient)"
+        return 16, "4+4+4+4 B (fp32 logits, log-softmax, its gradient, the logits' gradient; measured 15.8 B on CPU)"
     if compiled:
         return 7, "~7 B (torch.compile fuses the loss; measured 6.4-7.3 B on H100)"
     return 12, "2+4+4+2 B (bf16 logits, fp32 log-softmax, its grad, bf16 grad; eager)"
 
 
+def chunked_loss_bytes(cfg: Any, micro_batch: int, dtype: str) -> tuple[int, str]:
+    """Peak bytes of the chunked loss (gpttui.loss), and why: one chunk's logits (fp32, 4 B
+    per element; 16-bit: + their 2-byte copy for the matmul), the LM head's weight gradient
+    formed in the forward (V·d fp32; 16-bit: + the weight's 2-byte copy) and the hidden
+    states' gradient (B·T·d fp32). Measured on CPU fp32 (bench/memory.py: C1 and C2 within
+    a few % of peak RSS with the rest of this model); the 16-bit bytes are assumed from the
+    code, not yet measured on a GPU.
+    """
+    half = dtype in ("bfloat16", "float16")
+    n, v, d = micro_batch * cfg.block_size, cfg.vocab_size, cfg.n_embd
+    rows = default_chunk_rows(n, v)
+    per = 6 if half else 4
+    total = rows * v * per + v * d * (6 if half else 4) + n * d * 4
+    why = (f"chunked loss: {rows} rows × V × {per} B + head weight grad V·d·{6 if half else 4} B + "
+           f"B·T·d·4 B ({'CPU-measured fp32 model, 16-bit bytes assumed' if half else 'measured on CPU'})")
+    return total, why
+
+
 def memory_bytes(cfg: Any, params_total: int, micro_batch: int, dtype: str,
-                 cuda: bool, compiled: bool = False) -> dict[str, int]:
+                 cuda: bool, compiled: bool = False, chunked: bool = False) -> dict[str, int]:
     """Peak bytes on one device, by part, for one micro-batch of `micro_batch` sequences.
 
     weights fp32 master (4 B/param), grads fp32 (4), AdamW exp_avg + exp_avg_sq (8);
     activations per Korthikanti et al. plus embeddings (fp32 embedding sum and final
-    LayerNorm input, bf16 lm_head input: 10 B per B·T·d); logits B·T·V at
-    `logit_bytes(...)` each; overhead = CUDA context + 10 % allocator fragmentation.
+    LayerNorm input, bf16 lm_head input: 10 B per B·T·d); logits + loss: plain B·T·V at
+    `logit_bytes(...)` each, chunked `chunked_loss_bytes(...)`; overhead on CUDA = context +
+    10 % allocator fragmentation, on CPU the measured runtime (`CPU_RUNTIME_BYTES`).
     """
     half = dtype in ("bfloat16", "float16")
     btd = micro_batch * cfg.block_size * cfg.n_embd
     act = (34 if half else 66) * btd * cfg.n_layer + 10 * btd
-    logits = logit_bytes(dtype, compiled)[0] * micro_batch * cfg.block_size * cfg.vocab_size
+    if chunked:
+        logits = chunked_loss_bytes(cfg, micro_batch, dtype)[0]
+    else:
+        logits = logit_bytes(dtype, compiled)[0] * micro_batch * cfg.block_size * cfg.vocab_size
     parts = {"weights": 4 * params_total, "grads": 4 * params_total,
              "optimizer": 8 * params_total, "activations": act, "logits": logits}
-    overhead = int(FRAGMENTATION * sum(parts.values())) + (CUDA_CONTEXT_BYTES if cuda else 0)
+    overhead = int(FRAGMENTATION * sum(parts.values())) + CUDA_CONTEXT_BYTES if cuda else CPU_RUNTIME_BYTES
     parts["overhead"] = overhead
     parts["total"] = sum(parts.values())
     return parts
@@ -174,7 +211,7 @@ def estimate(cfg: Any, gpu: GPUSpec | None = None, measured_tokens_per_s: float 
 
     pc = count_params(cfg)
     auto = not isinstance(cfg.batch_size, int)
-    mb = 1 if auto else cfg.batch_size
+    mb, mb_basis = auto_micro_batch(cfg, pc.total, dtype, cuda, mem_avail) if auto else (cfg.batch_size, "from config")
     tpi, total = cfg.tokens_per_iter, cfg.total_tokens
     auto_note = "unknown while batch_size = 'auto' (found when the run starts)"
     ds = dataset_tokens if dataset_tokens else (cfg.dataset_tokens or None)
@@ -185,7 +222,7 @@ def estimate(cfg: Any, gpu: GPUSpec | None = None, measured_tokens_per_s: float 
     warnings: list[str] = []
     if auto:
         warnings.append("batch_size = 'auto': tokens per iteration, time and energy are unknown "
-                        "until the run picks a batch; memory shown for a micro-batch of 1")
+                        f"until the run picks a batch; memory shown for a micro-batch of {mb} ({mb_basis})")
     f = dict(
         device=Figure(name, "", "named with --gpu or in the config, else detected"),
         dtype=Figure(dtype, "", "from config" if cfg.dtype != "auto" else "dtype 'auto' resolved for the device"),
@@ -193,7 +230,7 @@ def estimate(cfg: Any, gpu: GPUSpec | None = None, measured_tokens_per_s: float 
         params_total=Figure(pc.total, "params", f"{COMPUTED}: L·(12d² + {13 if cfg.bias else 2}d) + V·d + T·d + ln_f"),
         params_nanogpt=Figure(pc.nanogpt, "params", f"{COMPUTED}: total − wpe (what nanoGPT prints)"),
         params_non_embedding=Figure(pc.non_embedding, "params", f"{COMPUTED}: total − wte − wpe"),
-        micro_batch=Figure(mb, "seq", "batch_size 'auto': 1 assumed for memory" if auto else "from config"),
+        micro_batch=Figure(mb, "seq", mb_basis),
         tokens_per_iter=Figure(tpi, "tokens", f"{COMPUTED}: batch_size × block_size × gradient_accumulation_steps" if tpi else auto_note),
         total_tokens=Figure(total, "tokens", f"{COMPUTED}: tokens_per_iter × max_iters" if total else auto_note),
         dataset_tokens=Figure(ds, "tokens", "from config / dataset meta.json" if ds else "dataset size unknown (not prepared, dataset_tokens = 0)"),
@@ -229,18 +266,38 @@ def _data_figures(total: int | None, ds: int | None, n: int, warnings: list[str]
     return out
 
 
+def auto_micro_batch(cfg: Any, params_total: int, dtype: str, cuda: bool, avail: int | None) -> tuple[int, str]:
+    """The micro-batch `batch_size = "auto"` is expected to pick, and why: on CUDA the largest
+    power of two whose estimated peak fits AUTO_MEMORY_FRACTION of the GPU (what the run's
+    probe measures for real), so a leaner loss path shows as a larger micro-batch."""
+    if not cuda:
+        return AUTO_CPU_BATCH, f"batch_size 'auto': {AUTO_CPU_BATCH} off CUDA (as the run)"
+    if not avail:
+        return 1, "batch_size 'auto': 1 assumed for memory (GPU memory unknown)"
+    compiled = cfg.compile is not False
+    b = AUTO_MAX_BATCH
+    while b > 1 and memory_bytes(cfg, params_total, b, dtype, True, compiled, bool(cfg.chunked_loss))["total"] > AUTO_MEMORY_FRACTION * avail:
+        b //= 2
+    return b, (f"batch_size 'auto': estimated largest power of two within {AUTO_MEMORY_FRACTION:.0%} of "
+               "the GPU (the run probes it)")
+
+
 def _memory_figures(cfg: Any, params_total: int, mb: int, dtype: str, cuda: bool,
                     avail: int | None, warnings: list[str]) -> dict[str, Figure]:
     compiled = cfg.compile is True or (cfg.compile == "auto" and cuda)
-    parts = memory_bytes(cfg, params_total, mb, dtype, cuda, compiled)
+    chunked = bool(cfg.chunked_loss)
+    parts = memory_bytes(cfg, params_total, mb, dtype, cuda, compiled, chunked)
+    loss_why = chunked_loss_bytes(cfg, mb, dtype)[1] if chunked else (
+        f"plain loss (chunked_loss = false): B·T·V × {logit_bytes(dtype, compiled)[1]}")
     per = f"per GPU, micro-batch {mb} × {cfg.block_size}"
     out = {
         "mem_weights": Figure(parts["weights"], "B", f"{COMPUTED}: fp32 master weights, 4 B/param"),
         "mem_grads": Figure(parts["grads"], "B", f"{COMPUTED}: fp32 gradients, 4 B/param"),
         "mem_optimizer": Figure(parts["optimizer"], "B", f"{COMPUTED}: AdamW exp_avg + exp_avg_sq, 8 B/param"),
         "mem_activations": Figure(parts["activations"], "B", f"{COMPUTED}: {34 if dtype != 'float32' else 66}·B·T·d per layer (Korthikanti 2022, flash attention) + embeddings, {per}"),
-        "mem_logits": Figure(parts["logits"], "B", f"{COMPUTED}: B·T·V × {logit_bytes(dtype, compiled)[1]}"),
-        "mem_overhead": Figure(parts["overhead"], "B", "assumed: " + ("CUDA context 0.6 GB + " if cuda else "") + "10 % allocator fragmentation"),
+        "mem_logits": Figure(parts["logits"], "B", f"{COMPUTED}: {loss_why}"),
+        "mem_overhead": Figure(parts["overhead"], "B", "assumed: CUDA context 0.6 GB + 10 % allocator fragmentation" if cuda
+                               else "measured: PyTorch CPU runtime, peak RSS of a 1-layer training run (no allocator slack on CPU)"),
         "mem_total": Figure(parts["total"], "B", f"{COMPUTED} + assumed overhead, {per}"),
         "mem_device": Figure(avail, "B", ("GPU memory" if cuda else "system RAM") if avail else "unknown"),
     }

@@ -17,14 +17,15 @@ import torch
 
 from gpttui.config import TrainConfig
 from gpttui.errors import ConfigError
+from gpttui.estimate import AUTO_CPU_BATCH, AUTO_MAX_BATCH, AUTO_MEMORY_FRACTION
 
 # batch_size = "auto": the tokens per optimizer step are kept at what this reference
 # micro-batch would give with the config's gradient_accumulation_steps (16 is the
 # micro-batch the seeds' runs use: 16 x 1024 x 32 = 524,288 tokens/iter).
 AUTO_REFERENCE_BATCH = 16
-AUTO_CPU_BATCH = 16  # CPU: no memory probe; RAM is rarely the limit for models a CPU can train
-AUTO_MAX_BATCH = 512
-AUTO_MEMORY_FRACTION = 0.92  # leave headroom for fragmentation and eval
+# AUTO_CPU_BATCH (CPU: no memory probe; RAM is rarely the limit for models a CPU can train),
+# AUTO_MAX_BATCH and AUTO_MEMORY_FRACTION (headroom for fragmentation and eval) live in
+# gpttui.estimate, which predicts the same pick.
 
 
 @dataclass(frozen=True)

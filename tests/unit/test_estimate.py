@@ -72,7 +72,7 @@ def test_seed_002_counts(name, nanogpt):
 
 
 def test_memory_parts_by_hand():
-    cfg = cfg_of(n_layer=2, n_head=2, n_embd=64, block_size=128, batch_size=4, compile=False)
+    cfg = cfg_of(n_layer=2, n_head=2, n_embd=64, block_size=128, batch_size=4, compile=False, chunked_loss=False)
     total = hand_count(2, 64, 50304, 128, False)[0]
     m = E.memory_bytes(cfg, total, 4, "bfloat16", cuda=True, compiled=False)
     btd = 4 * 128 * 64
@@ -85,7 +85,39 @@ def test_memory_parts_by_hand():
     compiled = E.memory_bytes(cfg, total, 4, "bfloat16", cuda=True, compiled=True)
     assert compiled["logits"] == 7 * 4 * 128 * 50304
     cpu = E.memory_bytes(cfg, total, 4, "float32", cuda=False)
-    assert cpu["activations"] == 66 * btd * 2 + 10 * btd and cpu["overhead"] == int(0.1 * (cpu["total"] - cpu["overhead"]))
+    assert cpu["activations"] == 66 * btd * 2 + 10 * btd and cpu["overhead"] == E.CPU_RUNTIME_BYTES
+    assert cpu["logits"] == 16 * 4 * 128 * 50304  # fp32 plain: measured 15.8 B per logit on CPU
+
+
+def test_chunked_loss_memory_by_hand():
+    cfg = cfg_of(n_layer=4, n_head=4, n_embd=128, block_size=256, batch_size=8, compile=False, device="cpu")
+    assert cfg.chunked_loss  # the default
+    total = hand_count(4, 128, 50304, 256, False)[0]
+    n, v, d = 8 * 256, 50304, 128
+    rows = 256  # 64 MiB / (4 B x 50,304) = 333 rows, rounded down to a power of two
+    m = E.memory_bytes(cfg, total, 8, "float32", cuda=False, chunked=True)
+    assert m["logits"] == rows * v * 4 + v * d * 4 + n * d * 4
+    plain = E.memory_bytes(cfg, total, 8, "float32", cuda=False, chunked=False)
+    assert plain["logits"] == 16 * n * v and m["total"] < 0.35 * plain["total"]
+    half = E.memory_bytes(cfg, total, 8, "bfloat16", cuda=True, chunked=True)
+    assert half["logits"] == rows * v * 6 + v * d * 6 + n * d * 4
+    est = E.estimate(cfg, device_kind="cpu")
+    assert est.mem_logits.value == m["logits"] and "chunked loss: 256 rows" in est.mem_logits.basis
+    off = E.estimate(cfg.replace(chunked_loss=False), device_kind="cpu")
+    assert off.mem_logits.value == 16 * n * v and "chunked_loss = false" in off.mem_logits.basis
+
+
+@pytest.mark.parametrize("cfg_kw, measured_mib", [
+    # peak RSS measured with bench/memory.py on a 2-core CPU (bench/RESULTS.md, 2026-11-30)
+    (dict(n_layer=4, n_head=4, n_embd=128, batch_size=8, chunked_loss=False), 2254),  # C1 plain
+    (dict(n_layer=4, n_head=4, n_embd=128, batch_size=8, chunked_loss=True), 746),  # C1 chunked
+    (dict(n_layer=6, n_head=6, n_embd=384, batch_size=4, chunked_loss=False), 1752),  # C2 plain
+    (dict(n_layer=6, n_head=6, n_embd=384, batch_size=4, chunked_loss=True), 1194),  # C2 chunked
+])
+def test_cpu_estimate_within_15_percent_of_measured_peak_rss(cfg_kw, measured_mib):
+    cfg = cfg_of(block_size=256, gradient_accumulation_steps=1, dtype="float32", compile=False, device="cpu", **cfg_kw)
+    est = E.estimate(cfg, device_kind="cpu").mem_total.value / 2**20
+    assert abs(est / measured_mib - 1) <= 0.15, (est, measured_mib)
 
 
 def test_time_energy_cost_by_hand():
@@ -135,7 +167,7 @@ def test_warnings():
 def test_batch_auto_is_graceful():
     cfg = P.get("seed-000").config(["batch_size=auto"])
     est = E.estimate(cfg, lookup_gpu("RTX 4070"))
-    assert est.micro_batch.value == 1 and est.tokens_per_iter.value is None
+    assert est.micro_batch.value == 32 and est.tokens_per_iter.value is None  # the estimated probe's pick
     assert est.total_flops.value is None and est.time_s.value is None and est.energy_kwh.value is None
     assert est.params_nanogpt.value == 40_560_000 and est.mem_total.value > 0
     assert any("'auto'" in w for w in est.warnings)
@@ -146,7 +178,7 @@ def test_cpu_estimate_uses_given_peak():
     cfg = P.get("demo").config()
     est = E.estimate(cfg, None, device_kind="cpu", device_name="CPU", peak_tflops=0.2,
                      peak_basis="measured fp32 matmul on cpu")
-    assert est.dtype.value == "float32" and est.mem_overhead.basis.startswith("assumed: 10 %")
+    assert est.dtype.value == "float32" and est.mem_overhead.basis.startswith("measured: PyTorch CPU runtime")
     assert est.time_s.value == pytest.approx(cfg.total_tokens * est.flops_per_token.value / (0.2e12 * 0.35))
     assert est.peak_tflops.basis.startswith("measured") and est.energy_kwh.value is None
 
@@ -179,3 +211,23 @@ def test_dataset_tokens_from_meta_json():
 def test_gpu_memory_compared_in_gib():
     est = E.estimate(P.get("seed-000").config(), lookup_gpu("RTX 4070"))
     assert est.mem_device.value == 12 * GIB
+
+
+def test_batch_auto_predicts_the_probe_and_the_chunked_loss_doubles_it():
+    gpu = lookup_gpu("RTX 4070")
+    picks = {}
+    for chunked in (False, True):
+        cfg = P.get("seed-000").config(["batch_size=auto", f"chunked_loss={str(chunked).lower()}"])
+        est = E.estimate(cfg, gpu)
+        b = picks[chunked] = est.micro_batch.value
+        assert "largest power of two" in est.micro_batch.basis and b & (b - 1) == 0
+        avail = est.mem_device.value
+        assert est.mem_total.value <= E.AUTO_MEMORY_FRACTION * avail
+        bigger = E.memory_bytes(cfg, est.params_total.value, 2 * b, "bfloat16", cuda=True, compiled=True, chunked=chunked)
+        assert bigger["total"] > E.AUTO_MEMORY_FRACTION * avail
+        assert any(f"micro-batch of {b}" in w for w in est.warnings)
+    assert picks[True] >= 2 * picks[False]
+    cpu = E.estimate(P.get("demo").config(["batch_size=auto"]), device_kind="cpu")
+    assert cpu.micro_batch.value == E.AUTO_CPU_BATCH
+    unknown = E.estimate(P.get("seed-000").config(["batch_size=auto"]), device_kind="cuda")
+    assert unknown.micro_batch.value == 1 and "unknown" in unknown.micro_batch.basis
