@@ -111,8 +111,18 @@ def _command(args: argparse.Namespace) -> str:
     return "tui"
 
 
+# commands that write to the data dir (checked writable first) and those that only read it
+_WRITES = {"run", "resume", "prepare"}
+_READS = {"runs", "datasets", "sample", "tui"}
+
+
 def dispatch(args: argparse.Namespace) -> int:
-    module, func = HANDLERS[_command(args)].split(":")
+    command = _command(args)
+    if command in _WRITES or command in _READS:
+        from gpttui.faults import check_data_dir
+
+        check_data_dir(write=command in _WRITES)
+    module, func = HANDLERS[command].split(":")
     return int(getattr(importlib.import_module(module), func)(args) or 0)
 
 
@@ -129,3 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("gpttui: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # disk full, permissions, read-only: the user's to fix, not a bug
+        from gpttui.faults import is_user_os_error, os_error
+
+        if not is_user_os_error(e):
+            raise
+        print(f"gpttui: error: {os_error(e, e.filename or 'a file')}", file=sys.stderr)
+        return 2

@@ -10,7 +10,9 @@ every rank trains, only rank 0 prints and writes the run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import signal
 import sys
 import time
@@ -235,8 +237,8 @@ def _drive(trainer: Any, args: argparse.Namespace, run_id: str, max_iters: int) 
     got: list[int] = []
 
     def on_signal(signum: int, _frame: Any) -> None:
-        if got:  # a second ^C: stop waiting (the checkpoint write is atomic either way)
-            raise KeyboardInterrupt
+        if got:  # a second ^C: leave now (the checkpoint write is atomic either way)
+            _leave_now(trainer, signum)
         got.append(signum)
         if trainer.dist.is_master:
             print(f"\ngpttui: {signal.Signals(signum).name}: saving a checkpoint, then stopping", file=sys.stderr, flush=True)
@@ -266,6 +268,39 @@ def _drive(trainer: Any, args: argparse.Namespace, run_id: str, max_iters: int) 
     if got:
         return SIGNAL_EXIT[signal.Signals(got[0])]
     return EXIT_OK
+
+
+def _leave_now(trainer: Any, signum: int) -> None:
+    """A second SIGINT/SIGTERM: record the run as interrupted and exit at once.
+
+    Raising KeyboardInterrupt here (as before) let the interpreter shut down while the
+    trainer thread was inside torch: C++ destructors ran under it and the process died with
+    SIGABRT ("terminate called without an active exception") or SIGSEGV, status.json still
+    saying "training". `os._exit` skips that teardown; the kernel drops the run lock, an
+    interrupted checkpoint write leaves the previous ckpt.pt whole, and its temporary is
+    removed by the next save."""
+    code = SIGNAL_EXIT.get(signal.Signals(signum), 130)
+    run = trainer.run_obj if trainer.dist.is_master else None
+    saved = None
+    if run is not None:
+        try:
+            saved = run.status().get("checkpoint_iter")
+        except Exception:  # noqa: BLE001 - a damaged status must not stop the exit
+            saved = None
+        then = f"resume continues from iter {saved}" if saved is not None else "no checkpoint yet: start it again"
+        with contextlib.suppress(Exception):
+            run.write_status(state="interrupted", pid=os.getpid(), eta_s=None,
+                             message=f"interrupted by a second {signal.Signals(signum).name} at iter {trainer.iter_num}; {then}")
+    if trainer.dist.is_master:
+        resume = ""
+        if run is not None:
+            resume = (f" — resume from iter {saved} with `gpttui --resume {run.id}`" if saved is not None
+                      else " — no checkpoint yet: start it again with `gpttui --run`")
+        print(f"\ngpttui: interrupted at iter {trainer.iter_num} without a final checkpoint{resume}",
+              file=sys.stderr, flush=True)
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    os._exit(code)
 
 
 class _Null:

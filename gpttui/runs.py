@@ -16,6 +16,7 @@ import os
 import shutil
 import socket
 import statistics
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -26,7 +27,8 @@ from typing import Any
 from gpttui import config as C
 from gpttui import events as E
 from gpttui.errors import RunError
-from gpttui.fsutil import atomic_write_text
+from gpttui.faults import is_user_os_error, os_error, pause_point, remove_stale_temporaries
+from gpttui.fsutil import atomic_open, atomic_write_text
 from gpttui.paths import check_name, runs_dir
 from gpttui.proc import pid_alive
 
@@ -35,6 +37,7 @@ try:  # POSIX advisory locks; Windows falls back to the pid check alone
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+_STATUS_LOCK = threading.Lock()  # status.json writes within this process, one at a time
 INTERRUPTED = "interrupted"  # listing-only state: active in status.json, process gone
 CKPT_NAME = "ckpt.pt"
 _STATUS_MIN_INTERVAL_S = 2.0  # status.json rewrites from step metrics at most this often
@@ -113,13 +116,34 @@ class Run:
         return _read_json(self.path / "status.json")
 
     def write_status(self, **fields: Any) -> dict[str, Any]:
-        """Merge `fields` into status.json (atomically), stamping pid, host and time."""
-        st = self.status()
-        st.update(fields)
-        st.setdefault("pid", os.getpid())
-        st.setdefault("host", host())
-        st["updated"] = time.time()
-        atomic_write_text(self.path / "status.json", json.dumps(st, indent=1) + "\n")
+        """Merge `fields` into status.json (atomically), stamping pid, host and time.
+
+        One writer at a time in this process (the trainer thread and a signal handler may
+        both write); a damaged status.json is replaced, not merged; temporaries left by a
+        write that was killed are removed."""
+        path = self.path / "status.json"
+        got = _STATUS_LOCK.acquire(timeout=5.0)
+        try:
+            try:
+                st = self.status()
+            except RunError:
+                st = {}
+            st.update(fields)
+            st.setdefault("pid", os.getpid())
+            st.setdefault("host", host())
+            st["updated"] = time.time()
+            remove_stale_temporaries(path)
+            try:
+                with atomic_open(path, "wb") as f:
+                    f.write((json.dumps(st, indent=1) + "\n").encode("utf-8"))
+                    pause_point("status-write")
+            except OSError as e:
+                if is_user_os_error(e):
+                    raise os_error(e, f"run {self.id} status.json", path) from None
+                raise
+        finally:
+            if got:
+                _STATUS_LOCK.release()
         return st
 
     def latest_checkpoint(self) -> Path | None:
