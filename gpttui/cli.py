@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("runs", help="list runs in the data dir")
     sp.add_argument("--json", action="store_true")
 
-    sp = sub.add_parser("sample", help="generate text from a run's latest checkpoint")
+    sp = sub.add_parser("sample", help="generate text from a run's checkpoint (latest, or --checkpoint best)")
     sp.add_argument("run", metavar="RUN")
     sp.add_argument("--prompt", default="\n")
     sp.add_argument("--max-new-tokens", type=int, default=200)
@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--top-k", type=int, default=200)
     sp.add_argument("--seed", type=int, default=1337)
     sp.add_argument("--device", default="auto")
+    sp.add_argument("--checkpoint", default="latest", metavar="WHICH",
+                    help="latest (ckpt.pt, default: where training stands and resume continues), "
+                         "best (best.pt: the lowest val loss so far) or a .pt file")
     return p
 
 

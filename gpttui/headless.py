@@ -260,6 +260,9 @@ def _drive(trainer: Any, args: argparse.Namespace, run_id: str, max_iters: int) 
         if old_hup is not None:
             signal.signal(signal.SIGHUP, old_hup)
     res = trainer.result
+    if trainer.refused is not None:
+        print(f"gpttui: error: {trainer.refused}", file=sys.stderr, flush=True)
+        return 2
     if isinstance(res, E.Failed):
         if trainer.dist.is_master:
             hint = f" — {res.hint}" if res.hint else ""
@@ -338,6 +341,16 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _say_checkpoint(path: Any, kind: str, ckpt: dict) -> None:
+    """`sampling from ckpt.pt (latest, iter 150, best val 4.1105); best.pt: iter 75` on stderr."""
+    val = ckpt.get("best_val_loss")
+    val_s = f", best val {val:.4f}" if isinstance(val, float) and val != float("inf") else ""
+    line = f"sampling from {path.name} ({kind}, iter {ckpt.get('iter_num', '?')}{val_s})"
+    if kind == "latest" and path.with_name("best.pt").is_file():
+        line += "; --checkpoint best samples best.pt (the lowest val loss)"
+    print(line, file=sys.stderr, flush=True)
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     """`gpttui sample RUN`: stream generated text to stdout, then save it in the run."""
     from gpttui.runs import get_run
@@ -346,10 +359,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
     run = get_run(args.run)
     settings = {"max_new_tokens": args.max_new_tokens, "temperature": args.temperature,
                 "top_k": args.top_k, "seed": args.seed, "device": args.device}
+    which = getattr(args, "checkpoint", None) or "latest"
+    settings["checkpoint"] = which
     pieces: list[str] = []
     try:
         for piece in stream_sample(run, args.prompt, args.max_new_tokens, args.temperature,
-                                   args.top_k, args.seed, args.device):
+                                   args.top_k, args.seed, args.device, checkpoint=which, on_load=_say_checkpoint):
             pieces.append(piece)
             sys.stdout.write(piece)
             sys.stdout.flush()

@@ -223,7 +223,7 @@ class Run:
             os.close(fd)
             holder = _read_lock(path)
             raise RunError(
-                f"run {self.id} is being trained by pid {holder.get('pid', '?')} on {holder.get('host', '?')}",
+                f"another process is training this run ({self.id}: pid {holder.get('pid', '?')} on {holder.get('host', '?')})",
                 "stop that process first, or follow the run in the TUI",
             ) from None
         os.ftruncate(fd, 0)

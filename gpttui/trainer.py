@@ -25,6 +25,7 @@ import torch
 from gpttui import events as E
 from gpttui.config import TrainConfig, to_dict
 from gpttui.errors import GpttuiError, RunError
+from gpttui.faults import is_user_os_error, os_error
 from gpttui.train import ddp
 from gpttui.train.loop import Loop
 from gpttui.train.metrics import NonFiniteLoss
@@ -56,6 +57,7 @@ class Trainer:
         self._thread: threading.Thread | None = None
         self.result: E.Event | None = None  # Finished or Failed once the run ends
         self.iter_num = 0
+        self.refused: str | None = None  # set when another process holds the run's lock
 
     @classmethod
     def for_resume(cls, run: Any, listeners: Iterable[Listener] = (), overrides: Iterable[str] = (),
@@ -153,7 +155,14 @@ class Trainer:
             if run is not None:
                 from gpttui.runs import MetricsWriter
 
-                run.acquire_lock()
+                try:
+                    run.acquire_lock()
+                except RunError as e:  # not a failure of this run: someone else trains it
+                    self.refused = str(e)
+                    self._state = E.FAILED
+                    self.result = E.Failed(self.run_id, reason=str(e.args[0]), hint=e.hint or "", iter=self.iter_num)
+                    self.emit(self.result)
+                    return self.result
                 writer = MetricsWriter(run)
                 self._listeners.insert(0, writer)
             self.emit(E.StatusChanged(self.run_id, state=E.PREPARING, message="starting"))
@@ -166,11 +175,14 @@ class Trainer:
             self._fail(loop, "out of GPU memory", _oom_hint(loop.cfg if loop else self.cfg))
         except GpttuiError as e:
             self._fail(loop, str(e.args[0] if e.args else e).replace("\n", " "), e.hint or "")
+        except OSError as e:
+            if not is_user_os_error(e):
+                self._fail_bug(e, run, loop)
+            else:
+                err = os_error(e, "a run or dataset file")
+                self._fail(loop, str(err.args[0]), err.hint or "")
         except BaseException as e:  # noqa: BLE001 - the thread must report, never vanish
-            first = (str(e).strip().splitlines() or [""])[0][:300]
-            self._write_traceback(run)
-            where = f" (traceback in {run.path / 'error.log'})" if run is not None else ""
-            self._fail(loop, f"{type(e).__name__}: {first}{where}", "this looks like a bug in gpttui or torch; please report it")
+            self._fail_bug(e, run, loop)
         finally:
             if loop is not None:
                 loop.close()
@@ -180,12 +192,27 @@ class Trainer:
                 run.release_lock()
         return self.result  # type: ignore[return-value]
 
+    def _fail_bug(self, e: BaseException, run: Any, loop: Loop | None) -> None:
+        first = (str(e).strip().splitlines() or [""])[0][:300]
+        self._write_traceback(run)
+        where = f" (traceback in {run.path / 'error.log'})" if run is not None else ""
+        self._fail(loop, f"{type(e).__name__}: {first}{where}", "this looks like a bug in gpttui or torch; please report it")
+
     def _fail(self, loop: Loop | None, reason: str, hint: str) -> None:
         it = loop.iter_num if loop is not None else 0
+        if it == 0 and self.resume_requested and self.run_obj is not None:
+            it = self._checkpoint_iter()  # failed while loading: the run stands where it was
         self._state = E.FAILED
         self.result = E.Failed(self.run_id, reason=reason, hint=hint, iter=it)
         self.emit(E.StatusChanged(self.run_id, state=E.FAILED, message=reason))
         self.emit(self.result)
+
+    def _checkpoint_iter(self) -> int:
+        try:
+            st = self.run_obj.status()
+            return int(st.get("checkpoint_iter", st.get("iter", 0)) or 0)
+        except (RunError, ValueError, TypeError):
+            return 0
 
     def _write_traceback(self, run: Any) -> None:
         if run is None:

@@ -19,6 +19,7 @@ import torch
 from gpttui import events as E
 from gpttui.config import TrainConfig, to_dict
 from gpttui.errors import DataError, RunError
+from gpttui.faults import pause_point
 from gpttui.train import ddp
 from gpttui.train import setup as S
 from gpttui.train.metrics import MetricsTracker, NonFiniteLoss
@@ -275,6 +276,7 @@ class Loop:
             if micro == self.accum - 1:
                 self.sampler_train = self.reader.state_dict()["streams"]["train"]
             x, y = self.reader.get_batch("train")  # prefetch while the device works
+            pause_point("step")
             self.scaler.scale(loss).backward()
             loss_sum += loss.detach()
         grad_norm = None
@@ -366,6 +368,7 @@ class Loop:
                     with self.env.autocast():
                         _, loss = model(x, y)
                     losses[k] = loss.item()
+                    pause_point("eval")
                 out[split] = losses.mean().item()
         finally:
             model.train()
@@ -412,6 +415,10 @@ class Loop:
         state["recent_losses"] = self.metrics.recent_losses()  # the resumed run's sparkline continues
         path = save_checkpoint(run.checkpoint_path, state)
         del state
+        if reason == "best":  # best.pt beside ckpt.pt: a later, worse save keeps it
+            from gpttui.checkpoint import keep_best
+
+            keep_best(path)
         self.last_saved_iter = self.iter_num
         self.last_ckpt_t = time.monotonic()
         self.t.emit(E.CheckpointSaved(self.t.run_id, iter=self.iter_num, path=str(path), reason=reason,
