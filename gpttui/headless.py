@@ -333,11 +333,16 @@ def cmd_runs(args: argparse.Namespace) -> int:
         table.add_column(col, justify="right" if col not in ("id", "state", "preset") else "left")
     for r in rows:
         table.add_row(
-            r.id, r.state, r.preset, f"{r.iter}/{r.max_iters}", si(r.tokens_seen),
+            r.id, r.state + (" (damaged)" if r.damaged and r.state != "damaged" else ""), r.preset,
+            f"{r.iter}/{r.max_iters}", si(r.tokens_seen),
             f"{r.best_val_loss:.4f}" if r.best_val_loss is not None else "-",
             si(r.tokens_per_s), f"{r.mfu * 100:.1f}%" if r.mfu is not None else "-",
         )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    for r in rows:
+        if r.damaged:
+            console.print(f"{r.id}: {r.damaged}", markup=False, highlight=False)
     return EXIT_OK
 
 

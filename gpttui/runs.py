@@ -47,13 +47,25 @@ def host() -> str:
     return socket.gethostname()
 
 
+DAMAGED = "damaged"  # listing-only state: status.json unreadable (its checkpoint may be fine)
+_DAMAGE_HINTS = {
+    "status.json": "the checkpoint is separate: `gpttui --resume RUN` continues from it and writes a new status.json",
+    "run.json": "only the listing's details are lost: resume and sample still work from the checkpoint",
+}
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise RunError(f"{path}: damaged ({e})", "delete the run folder or fix the file") from None
+        hint = _DAMAGE_HINTS.get(path.name, "fix or restore the file").replace("RUN", path.parent.name)
+        raise RunError(f"{path}: damaged ({str(e).splitlines()[0][:80]})", hint) from None
+    if not isinstance(data, dict):
+        hint = _DAMAGE_HINTS.get(path.name, "fix or restore the file").replace("RUN", path.parent.name)
+        raise RunError(f"{path}: damaged (not a JSON object)", hint)
+    return data
 
 
 @dataclass(frozen=True)
@@ -74,9 +86,13 @@ class RunSummary:
     updated: float
     duration_s: float | None
     alive: bool
+    damaged: str | None = None  # which files are damaged and what still works; None if whole
+    has_checkpoint: bool = True
 
     @property
     def resumable(self) -> bool:
+        if self.damaged is not None:
+            return not self.alive and self.has_checkpoint and self.state != E.FINISHED
         return not self.alive and self.state in (E.STOPPED, INTERRUPTED, E.FAILED)
 
 
@@ -159,22 +175,76 @@ class Run:
         return pid_alive(st.get("pid"))
 
     def summary(self) -> RunSummary:
-        info, st = self.info(), self.status()
-        alive = self.alive(st)
-        state = st.get("state", "unknown")
-        if state in E.ACTIVE_STATES and not alive:
-            state = INTERRUPTED
-        created = float(info.get("created", st.get("started", 0.0)))
-        updated = float(st.get("updated", created))
-        started = st.get("started")
-        return RunSummary(
-            id=self.id, preset=str(info.get("preset", "")), state=state,
-            iter=int(st.get("iter", 0)), max_iters=int(st.get("max_iters", 0)),
-            tokens_seen=int(st.get("tokens_seen", 0)), best_val_loss=st.get("best_val_loss"),
-            tokens_per_s=st.get("tokens_per_s"), mfu=st.get("mfu"), params=info.get("params"),
-            created=created, updated=updated,
-            duration_s=st.get("elapsed_s", (updated - started) if started else None), alive=alive,
-        )
+        """The run's listing line. Damaged run.json / status.json do not hide it: it is
+        listed with `damaged` saying which file and what still works."""
+        damage: list[str] = []
+        info = self._read_or_note("run.json", damage)
+        st = self._read_or_note("status.json", damage)
+        try:
+            status_ok = "status.json" not in " ".join(damage)
+            alive = self.alive(st) if status_ok else self.lock_held()
+            state = str(st.get("state", "unknown")) if status_ok else DAMAGED
+            if state in E.ACTIVE_STATES and not alive:
+                state = INTERRUPTED
+            created = float(info.get("created", st.get("started", 0.0)) or self._mtime())
+            updated = float(st.get("updated", created))
+            started = st.get("started")
+            return RunSummary(
+                id=self.id, preset=str(info.get("preset", "")), state=state,
+                iter=int(st.get("iter", 0)), max_iters=int(st.get("max_iters", 0)),
+                tokens_seen=int(st.get("tokens_seen", 0)), best_val_loss=_num(st.get("best_val_loss")),
+                tokens_per_s=_num(st.get("tokens_per_s")), mfu=_num(st.get("mfu")), params=info.get("params"),
+                created=created, updated=updated,
+                duration_s=_num(st.get("elapsed_s", (updated - started) if started else None)), alive=alive,
+                damaged=self._damage_note(damage), has_checkpoint=self.latest_checkpoint() is not None,
+            )
+        except (TypeError, ValueError) as e:  # valid JSON, wrong types
+            return self._damaged_summary(f"status.json or run.json has a wrong value ({e})")
+
+    def _read_or_note(self, name: str, damage: list[str]) -> dict[str, Any]:
+        try:
+            return _read_json(self.path / name)
+        except RunError:
+            damage.append(name)
+            return {}
+
+    def _damage_note(self, damage: list[str]) -> str | None:
+        if not damage:
+            return None
+        works = "resume and sample work from its checkpoint" if self.latest_checkpoint() else "it has no checkpoint"
+        return f"{' and '.join(damage)} damaged; {works}"
+
+    def _damaged_summary(self, note: str) -> RunSummary:
+        t = self._mtime()
+        return RunSummary(id=self.id, preset="", state=DAMAGED, iter=0, max_iters=0, tokens_seen=0,
+                          best_val_loss=None, tokens_per_s=None, mfu=None, params=None, created=t, updated=t,
+                          duration_s=None, alive=self.lock_held(), damaged=note,
+                          has_checkpoint=self.latest_checkpoint() is not None)
+
+    def _mtime(self) -> float:
+        try:
+            return self.path.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    def lock_held(self) -> bool:
+        """Whether a live process holds this run's lock (flock; False where unknown)."""
+        path = self.path / "lock"
+        if fcntl is None or not path.is_file() or self._lock_fd is not None:
+            return self._lock_fd is not None
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(fd)  # drops the shared lock if we got it
+        return False
 
     # -- events ----------------------------------------------------------------------------
     def events(self) -> list[E.Event]:
@@ -248,6 +318,15 @@ class Run:
             self.release_lock()
 
 
+def _num(v: Any) -> float | None:
+    return None if v is None else float(v)
+
+
+def _is_run_folder(path: Path) -> bool:
+    """A run folder, even one whose run.json is missing (any of a run's own files)."""
+    return path.is_dir() and any((path / n).is_file() for n in ("run.json", "status.json", "config.toml", CKPT_NAME))
+
+
 def _read_lock(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8") or "{}")
@@ -300,7 +379,7 @@ def get_run(id_or_path: str | Path) -> Run:
     candidates = [Path(text).expanduser()] if ("/" in text or os.sep in text) else []
     candidates.append(runs_dir() / text)
     for path in candidates:
-        if (path / "run.json").is_file():
+        if _is_run_folder(path):
             return Run(path.resolve())
     known = [r.id for r in list_runs()]
     import difflib
@@ -311,17 +390,20 @@ def get_run(id_or_path: str | Path) -> Run:
 
 
 def list_runs() -> list[RunSummary]:
-    """Every run in the data dir, oldest first; damaged folders are skipped."""
+    """Every run in the data dir, oldest first; a damaged one is listed as damaged (with what
+    still works), never skipped."""
     root = runs_dir()
     if not root.is_dir():
         return []
     out = []
     for path in root.iterdir():
-        if (path / "run.json").is_file():
+        if not path.name.startswith(".") and _is_run_folder(path):
+            run = Run(path)
             try:
-                out.append(Run(path).summary())
-            except RunError:
-                continue
+                out.append(run.summary())
+            except (RunError, OSError) as e:
+                out.append(run._damaged_summary(str(e)))
+            remove_stale_temporaries(path / "status.json", older_than_s=600.0)
     return sorted(out, key=lambda s: (s.created, s.id))
 
 

@@ -14,6 +14,7 @@ GradScaler on older GPUs), torch.compile on CUDA with an eager fallback, DDP und
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 import traceback
@@ -63,10 +64,13 @@ class Trainer:
     def for_resume(cls, run: Any, listeners: Iterable[Listener] = (), overrides: Iterable[str] = (),
                    dist: ddp.DistInfo | None = None) -> Trainer:
         """A Trainer continuing `run` from its ckpt.pt (model, optimizer, RNG, data order)."""
-        st = run.status()
+        try:
+            st = run.status()
+        except RunError:  # damaged: the checkpoint is the truth, a new status.json is written
+            st = {}
         if run.latest_checkpoint() is None:
             raise RunError(f"run {run.id} has no checkpoint to resume from", "start it again with `gpttui --run`")
-        cfg = run.config()
+        cfg = _resume_config(run)
         overrides = list(overrides)
         if overrides:
             from gpttui.config import build
@@ -243,6 +247,29 @@ class Trainer:
             self._save.clear()
             return True
         return False
+
+
+def _resume_config(run: Any) -> TrainConfig:
+    """The run's config.toml, or, if that file is damaged or gone, the config its checkpoint
+    was saved with (every checkpoint carries the resolved config); config.toml is rewritten."""
+    try:
+        return run.config()
+    except GpttuiError as e:
+        from gpttui import config as C
+        from gpttui.checkpoint import load_checkpoint
+        from gpttui.fsutil import atomic_write_text
+
+        saved = load_checkpoint(run.checkpoint_path).get("config")
+        if not isinstance(saved, dict):
+            raise RunError(f"{e.args[0]}; its checkpoint holds no config either",
+                           "restore config.toml from a copy or start the run again") from None
+        known = set(C.TrainConfig.__dataclass_fields__)
+        cfg = C.from_dict({k: v for k, v in saved.items() if k in known}, source=f"run {run.id} checkpoint")
+        bad = run.path / "config.toml"
+        if bad.exists():
+            os.replace(bad, bad.with_name("config.toml.damaged"))  # kept for a look, not read again
+        atomic_write_text(bad, C.to_toml(cfg, only_changed=False))
+        return cfg
 
 
 def _oom_hint(cfg: TrainConfig) -> str:
