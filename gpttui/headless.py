@@ -149,12 +149,12 @@ def _ensure_dataset(cfg: Any, quiet: bool) -> None:
 
     def progress(ev: E.PrepareProgress) -> None:
         now = time.monotonic()
+        if not quiet and not last[0]:  # said once preparing has really begun
+            print(f"preparing dataset '{cfg.dataset}' from {cfg.data_source} (first run only)", flush=True)
         if not quiet and (now - last[0] >= 2.0 or ev.stage == "done"):
             last[0] = now
             print(plain_line(ev), flush=True)
 
-    if not quiet:
-        print(f"preparing dataset '{cfg.dataset}' from {cfg.data_source} (first run only)", flush=True)
     ensure_dataset(cfg, progress)
 
 
