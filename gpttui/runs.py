@@ -31,12 +31,15 @@ from gpttui.faults import is_user_os_error, os_error, pause_point, remove_stale_
 from gpttui.fsutil import atomic_open, atomic_write_text
 from gpttui.paths import check_name, runs_dir
 from gpttui.proc import pid_alive
+from gpttui.records import StepDecoder, StepEncoder
+from gpttui.records import dumps as _dumps
 
 try:  # POSIX advisory locks; Windows falls back to the pid check alone
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+_DECODERS: dict[Path, tuple[int, StepDecoder]] = {}  # metrics file -> (offset, decoder there)
 _STATUS_LOCK = threading.Lock()  # status.json writes within this process, one at a time
 INTERRUPTED = "interrupted"  # listing-only state: active in status.json, process gone
 CKPT_NAME = "ckpt.pt"
@@ -263,14 +266,29 @@ class Run:
             return [], offset
         end = data.rfind(b"\n") + 1
         out: list[E.Event] = []
+        dec = self._decoder_at(offset)
         for line in data[:end].splitlines():
             try:
-                ev = E.from_json(json.loads(line))
-            except (json.JSONDecodeError, UnicodeDecodeError):
+                ev = E.from_json(dec.decode(json.loads(line)))
+            except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
                 continue  # a torn line from a crash mid-write
             if ev is not None:
                 out.append(ev)
+        _DECODERS[self.metrics_path] = (offset + end, dec)
         return out, offset + end
+
+    def _decoder_at(self, offset: int) -> StepDecoder:
+        """A step-record decoder positioned at byte `offset` (step lines hold only what
+        changed; see gpttui.records): the one the previous call left there, or rebuilt."""
+        cached = _DECODERS.pop(self.metrics_path, None)
+        if cached is not None and cached[0] == offset and offset:
+            return cached[1]
+        dec = StepDecoder({"run_id": self.id, "max_iters": 0, "peak_tflops": None, "peak_basis": "",
+                           "grad_norm": None, "eta_s": None, "mfu": None})
+        if offset:
+            with contextlib.suppress(OSError), open(self.metrics_path, "rb") as f:
+                dec.feed_bytes(f.read(offset))
+        return dec
 
     # -- lock ------------------------------------------------------------------------------
     def acquire_lock(self) -> None:
@@ -427,6 +445,8 @@ class MetricsWriter:
         self.run = run
         self._clock = clock
         self._file = open(run.metrics_path, "a", encoding="utf-8")  # noqa: SIM115 - closed on end events
+        self._steps = StepEncoder()
+        self._end_torn_line()
         self._last_status = float("-inf")
         self._pending: dict[str, Any] = {}
         self._recent_tps: deque[float] = deque(maxlen=50)  # status tokens_per_s: their median
@@ -434,11 +454,25 @@ class MetricsWriter:
     def __call__(self, ev: E.Event) -> None:
         if self._file.closed:
             self._file = open(self.run.metrics_path, "a", encoding="utf-8")  # noqa: SIM115
-        self._file.write(json.dumps(ev.to_json(), separators=(",", ":")) + "\n")
+            self._steps = StepEncoder()
+        d = ev.to_json()
+        self._file.write(_dumps(self._steps.encode(d) if isinstance(ev, E.StepMetrics) else d) + "\n")
         self._file.flush()
         self._update_status(ev)
         if isinstance(ev, (E.Finished, E.Failed)):
             self.close()
+
+    def _end_torn_line(self) -> None:
+        """A line torn by a kill must not swallow this writer's first (full) record."""
+        try:
+            with open(self.run.metrics_path, "rb") as f:
+                f.seek(-1, os.SEEK_END)
+                torn = f.read(1) != b"\n"
+        except OSError:  # empty or new file
+            return
+        if torn:
+            self._file.write("\n")
+            self._file.flush()
 
     def _update_status(self, ev: E.Event) -> None:
         fields: dict[str, Any] = {}

@@ -84,7 +84,6 @@ class LiveRun:
         return min((e.val_loss for e in self.evals), default=None)
 
     def recent_losses(self, n: int = 200) -> tuple[float, ...]:
-        """The newest losses for a sparkline: the step's own history, else our samples."""
-        if self.step is not None and len(self.step.recent_losses) >= 2:
-            return tuple(self.step.recent_losses[-n:])
+        """The newest logged losses for a sparkline (this object keeps the history; step
+        events carry none)."""
         return tuple(loss for _, loss in self.losses[-n:])
