@@ -5,8 +5,8 @@
 - `os_error(e, what)`: a disk-full / permission / read-only error while writing `what`
   (a checkpoint, status.json, a dataset) → a GpttuiError saying so, with the fix.
 - `pause_point(name)`: a test hook. With `GPTTUI_TEST_PAUSE=name` the process writes
-  `GPTTUI_TEST_PAUSE_FILE` and sleeps at that point, so a fault-injection test can kill it
-  there deterministically. Unset (always, outside tests) it costs one dict lookup.
+  `GPTTUI_TEST_PAUSE_FILE` and sleeps at that point (on its GPTTUI_TEST_PAUSE_AFTER-th
+  visit), so a fault-injection test can kill it there deterministically. Unset (always, outside tests) it costs one dict lookup.
 """
 
 from __future__ import annotations
@@ -95,9 +95,16 @@ def remove_stale_temporaries(path: Path, older_than_s: float = 30.0) -> int:
     return n
 
 
+_hits: dict[str, int] = {}
+
+
 def pause_point(name: str) -> None:
-    """Test hook: block here forever when GPTTUI_TEST_PAUSE names this point (see module doc)."""
+    """Test hook: block here forever when GPTTUI_TEST_PAUSE names this point, on its
+    GPTTUI_TEST_PAUSE_AFTER-th visit (default: the first; see the module doc)."""
     if os.environ.get("GPTTUI_TEST_PAUSE") != name:
+        return
+    _hits[name] = _hits.get(name, 0) + 1
+    if _hits[name] < int(os.environ.get("GPTTUI_TEST_PAUSE_AFTER", "1")):
         return
     marker = os.environ.get("GPTTUI_TEST_PAUSE_FILE")
     if marker:

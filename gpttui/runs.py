@@ -317,6 +317,12 @@ class Run:
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "host": host()}).encode())
         self._lock_fd = fd
+        self.remove_temporaries(0.0)  # only the lock holder writes them: any left are a kill's
+
+    def remove_temporaries(self, older_than_s: float) -> int:
+        """Delete temporaries of status.json, ckpt.pt and best.pt left by a killed write."""
+        return sum(remove_stale_temporaries(self.path / name, older_than_s)
+                   for name in ("status.json", CKPT_NAME, "best.pt", "config.toml", "run.json"))
 
     def release_lock(self) -> None:
         if self._lock_fd is None:
@@ -421,7 +427,8 @@ def list_runs() -> list[RunSummary]:
                 out.append(run.summary())
             except (RunError, OSError) as e:
                 out.append(run._damaged_summary(str(e)))
-            remove_stale_temporaries(path / "status.json", older_than_s=600.0)
+            if not out[-1].alive:  # nobody writes there now: what a kill left is garbage
+                run.remove_temporaries(older_than_s=60.0)
     return sorted(out, key=lambda s: (s.created, s.id))
 
 
