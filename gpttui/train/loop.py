@@ -239,6 +239,8 @@ class Loop:
             except StopStep:
                 return self.stop()
             self.after_step()
+        if self._stop_now():  # asked during the last eval, which was skipped
+            return self.stop()
         return self.finish(E.FINISHED)
 
     def _stop_now(self) -> bool:
@@ -369,6 +371,8 @@ class Loop:
                         _, loss = model(x, y)
                     losses[k] = loss.item()
                     pause_point("eval")
+                    if self.t.stop_requested and not self.dist.enabled:
+                        raise StopStep  # Ctrl-C mid-eval: drop it, the stop saves at once
                 out[split] = losses.mean().item()
         finally:
             model.train()
@@ -381,7 +385,11 @@ class Loop:
         t0 = time.perf_counter()
         prev = self.t.state
         self.t.set_state(E.EVALUATING)
-        losses = self.estimate_loss()
+        try:
+            losses = self.estimate_loss()
+        except StopStep:  # a stop asked during a long eval does not wait for it
+            self.t.log(f"eval at iteration {self.iter_num} skipped: stopping")
+            return
         if self.metrics is not None:  # the checkpoint below takes its own time off the clock
             self.metrics.note_eval(time.perf_counter() - t0)
         val = losses["val"]

@@ -189,3 +189,17 @@ def test_damaged_status_and_run_json_are_listed_not_hidden():
     # a resume continues from the checkpoint and writes a fresh status.json
     a.write_status(state=E.TRAINING)
     assert json.loads((a.path / "status.json").read_text())["state"] == E.TRAINING
+
+
+def test_a_stop_during_eval_does_not_wait_for_it(one_thread):  # noqa: F811
+    write_dataset()
+    cfg = tiny_cfg(eval_iters=50)
+    run = runs.create_run(cfg, "tiny", name="evalstop")
+    got: list[E.Event] = []
+    tr = Trainer(cfg, run, [got.append])
+    tr.add_listener(lambda ev: tr.stop() if isinstance(ev, E.StatusChanged) and ev.state == E.EVALUATING
+                    and tr.iter_num == 4 else None)
+    res = tr.run()
+    assert isinstance(res, E.Finished) and res.state == E.STOPPED and res.iter == 4
+    assert [e.iter for e in got if isinstance(e, E.EvalResult)] == [0]  # the eval at 4 was dropped
+    assert CK.load_checkpoint(run.checkpoint_path)["iter_num"] == 4
