@@ -110,7 +110,8 @@ def ensure_dataset(cfg, progress=None) -> DatasetInfo:
         return info
     specs = [s.strip() for s in (cfg.data_source or "").split(";") if s.strip()]
     if not specs:
-        state = "is not ready" if info is not None else "does not exist"
+        state = "does not exist" if info is None else (
+            "is damaged (its meta.json does not parse)" if info.meta.get("damaged") else "is incomplete")
         raise DataError(
             f"dataset {cfg.dataset!r} {state} and data_source is empty",
             f"run `gpttui prepare SOURCE --name {cfg.dataset}` or set data_source",
