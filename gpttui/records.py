@@ -11,7 +11,9 @@ Other events are written as they are: they are rare.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from pathlib import Path
 from typing import Any
 
 _ALWAYS = ("iter", "type")
@@ -68,3 +70,25 @@ class StepDecoder:
 
 def dumps(d: dict[str, Any]) -> str:
     return json.dumps(d, separators=(",", ":"))
+
+
+# metrics file -> (byte offset, the decoder positioned there), for followers that read on
+_PARKED: dict[Path, tuple[int, StepDecoder]] = {}
+
+
+def decoder_at(path: Path, offset: int, run_id: str) -> StepDecoder:
+    """A decoder positioned at byte `offset` of the metrics file `path`: the one the last
+    read left there, or one rebuilt from the lines before it (a new follower)."""
+    parked = _PARKED.pop(path, None)
+    if parked is not None and parked[0] == offset and offset:
+        return parked[1]
+    dec = StepDecoder({"run_id": run_id, "max_iters": 0, "peak_tflops": None, "peak_basis": "",
+                       "grad_norm": None, "eta_s": None, "mfu": None})
+    if offset:
+        with contextlib.suppress(OSError), open(path, "rb") as f:
+            dec.feed_bytes(f.read(offset))
+    return dec
+
+
+def park_decoder(path: Path, offset: int, dec: StepDecoder) -> None:
+    _PARKED[path] = (offset, dec)

@@ -26,12 +26,13 @@ from typing import Any
 
 from gpttui import config as C
 from gpttui import events as E
+from gpttui import runhealth
 from gpttui.errors import RunError
 from gpttui.faults import is_user_os_error, os_error, pause_point, remove_stale_temporaries
 from gpttui.fsutil import atomic_open, atomic_write_text
 from gpttui.paths import check_name, runs_dir
 from gpttui.proc import pid_alive
-from gpttui.records import StepDecoder, StepEncoder
+from gpttui.records import StepEncoder, decoder_at, park_decoder
 from gpttui.records import dumps as _dumps
 
 try:  # POSIX advisory locks; Windows falls back to the pid check alone
@@ -39,7 +40,6 @@ try:  # POSIX advisory locks; Windows falls back to the pid check alone
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-_DECODERS: dict[Path, tuple[int, StepDecoder]] = {}  # metrics file -> (offset, decoder there)
 _STATUS_LOCK = threading.Lock()  # status.json writes within this process, one at a time
 INTERRUPTED = "interrupted"  # listing-only state: active in status.json, process gone
 CKPT_NAME = "ckpt.pt"
@@ -50,7 +50,7 @@ def host() -> str:
     return socket.gethostname()
 
 
-DAMAGED = "damaged"  # listing-only state: status.json unreadable (its checkpoint may be fine)
+DAMAGED = runhealth.DAMAGED
 _DAMAGE_HINTS = {
     "status.json": "the checkpoint is separate: `gpttui --resume RUN` continues from it and writes a new status.json",
     "run.json": "only the listing's details are lost: resume and sample still work from the checkpoint",
@@ -181,15 +181,15 @@ class Run:
         """The run's listing line. Damaged run.json / status.json do not hide it: it is
         listed with `damaged` saying which file and what still works."""
         damage: list[str] = []
-        info = self._read_or_note("run.json", damage)
-        st = self._read_or_note("status.json", damage)
+        info = runhealth.read_or_note(self.path / "run.json", damage)
+        st = runhealth.read_or_note(self.path / "status.json", damage)
         try:
             status_ok = "status.json" not in " ".join(damage)
             alive = self.alive(st) if status_ok else self.lock_held()
             state = str(st.get("state", "unknown")) if status_ok else DAMAGED
             if state in E.ACTIVE_STATES and not alive:
                 state = INTERRUPTED
-            created = float(info.get("created", st.get("started", 0.0)) or self._mtime())
+            created = float(info.get("created", st.get("started", 0.0)) or runhealth.mtime(self.path))
             updated = float(st.get("updated", created))
             started = st.get("started")
             return RunSummary(
@@ -199,55 +199,17 @@ class Run:
                 tokens_per_s=_num(st.get("tokens_per_s")), mfu=_num(st.get("mfu")), params=info.get("params"),
                 created=created, updated=updated,
                 duration_s=_num(st.get("elapsed_s", (updated - started) if started else None)), alive=alive,
-                damaged=self._damage_note(damage), has_checkpoint=self.latest_checkpoint() is not None,
+                damaged=runhealth.damage_note(self, damage), has_checkpoint=self.latest_checkpoint() is not None,
             )
         except (TypeError, ValueError) as e:  # valid JSON, wrong types
             return self._damaged_summary(f"status.json or run.json has a wrong value ({e})")
 
-    def _read_or_note(self, name: str, damage: list[str]) -> dict[str, Any]:
-        try:
-            return _read_json(self.path / name)
-        except RunError:
-            damage.append(name)
-            return {}
-
-    def _damage_note(self, damage: list[str]) -> str | None:
-        if not damage:
-            return None
-        works = "resume and sample work from its checkpoint" if self.latest_checkpoint() else "it has no checkpoint"
-        return f"{' and '.join(damage)} damaged; {works}"
+    def lock_held(self) -> bool:
+        """Whether a live process holds this run's lock (False where unknown)."""
+        return self._lock_fd is not None or runhealth.lock_held(self.path / "lock")
 
     def _damaged_summary(self, note: str) -> RunSummary:
-        t = self._mtime()
-        return RunSummary(id=self.id, preset="", state=DAMAGED, iter=0, max_iters=0, tokens_seen=0,
-                          best_val_loss=None, tokens_per_s=None, mfu=None, params=None, created=t, updated=t,
-                          duration_s=None, alive=self.lock_held(), damaged=note,
-                          has_checkpoint=self.latest_checkpoint() is not None)
-
-    def _mtime(self) -> float:
-        try:
-            return self.path.stat().st_mtime
-        except OSError:
-            return 0.0
-
-    def lock_held(self) -> bool:
-        """Whether a live process holds this run's lock (flock; False where unknown)."""
-        path = self.path / "lock"
-        if fcntl is None or not path.is_file() or self._lock_fd is not None:
-            return self._lock_fd is not None
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        except OSError:
-            return False
-        finally:
-            os.close(fd)  # drops the shared lock if we got it
-        return False
+        return runhealth.damaged_summary(self, note)
 
     # -- events ----------------------------------------------------------------------------
     def events(self) -> list[E.Event]:
@@ -266,7 +228,7 @@ class Run:
             return [], offset
         end = data.rfind(b"\n") + 1
         out: list[E.Event] = []
-        dec = self._decoder_at(offset)
+        dec = decoder_at(self.metrics_path, offset, self.id)
         for line in data[:end].splitlines():
             try:
                 ev = E.from_json(dec.decode(json.loads(line)))
@@ -274,21 +236,8 @@ class Run:
                 continue  # a torn line from a crash mid-write
             if ev is not None:
                 out.append(ev)
-        _DECODERS[self.metrics_path] = (offset + end, dec)
+        park_decoder(self.metrics_path, offset + end, dec)
         return out, offset + end
-
-    def _decoder_at(self, offset: int) -> StepDecoder:
-        """A step-record decoder positioned at byte `offset` (step lines hold only what
-        changed; see gpttui.records): the one the previous call left there, or rebuilt."""
-        cached = _DECODERS.pop(self.metrics_path, None)
-        if cached is not None and cached[0] == offset and offset:
-            return cached[1]
-        dec = StepDecoder({"run_id": self.id, "max_iters": 0, "peak_tflops": None, "peak_basis": "",
-                           "grad_norm": None, "eta_s": None, "mfu": None})
-        if offset:
-            with contextlib.suppress(OSError), open(self.metrics_path, "rb") as f:
-                dec.feed_bytes(f.read(offset))
-        return dec
 
     # -- lock ------------------------------------------------------------------------------
     def acquire_lock(self) -> None:

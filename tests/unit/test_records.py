@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from gpttui import events as E
-from gpttui import runs
+from gpttui import records, runs
 from gpttui.config import TrainConfig
 from gpttui.records import StepDecoder, StepEncoder, _round
 
@@ -41,8 +41,7 @@ def test_follow_from_an_offset_with_a_fresh_run_expands_steps(tmp_path):
         w(gpu_step(i))
     w.close()
     first, offset = run.follow(0)
-    runs._DECODERS.clear()  # another process / a new screen: no decoder left at that offset
-    w = runs.MetricsWriter(run)
+    records._PARKED.clear()  # another process / a new screen: no decoder left at that offset
     with open(run.metrics_path, "a") as f:
         f.write('{"run_id":"f","time":1.0,"iter":6,"lo')  # torn by a kill -9
     w = runs.MetricsWriter(run)  # a resumed writer starts on a fresh line, with a full record
