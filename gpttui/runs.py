@@ -411,9 +411,17 @@ class MetricsWriter:
         if self._file.closed:
             self._file = open(self.run.metrics_path, "a", encoding="utf-8")  # noqa: SIM115
             self._steps = StepEncoder()
+            self._end_torn_line()
         d = ev.to_json()
-        self._file.write(_dumps(self._steps.encode(d) if isinstance(ev, E.StepMetrics) else d) + "\n")
-        self._file.flush()
+        try:
+            self._file.write(_dumps(self._steps.encode(d) if isinstance(ev, E.StepMetrics) else d) + "\n")
+            self._file.flush()
+        except OSError as e:  # disk full: reported (once, by the trainer); the next event retries
+            with contextlib.suppress(OSError):
+                self._file.close()
+            if is_user_os_error(e):
+                raise os_error(e, f"run {self.run.id} metrics.jsonl (training goes on)", self.run.metrics_path) from None
+            raise
         self._update_status(ev)
         if isinstance(ev, (E.Finished, E.Failed)):
             self.close()

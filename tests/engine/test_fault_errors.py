@@ -203,3 +203,31 @@ def test_a_stop_during_eval_does_not_wait_for_it(one_thread):  # noqa: F811
     assert isinstance(res, E.Finished) and res.state == E.STOPPED and res.iter == 4
     assert [e.iter for e in got if isinstance(e, E.EvalResult)] == [0]  # the eval at 4 was dropped
     assert CK.load_checkpoint(run.checkpoint_path)["iter_num"] == 4
+
+
+def test_metrics_disk_full_is_one_line_and_writing_resumes_after():
+    run = runs.create_run(tiny_cfg(), "tiny", name="mf")
+    w = runs.MetricsWriter(run)
+    w(E.LogMessage(run.id, level="info", text="before"))
+
+    class FullDisk:
+        """The metrics file on a full disk: part of a line gets out, then ENOSPC."""
+
+        def __init__(self, real):
+            self.real, self.closed = real, False
+
+        def write(self, text):
+            self.real.write(text[:17])
+            self.real.flush()
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def close(self):
+            self.closed = True
+            self.real.close()
+
+    w._file = FullDisk(w._file)
+    with pytest.raises(GpttuiError, match=r"cannot write run mf metrics.jsonl \(training goes on\): the disk is full"):
+        w(E.LogMessage(run.id, level="info", text="lost"))
+    w(E.LogMessage(run.id, level="info", text="after"))  # space again: a fresh line, nothing torn
+    w.close()
+    assert [e.text for e in run.events()] == ["before", "after"]
