@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 
 from gpttui import events as E
 
+MAX_POINTS = 8192  # loss points kept for the chart; beyond this the older ones are thinned
+KEEP_RECENT = 1024  # the newest points always at full resolution (sparkline, recent chart)
+
 
 @dataclass
 class LiveRun:
@@ -49,6 +52,8 @@ class LiveRun:
             self.step = ev
             if not self.losses or ev.iter > self.losses[-1][0]:
                 self.losses.append((ev.iter, ev.loss))
+                if len(self.losses) > MAX_POINTS:
+                    self._thin()
             if self.state in (E.PREPARING, E.COMPILING) and not ev.compiling:
                 self.state = E.TRAINING
         elif isinstance(ev, E.StatusChanged):
@@ -74,6 +79,13 @@ class LiveRun:
             self.prepare = ev
             if ev.stage == "done":
                 self.note(f"dataset ready: {ev.tokens:,} tokens")
+
+    def _thin(self) -> None:
+        """Halve the resolution of all but the newest points: a 20-hour run logging every
+        step keeps a few thousand points (a chart is ~100 columns wide), not millions, and
+        each frame's series stays cheap to build."""
+        old, new = self.losses[:-KEEP_RECENT], self.losses[-KEEP_RECENT:]
+        self.losses = old[::2] + new
 
     @property
     def active(self) -> bool:

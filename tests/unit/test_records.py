@@ -52,3 +52,18 @@ def test_follow_from_an_offset_with_a_fresh_run_expands_steps(tmp_path):
     assert [e.iter for e in first] == [1, 2, 3, 4, 5] and [e.iter for e in later] == [7, 8]
     assert later[-1].peak_basis.startswith("NVIDIA") and later[-1].vram_total == 12_878_086_144
     assert [e.iter for e in run.events()] == [1, 2, 3, 4, 5, 7, 8]
+
+
+def test_live_loss_history_is_bounded_and_keeps_the_newest_whole():
+    from gpttui.tui.live import KEEP_RECENT, MAX_POINTS, LiveRun
+
+    live = LiveRun("r")
+    n = 200_000  # 20 hours at ~3 logs/s
+    for i in range(1, n + 1):
+        live.apply(E.StepMetrics("r", iter=i, max_iters=n, loss=1.0 + 1 / i, lr=1e-3, grad_norm=None, step_time_s=0.1,
+                                 tokens_per_s=1.0, tokens_seen=i, elapsed_s=i, eta_s=None, mfu=None,
+                                 peak_tflops=None, peak_basis=""))
+    iters = [i for i, _ in live.losses]
+    assert len(iters) <= MAX_POINTS and iters[0] == 1 and iters[-1] == n
+    assert iters[-KEEP_RECENT:] == list(range(n - KEEP_RECENT + 1, n + 1))
+    assert iters == sorted(set(iters))
