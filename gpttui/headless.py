@@ -235,10 +235,11 @@ def _shutdown(dist: Any) -> None:
 def _drive(trainer: Any, args: argparse.Namespace, run_id: str, max_iters: int) -> int:
     """Train in the Trainer's thread; the main thread waits and turns signals into a stop."""
     got: list[int] = []
+    shown: list[Any] = []  # the printer, once made (a rich bar must give the cursor back)
 
     def on_signal(signum: int, _frame: Any) -> None:
         if got:  # a second ^C: leave now (the checkpoint write is atomic either way)
-            _leave_now(trainer, signum)
+            _leave_now(trainer, signum, shown[0] if shown else None)
         got.append(signum)
         if trainer.dist.is_master:
             print(f"\ngpttui: {signal.Signals(signum).name}: saving a checkpoint, then stopping", file=sys.stderr, flush=True)
@@ -247,6 +248,7 @@ def _drive(trainer: Any, args: argparse.Namespace, run_id: str, max_iters: int) 
     old = {s: signal.signal(s, on_signal) for s in SIGNAL_EXIT}
     old_hup = signal.signal(signal.SIGHUP, signal.SIG_IGN) if hasattr(signal, "SIGHUP") else None
     printer = _printer(args, run_id, max_iters) if trainer.dist.is_master else None
+    shown.append(printer)
     try:
         if printer is not None:
             trainer.add_listener(printer)
@@ -273,7 +275,7 @@ def _drive(trainer: Any, args: argparse.Namespace, run_id: str, max_iters: int) 
     return EXIT_OK
 
 
-def _leave_now(trainer: Any, signum: int) -> None:
+def _leave_now(trainer: Any, signum: int, printer: Any = None) -> None:
     """A second SIGINT/SIGTERM: record the run as interrupted and exit at once.
 
     Raising KeyboardInterrupt here (as before) let the interpreter shut down while the
@@ -294,6 +296,9 @@ def _leave_now(trainer: Any, signum: int) -> None:
         with contextlib.suppress(Exception):
             run.write_status(state="interrupted", pid=os.getpid(), eta_s=None,
                              message=f"interrupted by a second {signal.Signals(signum).name} at iter {trainer.iter_num}; {then}")
+    if isinstance(printer, RichPrinter):
+        with contextlib.suppress(Exception):
+            printer.progress.stop()  # restores the cursor; os._exit runs no cleanup
     if trainer.dist.is_master:
         resume = ""
         if run is not None:
