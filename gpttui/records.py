@@ -72,16 +72,18 @@ def dumps(d: dict[str, Any]) -> str:
     return json.dumps(d, separators=(",", ":"))
 
 
-# metrics file -> (byte offset, the decoder positioned there), for followers that read on
-_PARKED: dict[Path, tuple[int, StepDecoder]] = {}
+# (metrics file, byte offset) -> the decoder positioned there, for followers that read on;
+# several followers of one run (a run view, a comparison) each find their own
+_PARKED: dict[tuple[Path, int], StepDecoder] = {}
+_MAX_PARKED = 32
 
 
 def decoder_at(path: Path, offset: int, run_id: str) -> StepDecoder:
     """A decoder positioned at byte `offset` of the metrics file `path`: the one the last
     read left there, or one rebuilt from the lines before it (a new follower)."""
-    parked = _PARKED.pop(path, None)
-    if parked is not None and parked[0] == offset and offset:
-        return parked[1]
+    parked = _PARKED.get((path, offset)) if offset else None
+    if parked is not None:
+        return StepDecoder(parked._last)  # a copy: followers at the same offset each advance their own
     dec = StepDecoder({"run_id": run_id, "max_iters": 0, "peak_tflops": None, "peak_basis": "",
                        "grad_norm": None, "eta_s": None, "mfu": None})
     if offset:
@@ -91,4 +93,6 @@ def decoder_at(path: Path, offset: int, run_id: str) -> StepDecoder:
 
 
 def park_decoder(path: Path, offset: int, dec: StepDecoder) -> None:
-    _PARKED[path] = (offset, dec)
+    _PARKED[(path, offset)] = dec
+    while len(_PARKED) > _MAX_PARKED:  # oldest first (dicts keep insertion order)
+        del _PARKED[next(iter(_PARKED))]
