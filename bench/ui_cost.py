@@ -52,8 +52,7 @@ def step(i: int, max_iters: int) -> E.StepMetrics:
         "bench-ui", iter=i, max_iters=max_iters, loss=loss, lr=6e-4, grad_norm=0.5 + (i % 7) / 10, step_time_s=0.04,
         tokens_per_s=820_000.0 + i % 1000, tokens_seen=32768 * i, elapsed_s=0.04 * i, eta_s=0.04 * (max_iters - i),
         mfu=0.25, peak_tflops=989.0, peak_basis="H100 SXM bf16 dense 989 TFLOPS (table)", vram_used=5 * 2**30 + i,
-        vram_peak=8 * 2**30, vram_total=80 * 2**30, power_w=400.0 + i % 50, energy_kwh=0.001 * i,
-        recent_losses=tuple(10.0 / (1 + j / 100) for j in range(max(1, i - 199), i + 1)))
+        vram_peak=8 * 2**30, vram_total=80 * 2**30, power_w=400.0 + i % 50, energy_kwh=0.001 * i)
 
 
 class FakeSession:

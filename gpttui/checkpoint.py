@@ -15,7 +15,10 @@ removed by the next save (the run lock guarantees one writer per run).
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import random
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,10 +27,12 @@ import numpy as np
 import torch
 
 from gpttui.errors import RunError
-from gpttui.fsutil import atomic_open
+from gpttui.faults import is_user_os_error, os_error, pause_point
+from gpttui.fsutil import atomic_open, fsync_dir
 
 FORMAT = "gpttui-ckpt-1"
 CKPT_NAME = "ckpt.pt"
+BEST_NAME = "best.pt"  # the checkpoint of the best val loss so far, beside the latest
 # Wrapper prefixes that must never reach a checkpoint: torch.compile and DDP.
 WRAPPER_PREFIXES = ("_orig_mod.", "module.")
 # Buffers older nanoGPT / HF GPT-2 state dicts carry that our SDPA attention does not have.
@@ -169,12 +174,83 @@ def save_checkpoint(path: Path | str, state: Mapping[str, Any]) -> Path:
     for tmp in stale_temporaries(path):
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-    with atomic_open(path, "wb") as f:
-        torch.save(dict(state), f)
+    try:
+        with atomic_open(path, "wb") as f:
+            torch.save(dict(state), f)
+            pause_point("checkpoint-write")
+    except OSError as e:  # the temporary is gone, the previous checkpoint untouched
+        if is_user_os_error(e):
+            raise os_error(e, f"the checkpoint {path.name} (the previous one is intact)", path) from None
+        raise
+    except RuntimeError as e:  # torch wraps a failed write ("... file write failed")
+        cause = e.__cause__ or e.__context__
+        if isinstance(cause, OSError) and is_user_os_error(cause):
+            raise os_error(cause, f"the checkpoint {path.name} (the previous one is intact)", path) from None
+        raise
     return path
 
 
+def keep_best(latest: Path | str) -> Path:
+    """Make `best.pt` beside `latest` a copy of it, atomically: a hard link (no extra write;
+    the next save of `latest` renames a new file over its name, the linked one lives on as
+    best.pt), or a byte copy where links are not supported. Called only when val improved."""
+    latest = Path(latest)
+    best = latest.with_name(BEST_NAME)
+    for tmp in stale_temporaries(best):
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    tmp = best.with_name(f".{best.name}.link.tmp")
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        try:
+            os.link(latest, tmp)
+            os.replace(tmp, best)
+            fsync_dir(best.parent)
+        except OSError as e:
+            if is_user_os_error(e) and e.errno not in (errno.EPERM,):
+                raise
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            with open(latest, "rb") as src, atomic_open(best, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 22)
+    except OSError as e:
+        if is_user_os_error(e):
+            raise os_error(e, f"{BEST_NAME} (ckpt.pt was saved)", best) from None
+        raise
+    return best
+
+
+def choose(run_path: Path | str, which: str | None) -> tuple[Path, str]:
+    """The checkpoint file to sample from, and what it is: `latest` (ckpt.pt, the default,
+    what a resume continues from), `best` (best.pt, the lowest val loss) or a file path."""
+    folder = Path(run_path).expanduser()
+    if folder.is_file():
+        return folder, "file"
+    which = (which or "latest").strip()
+    if which in ("latest", CKPT_NAME):
+        return folder / CKPT_NAME, "latest"
+    if which in ("best", BEST_NAME):
+        path = folder / BEST_NAME
+        if not path.is_file():
+            raise RunError(f"run {folder.name} has no {BEST_NAME} yet",
+                           "it is written at the first eval that lowers the val loss; use --checkpoint latest")
+        return path, "best"
+    return Path(which).expanduser(), "file"
+
+
 # -- loading ----------------------------------------------------------------------------------
+
+def first_sentence(text: str, limit: int = 160) -> str:
+    """The first sentence of an error text, never cut inside a word (torch's are long)."""
+    text = " ".join(text.split())
+    end = text.find(". ")
+    if 0 < end < limit:
+        return text[:end]
+    if len(text) <= limit:
+        return text.rstrip(".")
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " …"
+
 
 def resolve(path: Path | str) -> Path:
     """A checkpoint file: `path` itself, or `ckpt.pt` inside a run folder."""
@@ -199,8 +275,10 @@ def load_checkpoint(path: Path | str, map_location: Any = "cpu", trust: bool = F
                 f"{path}: holds Python objects other than tensors and plain values",
                 "refusing to run code from a checkpoint; re-save it from a trusted source",
             ) from None
-        raise RunError(f"{path}: not a readable checkpoint ({type(e).__name__}: {first[:160]})",
-                       "the file is truncated or damaged; use an earlier checkpoint") from None
+        other = path.with_name(BEST_NAME if path.name != BEST_NAME else CKPT_NAME)
+        alt = f"; {other.name} beside it is a separate file and may still load" if other.is_file() else ""
+        raise RunError(f"{path}: truncated or damaged, not a readable checkpoint ({type(e).__name__}: {first_sentence(first)})",
+                       f"restore it from a copy or start the run again{alt}") from None
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), Mapping):
         raise RunError(f"{path}: not a gpttui or nanoGPT checkpoint (no 'model' state dict)",
                        "pass a ckpt.pt written by gpttui or nanoGPT's train.py")

@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("runs", help="list runs in the data dir")
     sp.add_argument("--json", action="store_true")
 
-    sp = sub.add_parser("sample", help="generate text from a run's latest checkpoint")
+    sp = sub.add_parser("sample", help="generate text from a run's checkpoint (latest, or --checkpoint best)")
     sp.add_argument("run", metavar="RUN")
     sp.add_argument("--prompt", default="\n")
     sp.add_argument("--max-new-tokens", type=int, default=200)
@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--top-k", type=int, default=200)
     sp.add_argument("--seed", type=int, default=1337)
     sp.add_argument("--device", default="auto")
+    sp.add_argument("--checkpoint", default="latest", metavar="WHICH",
+                    help="latest (ckpt.pt, default: where training stands and resume continues), "
+                         "best (best.pt: the lowest val loss so far) or a .pt file")
     return p
 
 
@@ -111,8 +114,18 @@ def _command(args: argparse.Namespace) -> str:
     return "tui"
 
 
+# commands that write to the data dir (checked writable first) and those that only read it
+_WRITES = {"run", "resume", "prepare"}
+_READS = {"runs", "datasets", "sample", "tui"}
+
+
 def dispatch(args: argparse.Namespace) -> int:
-    module, func = HANDLERS[_command(args)].split(":")
+    command = _command(args)
+    if command in _WRITES or command in _READS:
+        from gpttui.faults import check_data_dir
+
+        check_data_dir(write=command in _WRITES)
+    module, func = HANDLERS[command].split(":")
     return int(getattr(importlib.import_module(module), func)(args) or 0)
 
 
@@ -129,3 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("gpttui: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # disk full, permissions, read-only: the user's to fix, not a bug
+        from gpttui.faults import is_user_os_error, os_error
+
+        if not is_user_os_error(e):
+            raise
+        print(f"gpttui: error: {os_error(e, e.filename or 'a file')}", file=sys.stderr)
+        return 2

@@ -7,7 +7,6 @@ one-line `ConfigError` that names the key and the fix.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import difflib
 import math
@@ -306,34 +305,22 @@ def read_toml(path: Path) -> dict[str, Any]:
     return flat
 
 
-def read_nanogpt_py(path: Path) -> dict[str, Any]:
-    """`key = literal` lines of a nanoGPT config file, parsed with `ast`, never executed."""
-    try:
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file", "check the path") from None
-    except SyntaxError as e:
-        raise ConfigError(f"{path}:{e.lineno}: not valid Python ({e.msg})", "fix that line") from None
-    values: dict[str, Any] = {}
-    for node in tree.body:
-        if isinstance(node, (ast.Import, ast.ImportFrom)) or (
-            isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
-        ):
-            continue  # imports and docstrings carry no settings
-        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
-            raise ConfigError(
-                f"{path}:{node.lineno}: only `key = value` lines are read (config files are never executed)",
-                "replace this line by a literal assignment",
-            )
-        key = node.targets[0].id
-        try:
-            values[key] = ast.literal_eval(node.value)
-        except ValueError:
-            raise ConfigError(
-                f"{path}:{node.lineno}: '{key}' is not a literal value (config files are never executed)",
-                f"write a plain value, e.g. {key} = {_example(key) if key in FIELDS else '1'}",
-            ) from None
+def read_nanogpt_py(path: Path, warn: Any = None) -> dict[str, Any]:
+    """Settings of a nanoGPT config file, by `gpttui.pyconfig`'s safe evaluator of constant
+    expressions (never executed); a line that needs code is skipped and `warn(text)` is
+    called with a line naming its key (default: printed to stderr)."""
+    from gpttui import pyconfig
+
+    values, skipped = pyconfig.read(path)
+    for sk in skipped:
+        (warn or _warn_stderr)(sk.text(path))
     return values
+
+
+def _warn_stderr(text: str) -> None:
+    import sys
+
+    print(f"gpttui: warning: {text}", file=sys.stderr)
 
 
 def load_file(path: Path) -> dict[str, Any]:

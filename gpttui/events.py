@@ -78,7 +78,8 @@ class StepMetrics(Event):
     power_w: float | None = None  # NVML board power now
     energy_kwh: float | None = None  # NVML energy since the run started
     compiling: bool = False  # True while the first (compiling) steps run
-    recent_losses: tuple[float, ...] = ()  # the last N step losses, oldest first
+    # (no loss history here: a step record costs the same at step 10 as at 600,000;
+    # receivers keep their own series, the checkpoint its `recent_losses`)
 
 
 @dataclass(frozen=True)
@@ -156,8 +157,6 @@ def from_json(d: dict[str, Any]) -> Event | None:
         return None
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs = {k: v for k, v in d.items() if k in names}
-    if cls is StepMetrics and "recent_losses" in kwargs:
-        kwargs["recent_losses"] = tuple(kwargs["recent_losses"])
     try:
         return cls(**kwargs)
     except TypeError:

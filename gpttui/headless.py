@@ -10,7 +10,9 @@ every rank trains, only rank 0 prints and writes the run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import signal
 import sys
 import time
@@ -147,12 +149,12 @@ def _ensure_dataset(cfg: Any, quiet: bool) -> None:
 
     def progress(ev: E.PrepareProgress) -> None:
         now = time.monotonic()
+        if not quiet and not last[0]:  # said once preparing has really begun
+            print(f"preparing dataset '{cfg.dataset}' from {cfg.data_source} (first run only)", flush=True)
         if not quiet and (now - last[0] >= 2.0 or ev.stage == "done"):
             last[0] = now
             print(plain_line(ev), flush=True)
 
-    if not quiet:
-        print(f"preparing dataset '{cfg.dataset}' from {cfg.data_source} (first run only)", flush=True)
     ensure_dataset(cfg, progress)
 
 
@@ -233,10 +235,11 @@ def _shutdown(dist: Any) -> None:
 def _drive(trainer: Any, args: argparse.Namespace, run_id: str, max_iters: int) -> int:
     """Train in the Trainer's thread; the main thread waits and turns signals into a stop."""
     got: list[int] = []
+    shown: list[Any] = []  # the printer, once made (a rich bar must give the cursor back)
 
     def on_signal(signum: int, _frame: Any) -> None:
-        if got:  # a second ^C: stop waiting (the checkpoint write is atomic either way)
-            raise KeyboardInterrupt
+        if got:  # a second ^C: leave now (the checkpoint write is atomic either way)
+            _leave_now(trainer, signum, shown[0] if shown else None)
         got.append(signum)
         if trainer.dist.is_master:
             print(f"\ngpttui: {signal.Signals(signum).name}: saving a checkpoint, then stopping", file=sys.stderr, flush=True)
@@ -245,6 +248,7 @@ def _drive(trainer: Any, args: argparse.Namespace, run_id: str, max_iters: int) 
     old = {s: signal.signal(s, on_signal) for s in SIGNAL_EXIT}
     old_hup = signal.signal(signal.SIGHUP, signal.SIG_IGN) if hasattr(signal, "SIGHUP") else None
     printer = _printer(args, run_id, max_iters) if trainer.dist.is_master else None
+    shown.append(printer)
     try:
         if printer is not None:
             trainer.add_listener(printer)
@@ -258,6 +262,9 @@ def _drive(trainer: Any, args: argparse.Namespace, run_id: str, max_iters: int) 
         if old_hup is not None:
             signal.signal(signal.SIGHUP, old_hup)
     res = trainer.result
+    if trainer.refused is not None:
+        print(f"gpttui: error: {trainer.refused}", file=sys.stderr, flush=True)
+        return 2
     if isinstance(res, E.Failed):
         if trainer.dist.is_master:
             hint = f" — {res.hint}" if res.hint else ""
@@ -266,6 +273,42 @@ def _drive(trainer: Any, args: argparse.Namespace, run_id: str, max_iters: int) 
     if got:
         return SIGNAL_EXIT[signal.Signals(got[0])]
     return EXIT_OK
+
+
+def _leave_now(trainer: Any, signum: int, printer: Any = None) -> None:
+    """A second SIGINT/SIGTERM: record the run as interrupted and exit at once.
+
+    Raising KeyboardInterrupt here (as before) let the interpreter shut down while the
+    trainer thread was inside torch: C++ destructors ran under it and the process died with
+    SIGABRT ("terminate called without an active exception") or SIGSEGV, status.json still
+    saying "training". `os._exit` skips that teardown; the kernel drops the run lock, an
+    interrupted checkpoint write leaves the previous ckpt.pt whole, and its temporary is
+    removed by the next save."""
+    code = SIGNAL_EXIT.get(signal.Signals(signum), 130)
+    run = trainer.run_obj if trainer.dist.is_master else None
+    saved = None
+    if run is not None:
+        try:
+            saved = run.status().get("checkpoint_iter")
+        except Exception:  # noqa: BLE001 - a damaged status must not stop the exit
+            saved = None
+        then = f"resume continues from iter {saved}" if saved is not None else "no checkpoint yet: start it again"
+        with contextlib.suppress(Exception):
+            run.write_status(state="interrupted", pid=os.getpid(), eta_s=None,
+                             message=f"interrupted by a second {signal.Signals(signum).name} at iter {trainer.iter_num}; {then}")
+    if isinstance(printer, RichPrinter):
+        with contextlib.suppress(Exception):
+            printer.progress.stop()  # restores the cursor; os._exit runs no cleanup
+    if trainer.dist.is_master:
+        resume = ""
+        if run is not None:
+            resume = (f" — resume from iter {saved} with `gpttui --resume {run.id}`" if saved is not None
+                      else " — no checkpoint yet: start it again with `gpttui --run`")
+        print(f"\ngpttui: interrupted at iter {trainer.iter_num} without a final checkpoint{resume}",
+              file=sys.stderr, flush=True)
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    os._exit(code)
 
 
 class _Null:
@@ -295,12 +338,27 @@ def cmd_runs(args: argparse.Namespace) -> int:
         table.add_column(col, justify="right" if col not in ("id", "state", "preset") else "left")
     for r in rows:
         table.add_row(
-            r.id, r.state, r.preset, f"{r.iter}/{r.max_iters}", si(r.tokens_seen),
+            r.id, r.state + (" (damaged)" if r.damaged and r.state != "damaged" else ""), r.preset,
+            f"{r.iter}/{r.max_iters}", si(r.tokens_seen),
             f"{r.best_val_loss:.4f}" if r.best_val_loss is not None else "-",
             si(r.tokens_per_s), f"{r.mfu * 100:.1f}%" if r.mfu is not None else "-",
         )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    for r in rows:
+        if r.damaged:
+            console.print(f"{r.id}: {r.damaged}", markup=False, highlight=False)
     return EXIT_OK
+
+
+def _say_checkpoint(path: Any, kind: str, ckpt: dict) -> None:
+    """`sampling from ckpt.pt (latest, iter 150, best val 4.1105); best.pt: iter 75` on stderr."""
+    val = ckpt.get("best_val_loss")
+    val_s = f", best val {val:.4f}" if isinstance(val, float) and val != float("inf") else ""
+    line = f"sampling from {path.name} ({kind}, iter {ckpt.get('iter_num', '?')}{val_s})"
+    if kind == "latest" and path.with_name("best.pt").is_file():
+        line += "; --checkpoint best samples best.pt (the lowest val loss)"
+    print(line, file=sys.stderr, flush=True)
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -311,10 +369,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
     run = get_run(args.run)
     settings = {"max_new_tokens": args.max_new_tokens, "temperature": args.temperature,
                 "top_k": args.top_k, "seed": args.seed, "device": args.device}
+    which = getattr(args, "checkpoint", None) or "latest"
+    settings["checkpoint"] = which
     pieces: list[str] = []
     try:
         for piece in stream_sample(run, args.prompt, args.max_new_tokens, args.temperature,
-                                   args.top_k, args.seed, args.device):
+                                   args.top_k, args.seed, args.device, checkpoint=which, on_load=_say_checkpoint):
             pieces.append(piece)
             sys.stdout.write(piece)
             sys.stdout.flush()

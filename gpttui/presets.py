@@ -53,10 +53,34 @@ def discover() -> dict[str, Path]:
     return {name: path for name, (_, path) in sorted(found.items())}
 
 
-def list_presets() -> list[Preset]:
-    """Every preset, loaded (a broken user file raises its ConfigError)."""
+@dataclass(frozen=True)
+class BrokenPreset:
+    """A preset file that does not load (e.g. a TOML syntax error): listed, flagged, and its
+    `config()` raises the file's one-line error, so one bad file never hides the others."""
+
+    name: str
+    source: str
+    path: Path
+    error: str
+
+    description = ""
+    values: tuple[tuple[str, object], ...] = ()
+
+    def config(self, overrides: list[str] | tuple[str, ...] = ()) -> C.TrainConfig:
+        raise ConfigError(self.error, "fix the file or delete it")
+
+
+def list_presets() -> list[Preset | BrokenPreset]:
+    """Every preset, loaded; a file that does not load is a BrokenPreset in its place."""
     user = user_presets_dir().resolve()
-    return [_load(p, "user" if p.resolve().parent == user else "built-in") for p in discover().values()]
+    out: list[Preset | BrokenPreset] = []
+    for p in discover().values():
+        source = "user" if p.resolve().parent == user else "built-in"
+        try:
+            out.append(_load(p, source))
+        except ConfigError as e:
+            out.append(BrokenPreset(p.stem, source, p, str(e.args[0]) if e.args else str(e)))
+    return out
 
 
 def get(name_or_path: str) -> Preset:

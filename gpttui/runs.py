@@ -16,6 +16,7 @@ import os
 import shutil
 import socket
 import statistics
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -25,16 +26,21 @@ from typing import Any
 
 from gpttui import config as C
 from gpttui import events as E
+from gpttui import runhealth
 from gpttui.errors import RunError
-from gpttui.fsutil import atomic_write_text
+from gpttui.faults import is_user_os_error, os_error, pause_point, remove_stale_temporaries
+from gpttui.fsutil import atomic_open, atomic_write_text
 from gpttui.paths import check_name, runs_dir
 from gpttui.proc import pid_alive
+from gpttui.records import StepEncoder, decoder_at, park_decoder
+from gpttui.records import dumps as _dumps
 
 try:  # POSIX advisory locks; Windows falls back to the pid check alone
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+_STATUS_LOCK = threading.Lock()  # status.json writes within this process, one at a time
 INTERRUPTED = "interrupted"  # listing-only state: active in status.json, process gone
 CKPT_NAME = "ckpt.pt"
 _STATUS_MIN_INTERVAL_S = 2.0  # status.json rewrites from step metrics at most this often
@@ -44,13 +50,25 @@ def host() -> str:
     return socket.gethostname()
 
 
+DAMAGED = runhealth.DAMAGED
+_DAMAGE_HINTS = {
+    "status.json": "the checkpoint is separate: `gpttui --resume RUN` continues from it and writes a new status.json",
+    "run.json": "only the listing's details are lost: resume and sample still work from the checkpoint",
+}
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise RunError(f"{path}: damaged ({e})", "delete the run folder or fix the file") from None
+        hint = _DAMAGE_HINTS.get(path.name, "fix or restore the file").replace("RUN", path.parent.name)
+        raise RunError(f"{path}: damaged ({str(e).splitlines()[0][:80]})", hint) from None
+    if not isinstance(data, dict):
+        hint = _DAMAGE_HINTS.get(path.name, "fix or restore the file").replace("RUN", path.parent.name)
+        raise RunError(f"{path}: damaged (not a JSON object)", hint)
+    return data
 
 
 @dataclass(frozen=True)
@@ -71,9 +89,13 @@ class RunSummary:
     updated: float
     duration_s: float | None
     alive: bool
+    damaged: str | None = None  # which files are damaged and what still works; None if whole
+    has_checkpoint: bool = True
 
     @property
     def resumable(self) -> bool:
+        if self.damaged is not None:
+            return not self.alive and self.has_checkpoint and self.state != E.FINISHED
         return not self.alive and self.state in (E.STOPPED, INTERRUPTED, E.FAILED)
 
 
@@ -114,13 +136,34 @@ class Run:
         return _read_json(self.path / "status.json")
 
     def write_status(self, **fields: Any) -> dict[str, Any]:
-        """Merge `fields` into status.json (atomically), stamping pid, host and time."""
-        st = self.status()
-        st.update(fields)
-        st.setdefault("pid", os.getpid())
-        st.setdefault("host", host())
-        st["updated"] = time.time()
-        atomic_write_text(self.path / "status.json", json.dumps(st, indent=1) + "\n")
+        """Merge `fields` into status.json (atomically), stamping pid, host and time.
+
+        One writer at a time in this process (the trainer thread and a signal handler may
+        both write); a damaged status.json is replaced, not merged; temporaries left by a
+        write that was killed are removed."""
+        path = self.path / "status.json"
+        got = _STATUS_LOCK.acquire(timeout=5.0)
+        try:
+            try:
+                st = self.status()
+            except RunError:
+                st = {}
+            st.update(fields)
+            st.setdefault("pid", os.getpid())
+            st.setdefault("host", host())
+            st["updated"] = time.time()
+            remove_stale_temporaries(path)
+            try:
+                with atomic_open(path, "wb") as f:
+                    f.write((json.dumps(st, indent=1) + "\n").encode("utf-8"))
+                    pause_point("status-write")
+            except OSError as e:
+                if is_user_os_error(e):
+                    raise os_error(e, f"run {self.id} status.json", path) from None
+                raise
+        finally:
+            if got:
+                _STATUS_LOCK.release()
         return st
 
     def latest_checkpoint(self) -> Path | None:
@@ -136,22 +179,38 @@ class Run:
         return pid_alive(st.get("pid"))
 
     def summary(self) -> RunSummary:
-        info, st = self.info(), self.status()
-        alive = self.alive(st)
-        state = st.get("state", "unknown")
-        if state in E.ACTIVE_STATES and not alive:
-            state = INTERRUPTED
-        created = float(info.get("created", st.get("started", 0.0)))
-        updated = float(st.get("updated", created))
-        started = st.get("started")
-        return RunSummary(
-            id=self.id, preset=str(info.get("preset", "")), state=state,
-            iter=int(st.get("iter", 0)), max_iters=int(st.get("max_iters", 0)),
-            tokens_seen=int(st.get("tokens_seen", 0)), best_val_loss=st.get("best_val_loss"),
-            tokens_per_s=st.get("tokens_per_s"), mfu=st.get("mfu"), params=info.get("params"),
-            created=created, updated=updated,
-            duration_s=st.get("elapsed_s", (updated - started) if started else None), alive=alive,
-        )
+        """The run's listing line. Damaged run.json / status.json do not hide it: it is
+        listed with `damaged` saying which file and what still works."""
+        damage: list[str] = []
+        info = runhealth.read_or_note(self.path / "run.json", damage)
+        st = runhealth.read_or_note(self.path / "status.json", damage)
+        try:
+            status_ok = "status.json" not in " ".join(damage)
+            alive = self.alive(st) if status_ok else self.lock_held()
+            state = str(st.get("state", "unknown")) if status_ok else DAMAGED
+            if state in E.ACTIVE_STATES and not alive:
+                state = INTERRUPTED
+            created = float(info.get("created", st.get("started", 0.0)) or runhealth.mtime(self.path))
+            updated = float(st.get("updated", created))
+            started = st.get("started")
+            return RunSummary(
+                id=self.id, preset=str(info.get("preset", "")), state=state,
+                iter=int(st.get("iter", 0)), max_iters=int(st.get("max_iters", 0)),
+                tokens_seen=int(st.get("tokens_seen", 0)), best_val_loss=_num(st.get("best_val_loss")),
+                tokens_per_s=_num(st.get("tokens_per_s")), mfu=_num(st.get("mfu")), params=info.get("params"),
+                created=created, updated=updated,
+                duration_s=_num(st.get("elapsed_s", (updated - started) if started else None)), alive=alive,
+                damaged=runhealth.damage_note(self, damage), has_checkpoint=self.latest_checkpoint() is not None,
+            )
+        except (TypeError, ValueError) as e:  # valid JSON, wrong types
+            return self._damaged_summary(f"status.json or run.json has a wrong value ({e})")
+
+    def lock_held(self) -> bool:
+        """Whether a live process holds this run's lock (False where unknown)."""
+        return self._lock_fd is not None or runhealth.lock_held(self.path / "lock")
+
+    def _damaged_summary(self, note: str) -> RunSummary:
+        return runhealth.damaged_summary(self, note)
 
     # -- events ----------------------------------------------------------------------------
     def events(self) -> list[E.Event]:
@@ -170,13 +229,15 @@ class Run:
             return [], offset
         end = data.rfind(b"\n") + 1
         out: list[E.Event] = []
+        dec = decoder_at(self.metrics_path, offset, self.id)
         for line in data[:end].splitlines():
             try:
-                ev = E.from_json(json.loads(line))
-            except (json.JSONDecodeError, UnicodeDecodeError):
+                ev = E.from_json(dec.decode(json.loads(line)))
+            except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
                 continue  # a torn line from a crash mid-write
             if ev is not None:
                 out.append(ev)
+        park_decoder(self.metrics_path, offset + end, dec)
         return out, offset + end
 
     # -- lock ------------------------------------------------------------------------------
@@ -200,12 +261,18 @@ class Run:
             os.close(fd)
             holder = _read_lock(path)
             raise RunError(
-                f"run {self.id} is being trained by pid {holder.get('pid', '?')} on {holder.get('host', '?')}",
+                f"another process is training this run ({self.id}: pid {holder.get('pid', '?')} on {holder.get('host', '?')})",
                 "stop that process first, or follow the run in the TUI",
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "host": host()}).encode())
         self._lock_fd = fd
+        self.remove_temporaries(0.0)  # only the lock holder writes them: any left are a kill's
+
+    def remove_temporaries(self, older_than_s: float) -> int:
+        """Delete temporaries of status.json, ckpt.pt and best.pt left by a killed write."""
+        return sum(remove_stale_temporaries(self.path / name, older_than_s)
+                   for name in ("status.json", CKPT_NAME, "best.pt", "config.toml", "run.json"))
 
     def release_lock(self) -> None:
         if self._lock_fd is None:
@@ -223,6 +290,15 @@ class Run:
             yield self
         finally:
             self.release_lock()
+
+
+def _num(v: Any) -> float | None:
+    return None if v is None else float(v)
+
+
+def _is_run_folder(path: Path) -> bool:
+    """A run folder, even one whose run.json is missing (any of a run's own files)."""
+    return path.is_dir() and any((path / n).is_file() for n in ("run.json", "status.json", "config.toml", CKPT_NAME))
 
 
 def _read_lock(path: Path) -> dict[str, Any]:
@@ -277,7 +353,7 @@ def get_run(id_or_path: str | Path) -> Run:
     candidates = [Path(text).expanduser()] if ("/" in text or os.sep in text) else []
     candidates.append(runs_dir() / text)
     for path in candidates:
-        if (path / "run.json").is_file():
+        if _is_run_folder(path):
             return Run(path.resolve())
     known = [r.id for r in list_runs()]
     import difflib
@@ -288,17 +364,21 @@ def get_run(id_or_path: str | Path) -> Run:
 
 
 def list_runs() -> list[RunSummary]:
-    """Every run in the data dir, oldest first; damaged folders are skipped."""
+    """Every run in the data dir, oldest first; a damaged one is listed as damaged (with what
+    still works), never skipped."""
     root = runs_dir()
     if not root.is_dir():
         return []
     out = []
     for path in root.iterdir():
-        if (path / "run.json").is_file():
+        if not path.name.startswith(".") and _is_run_folder(path):
+            run = Run(path)
             try:
-                out.append(Run(path).summary())
-            except RunError:
-                continue
+                out.append(run.summary())
+            except (RunError, OSError) as e:
+                out.append(run._damaged_summary(str(e)))
+            if not out[-1].alive:  # nobody writes there now: what a kill left is garbage
+                run.remove_temporaries(older_than_s=60.0)
     return sorted(out, key=lambda s: (s.created, s.id))
 
 
@@ -322,6 +402,8 @@ class MetricsWriter:
         self.run = run
         self._clock = clock
         self._file = open(run.metrics_path, "a", encoding="utf-8")  # noqa: SIM115 - closed on end events
+        self._steps = StepEncoder()
+        self._end_torn_line()
         self._last_status = float("-inf")
         self._pending: dict[str, Any] = {}
         self._recent_tps: deque[float] = deque(maxlen=50)  # status tokens_per_s: their median
@@ -329,11 +411,33 @@ class MetricsWriter:
     def __call__(self, ev: E.Event) -> None:
         if self._file.closed:
             self._file = open(self.run.metrics_path, "a", encoding="utf-8")  # noqa: SIM115
-        self._file.write(json.dumps(ev.to_json(), separators=(",", ":")) + "\n")
-        self._file.flush()
+            self._steps = StepEncoder()
+            self._end_torn_line()
+        d = ev.to_json()
+        try:
+            self._file.write(_dumps(self._steps.encode(d) if isinstance(ev, E.StepMetrics) else d) + "\n")
+            self._file.flush()
+        except OSError as e:  # disk full: reported (once, by the trainer); the next event retries
+            with contextlib.suppress(OSError):
+                self._file.close()
+            if is_user_os_error(e):
+                raise os_error(e, f"run {self.run.id} metrics.jsonl (training goes on)", self.run.metrics_path) from None
+            raise
         self._update_status(ev)
         if isinstance(ev, (E.Finished, E.Failed)):
             self.close()
+
+    def _end_torn_line(self) -> None:
+        """A line torn by a kill must not swallow this writer's first (full) record."""
+        try:
+            with open(self.run.metrics_path, "rb") as f:
+                f.seek(-1, os.SEEK_END)
+                torn = f.read(1) != b"\n"
+        except OSError:  # empty or new file
+            return
+        if torn:
+            self._file.write("\n")
+            self._file.flush()
 
     def _update_status(self, ev: E.Event) -> None:
         fields: dict[str, Any] = {}

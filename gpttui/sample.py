@@ -54,11 +54,13 @@ def stream_sample(
     seed: int = 1337,
     device: str = "auto",
     checkpoint: Path | str | None = None,
+    on_load: Any = None,
 ) -> Iterator[str]:
     """Yield decoded text pieces as tokens are generated from the run's latest checkpoint.
 
     `run` is a run (`.path`), a run folder or a checkpoint file; `checkpoint` picks another
-    file explicitly. The same seed, settings and checkpoint give the same text on the same
+    file explicitly, or names one: "latest" (ckpt.pt, the default) or "best" (best.pt).
+    `on_load(path, kind, ckpt)` is called once the checkpoint is loaded. The same seed, settings and checkpoint give the same text on the same
     device. Loading happens on the first `next()`, so call it from a worker.
     """
     import torch
@@ -69,7 +71,12 @@ def stream_sample(
     if max_new_tokens < 0:
         raise RunError(f"max_new_tokens must be >= 0, got {max_new_tokens}", "e.g. 200")
     dev = pick_device(device)
-    model, _ = load_model(checkpoint if checkpoint is not None else _path_of(run), dev)
+    from gpttui.checkpoint import choose
+
+    path, kind = choose(_path_of(run), str(checkpoint) if checkpoint is not None else None)
+    model, ckpt = load_model(path, dev)
+    if on_load is not None:
+        on_load(path, kind, ckpt)
     enc = get_encoding()
     idx = torch.tensor([encode_prompt(prompt)], dtype=torch.long, device=dev)
     generator = torch.Generator(device=dev).manual_seed(seed)

@@ -14,6 +14,7 @@ GradScaler on older GPUs), torch.compile on CUDA with an eager fallback, DDP und
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 import traceback
@@ -25,6 +26,7 @@ import torch
 from gpttui import events as E
 from gpttui.config import TrainConfig, to_dict
 from gpttui.errors import GpttuiError, RunError
+from gpttui.faults import is_user_os_error, os_error
 from gpttui.train import ddp
 from gpttui.train.loop import Loop
 from gpttui.train.metrics import NonFiniteLoss
@@ -56,15 +58,19 @@ class Trainer:
         self._thread: threading.Thread | None = None
         self.result: E.Event | None = None  # Finished or Failed once the run ends
         self.iter_num = 0
+        self.refused: str | None = None  # set when another process holds the run's lock
 
     @classmethod
     def for_resume(cls, run: Any, listeners: Iterable[Listener] = (), overrides: Iterable[str] = (),
                    dist: ddp.DistInfo | None = None) -> Trainer:
         """A Trainer continuing `run` from its ckpt.pt (model, optimizer, RNG, data order)."""
-        st = run.status()
+        try:
+            st = run.status()
+        except RunError:  # damaged: the checkpoint is the truth, a new status.json is written
+            st = {}
         if run.latest_checkpoint() is None:
             raise RunError(f"run {run.id} has no checkpoint to resume from", "start it again with `gpttui --run`")
-        cfg = run.config()
+        cfg = _resume_config(run)
         overrides = list(overrides)
         if overrides:
             from gpttui.config import build
@@ -153,7 +159,14 @@ class Trainer:
             if run is not None:
                 from gpttui.runs import MetricsWriter
 
-                run.acquire_lock()
+                try:
+                    run.acquire_lock()
+                except RunError as e:  # not a failure of this run: someone else trains it
+                    self.refused = str(e)
+                    self._state = E.FAILED
+                    self.result = E.Failed(self.run_id, reason=str(e.args[0]), hint=e.hint or "", iter=self.iter_num)
+                    self.emit(self.result)
+                    return self.result
                 writer = MetricsWriter(run)
                 self._listeners.insert(0, writer)
             self.emit(E.StatusChanged(self.run_id, state=E.PREPARING, message="starting"))
@@ -166,11 +179,14 @@ class Trainer:
             self._fail(loop, "out of GPU memory", _oom_hint(loop.cfg if loop else self.cfg))
         except GpttuiError as e:
             self._fail(loop, str(e.args[0] if e.args else e).replace("\n", " "), e.hint or "")
+        except OSError as e:
+            if not is_user_os_error(e):
+                self._fail_bug(e, run, loop)
+            else:
+                err = os_error(e, "a run or dataset file")
+                self._fail(loop, str(err.args[0]), err.hint or "")
         except BaseException as e:  # noqa: BLE001 - the thread must report, never vanish
-            first = (str(e).strip().splitlines() or [""])[0][:300]
-            self._write_traceback(run)
-            where = f" (traceback in {run.path / 'error.log'})" if run is not None else ""
-            self._fail(loop, f"{type(e).__name__}: {first}{where}", "this looks like a bug in gpttui or torch; please report it")
+            self._fail_bug(e, run, loop)
         finally:
             if loop is not None:
                 loop.close()
@@ -180,12 +196,27 @@ class Trainer:
                 run.release_lock()
         return self.result  # type: ignore[return-value]
 
+    def _fail_bug(self, e: BaseException, run: Any, loop: Loop | None) -> None:
+        first = (str(e).strip().splitlines() or [""])[0][:300]
+        self._write_traceback(run)
+        where = f" (traceback in {run.path / 'error.log'})" if run is not None else ""
+        self._fail(loop, f"{type(e).__name__}: {first}{where}", "this looks like a bug in gpttui or torch; please report it")
+
     def _fail(self, loop: Loop | None, reason: str, hint: str) -> None:
         it = loop.iter_num if loop is not None else 0
+        if it == 0 and self.resume_requested and self.run_obj is not None:
+            it = self._checkpoint_iter()  # failed while loading: the run stands where it was
         self._state = E.FAILED
         self.result = E.Failed(self.run_id, reason=reason, hint=hint, iter=it)
         self.emit(E.StatusChanged(self.run_id, state=E.FAILED, message=reason))
         self.emit(self.result)
+
+    def _checkpoint_iter(self) -> int:
+        try:
+            st = self.run_obj.status()
+            return int(st.get("checkpoint_iter", st.get("iter", 0)) or 0)
+        except (RunError, ValueError, TypeError):
+            return 0
 
     def _write_traceback(self, run: Any) -> None:
         if run is None:
@@ -216,6 +247,29 @@ class Trainer:
             self._save.clear()
             return True
         return False
+
+
+def _resume_config(run: Any) -> TrainConfig:
+    """The run's config.toml, or, if that file is damaged or gone, the config its checkpoint
+    was saved with (every checkpoint carries the resolved config); config.toml is rewritten."""
+    try:
+        return run.config()
+    except GpttuiError as e:
+        from gpttui import config as C
+        from gpttui.checkpoint import load_checkpoint
+        from gpttui.fsutil import atomic_write_text
+
+        saved = load_checkpoint(run.checkpoint_path).get("config")
+        if not isinstance(saved, dict):
+            raise RunError(f"{e.args[0]}; its checkpoint holds no config either",
+                           "restore config.toml from a copy or start the run again") from None
+        known = set(C.TrainConfig.__dataclass_fields__)
+        cfg = C.from_dict({k: v for k, v in saved.items() if k in known}, source=f"run {run.id} checkpoint")
+        bad = run.path / "config.toml"
+        if bad.exists():
+            os.replace(bad, bad.with_name("config.toml.damaged"))  # kept for a look, not read again
+        atomic_write_text(bad, C.to_toml(cfg, only_changed=False))
+        return cfg
 
 
 def _oom_hint(cfg: TrainConfig) -> str:

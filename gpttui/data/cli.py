@@ -144,7 +144,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     for i in infos:
         table.add_row(
             i.name, f"{i.train_tokens:,}", f"{i.val_tokens:,}", human_bytes(i.size_bytes),
-            "; ".join(i.sources) or "(no meta.json)", "yes" if i.ready else "[red]no[/red]",
+            "; ".join(i.sources) or ("(meta.json damaged)" if i.meta.get("damaged") else "(no meta.json)"), "yes" if i.ready else "[red]no[/red]",
         )
     Console().print(table)
     return 0

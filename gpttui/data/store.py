@@ -110,11 +110,41 @@ def ensure_dataset(cfg, progress=None) -> DatasetInfo:
         return info
     specs = [s.strip() for s in (cfg.data_source or "").split(";") if s.strip()]
     if not specs:
-        state = "is not ready" if info is not None else "does not exist"
+        state = "does not exist" if info is None else (
+            "is damaged (its meta.json does not parse)" if info.meta.get("damaged") else "is incomplete")
         raise DataError(
             f"dataset {cfg.dataset!r} {state} and data_source is empty",
             f"run `gpttui prepare SOURCE --name {cfg.dataset}` or set data_source",
         )
+    if info is None:
+        twin = _prepared_from(specs, cfg.text_column, cfg.val_fraction)
+        if twin is not None:
+            # A name that does not exist with a data_source already prepared is a typo or a
+            # guess far more often than a wish for a second copy (minutes, and as much disk
+            # again); a deliberate copy is one explicit `gpttui prepare` away.
+            raise DataError(
+                f"no dataset {cfg.dataset!r}; data_source {';'.join(specs)} is already prepared as {twin.name!r}",
+                f"use --set dataset={twin.name} (or dataset = \"{twin.name}\"); for a second copy run "
+                f"`gpttui prepare {' '.join(specs)} --name {cfg.dataset}`")
     from gpttui.data.prepare import prepare
 
     return prepare(specs, cfg.dataset, text_column=cfg.text_column, val_fraction=cfg.val_fraction, progress=progress)
+
+
+def _prepared_from(specs: list[str], text_column: str, val_fraction: float) -> DatasetInfo | None:
+    """A ready dataset prepared from exactly these sources with the same column and split."""
+    def norm(spec: str) -> str:
+        return spec if ":" in spec.split("/")[0] else str(Path(spec).expanduser().resolve())
+
+    want = sorted(norm(s) for s in specs)
+    for info in list_datasets():
+        fp = info.meta.get("fingerprint") if info.ready else None
+        if not isinstance(fp, dict):
+            continue
+        try:
+            got = sorted(norm(str(src["path"])) for src in fp.get("sources", []))
+        except (KeyError, TypeError):
+            continue
+        if got == want and fp.get("text_column", "text") == text_column and fp.get("val_fraction") == val_fraction:
+            return info
+    return None

@@ -17,6 +17,8 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -65,9 +67,23 @@ def tokenize_batch(batch: TextBatch) -> TokenBatch:
     return TokenBatch(tokens, lengths, batch.bytes_done)
 
 
-def _init_worker() -> None:
+def _init_worker(parent: int | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    if parent is not None:
+        threading.Thread(target=_exit_with_parent, args=(parent,), name="gpttui-parent-watch", daemon=True).start()
     get_encoding()
+
+
+def _exit_with_parent(parent: int, interval_s: float = 0.5) -> None:
+    """End this worker once its parent is gone (a `kill -9` of `gpttui prepare` or of the
+    TUI). Workers hold the task queue's write end themselves, so they never see EOF and
+    would wait forever, and multiprocessing's resource tracker with them. Polling the
+    parent pid works everywhere; prctl(PR_SET_PDEATHSIG) would fire when the *thread* that
+    started the pool ends, which in the TUI is a worker thread."""
+    while True:
+        time.sleep(interval_s)
+        if os.getppid() != parent:
+            os._exit(1)
 
 
 def _ensure_resource_tracker() -> None:
@@ -111,7 +127,8 @@ class _Ordered:
     def __init__(self, workers: int) -> None:
         ctx = multiprocessing.get_context("spawn")
         _ensure_resource_tracker()
-        self.pool: ProcessPoolExecutor | None = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker)
+        self.pool: ProcessPoolExecutor | None = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                                                      initargs=(os.getpid(),))
         self.pending: deque[tuple[TextBatch | TokenBatch, Future | None]] = deque()
 
     def submit(self, batch: TextBatch | TokenBatch) -> None:

@@ -19,6 +19,7 @@ import torch
 from gpttui import events as E
 from gpttui.config import TrainConfig, to_dict
 from gpttui.errors import DataError, RunError
+from gpttui.faults import pause_point
 from gpttui.train import ddp
 from gpttui.train import setup as S
 from gpttui.train.metrics import MetricsTracker, NonFiniteLoss
@@ -241,6 +242,8 @@ class Loop:
             except StopStep:
                 return self.stop()
             self.after_step()
+        if self._stop_now():  # asked during the last eval, which was skipped
+            return self.stop()
         return self.finish(E.FINISHED)
 
     def _stop_now(self) -> bool:
@@ -278,6 +281,7 @@ class Loop:
             if micro == self.accum - 1:
                 self.sampler_train = self.reader.state_dict()["streams"]["train"]
             x, y = self.reader.get_batch("train")  # prefetch while the device works
+            pause_point("step")
             self.scaler.scale(loss).backward()
             loss_sum += loss.detach()
         grad_norm = None
@@ -369,6 +373,9 @@ class Loop:
                     with self.env.autocast():
                         _, loss = model(x, y)
                     losses[k] = loss.item()
+                    pause_point("eval")
+                    if self.t.stop_requested and not self.dist.enabled:
+                        raise StopStep  # Ctrl-C mid-eval: drop it, the stop saves at once
                 out[split] = losses.mean().item()
         finally:
             model.train()
@@ -381,7 +388,11 @@ class Loop:
         t0 = time.perf_counter()
         prev = self.t.state
         self.t.set_state(E.EVALUATING)
-        losses = self.estimate_loss()
+        try:
+            losses = self.estimate_loss()
+        except StopStep:  # a stop asked during a long eval does not wait for it
+            self.t.log(f"eval at iteration {self.iter_num} skipped: stopping")
+            return
         if self.metrics is not None:  # the checkpoint below takes its own time off the clock
             self.metrics.note_eval(time.perf_counter() - t0)
         val = losses["val"]
@@ -415,6 +426,10 @@ class Loop:
         state["recent_losses"] = self.metrics.recent_losses()  # the resumed run's sparkline continues
         path = save_checkpoint(run.checkpoint_path, state)
         del state
+        if reason == "best":  # best.pt beside ckpt.pt: a later, worse save keeps it
+            from gpttui.checkpoint import keep_best
+
+            keep_best(path)
         self.last_saved_iter = self.iter_num
         self.last_ckpt_t = time.monotonic()
         self.t.emit(E.CheckpointSaved(self.t.run_id, iter=self.iter_num, path=str(path), reason=reason,

@@ -186,7 +186,7 @@ class MetricsTracker:
             grad_norm=grad_norm, step_time_s=step_time, tokens_per_s=tps, tokens_seen=tokens_seen,
             elapsed_s=elapsed_s, eta_s=self._eta(iter_num, max_iters, eval_every), mfu=mfu,
             peak_tflops=self.peak_tflops, peak_basis=self.peak_basis, compiling=compiling,
-            recent_losses=tuple(self.recent), **mem,
+            **mem,
         )
         self.restart_window(window[-1].event if window else None)
         return ev

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 
 from gpttui import events as E
 
+MAX_POINTS = 8192  # loss points kept for the chart; beyond this the older ones are thinned
+KEEP_RECENT = 1024  # the newest points always at full resolution (sparkline, recent chart)
+
 
 @dataclass
 class LiveRun:
@@ -49,6 +52,8 @@ class LiveRun:
             self.step = ev
             if not self.losses or ev.iter > self.losses[-1][0]:
                 self.losses.append((ev.iter, ev.loss))
+                if len(self.losses) > MAX_POINTS:
+                    self._thin()
             if self.state in (E.PREPARING, E.COMPILING) and not ev.compiling:
                 self.state = E.TRAINING
         elif isinstance(ev, E.StatusChanged):
@@ -75,6 +80,13 @@ class LiveRun:
             if ev.stage == "done":
                 self.note(f"dataset ready: {ev.tokens:,} tokens")
 
+    def _thin(self) -> None:
+        """Halve the resolution of all but the newest points: a 20-hour run logging every
+        step keeps a few thousand points (a chart is ~100 columns wide), not millions, and
+        each frame's series stays cheap to build."""
+        old, new = self.losses[:-KEEP_RECENT], self.losses[-KEEP_RECENT:]
+        self.losses = old[::2] + new
+
     @property
     def active(self) -> bool:
         return self.state in E.ACTIVE_STATES
@@ -84,7 +96,6 @@ class LiveRun:
         return min((e.val_loss for e in self.evals), default=None)
 
     def recent_losses(self, n: int = 200) -> tuple[float, ...]:
-        """The newest losses for a sparkline: the step's own history, else our samples."""
-        if self.step is not None and len(self.step.recent_losses) >= 2:
-            return tuple(self.step.recent_losses[-n:])
+        """The newest logged losses for a sparkline (this object keeps the history; step
+        events carry none)."""
         return tuple(loss for _, loss in self.losses[-n:])

@@ -132,3 +132,15 @@ def test_ensure_dataset_prepares_once(tmp_path, fineweb):
     assert ensure_dataset(cfg, progress=events.append) == info and events == []
     with pytest.raises(DataError, match="data_source is empty"):
         ensure_dataset(TrainConfig(dataset="nothing", data_source=""))
+
+
+def test_a_new_name_for_an_already_prepared_source_is_refused_not_copied(tmp_path, fineweb):
+    cfg = TrainConfig(dataset="first", data_source=str(fineweb[0]), val_fraction=0.01)
+    ensure_dataset(cfg)
+    with pytest.raises(DataError) as e:
+        ensure_dataset(cfg.replace(dataset="nope"))
+    msg = str(e.value)
+    assert "no dataset 'nope'" in msg and "already prepared as 'first'" in msg and "--set dataset=first" in msg
+    assert get_dataset("nope") is None
+    # another split of the same source is different data: prepared under the new name
+    assert ensure_dataset(cfg.replace(dataset="other-split", val_fraction=0.05)).ready

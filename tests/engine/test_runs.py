@@ -45,7 +45,7 @@ def test_create_run_writes_config_run_and_status(isolated_dirs):
 def test_lock_excludes_a_second_trainer_and_a_dead_holder_is_taken_over():
     run = runs.create_run(tiny_cfg(), "tiny", name="locked")
     with run.lock():
-        with pytest.raises(RunError, match=f"being trained by pid {os.getpid()}"):
+        with pytest.raises(RunError, match=rf"another process is training this run \(locked: pid {os.getpid()}"):
             runs.Run(run.path).acquire_lock()
     # a lock file left by a dead process (no flock held) does not block
     (run.path / "lock").write_text(json.dumps({"pid": _dead_pid(), "host": runs.host()}))

@@ -103,8 +103,9 @@ async def test_sampling_streams_and_saves(isolated_dirs) -> None:
     two_runs(data)
     saved = {}
 
-    def fake_stream(run, prompt, max_new_tokens, temperature, top_k, seed, checkpoint=None):
+    def fake_stream(run, prompt, max_new_tokens, temperature, top_k, seed, checkpoint=None, on_load=None):
         assert (max_new_tokens, temperature, top_k, seed) == (5, 0.5, 10, 7)
+        on_load(run.path / "best.pt", "best", {"iter_num": 10})
         yield from ["Hello", ",", " world", "!", "\n"]
 
     def fake_save(run, prompt, text, settings):
@@ -124,7 +125,8 @@ async def test_sampling_streams_and_saves(isolated_dirs) -> None:
         await settle(pilot)
         assert text_of(scr.query_one("#sample-out", Static)).startswith(">>> Hello, world!")
         assert saved["text"] == "Hello, world!\n" and saved["run"] == "20231114-a"
-        assert "saved in the run folder" in text_of(scr.query_one("#sample-status", Static))
+        status = text_of(scr.query_one("#sample-status", Static))
+        assert "from best.pt (best, iter 10); 5 pieces, saved in the run folder" in status
         scr.query_one("#s-temperature", Input).value = "hot"
         await pilot.press("ctrl+g")
         await settle(pilot)

@@ -68,7 +68,7 @@ def step(run_id: str, i: int, max_iters: int = 40, **kw: Any) -> E.StepMetrics:
                 tokens_per_s=512.0, tokens_seen=128 * i, elapsed_s=0.25 * i, eta_s=0.25 * (max_iters - i),
                 mfu=0.41, peak_tflops=58.3, peak_basis="RTX 4070 bf16 dense peak (table)",
                 vram_used=5 * 2**30, vram_peak=6 * 2**30, vram_total=12 * 2**30, power_w=180.0,
-                energy_kwh=0.0125, recent_losses=tuple(10.0 / (1 + j / 10) for j in range(max(1, i - 30), i + 1)),
+                energy_kwh=0.0125,
                 time=NOW)
     base.update(kw)
     return E.StepMetrics(run_id, **base)

@@ -159,20 +159,108 @@ def test_nanogpt_config_import(tmp_path):
     assert cfg.dataset == "shakespeare_char" and cfg.tokens_per_iter == 64 * 256
 
 
-@pytest.mark.parametrize("line, part", [
-    ("batch_size = 4 * 16", "'batch_size' is not a literal value"),
-    ("import os; os.system('true')", "only `key = value` lines"),
-    ("if True:\n    batch_size = 3", "only `key = value` lines"),
-    ("batch_size = (", "not valid Python"),
+# The lines of nanoGPT's own config files that need more than literals (config/train_gpt2.py,
+# config/finetune_shakespeare.py), with the lines around them.
+TRAIN_GPT2 = """\
+wandb_log = True
+wandb_project = 'owt'
+wandb_run_name='gpt2-124M'
+
+# these make the total batch size be ~0.5M
+# 12 batch size * 1024 block size * 5 gradaccum * 8 GPUs = 491,520
+batch_size = 12
+block_size = 1024
+gradient_accumulation_steps = 5 * 8
+
+# this makes total number of tokens be 300B
+max_iters = 600000
+lr_decay_iters = 600000
+weight_decay = 1e-1
+"""
+FINETUNE = """\
+import time
+
+out_dir = 'out-shakespeare'
+eval_interval = 5
+eval_iters = 40
+wandb_log = False # feel free to turn on
+wandb_project = 'shakespeare'
+wandb_run_name = 'ft-' + str(time.time())
+
+dataset = 'shakespeare'
+always_save_checkpoint = False
+batch_size = 1
+gradient_accumulation_steps = 32
+max_iters = 20
+learning_rate = 3e-5
+decay_lr = False
+"""
+
+
+def test_nanogpt_train_gpt2_multiplies(tmp_path):
+    path = tmp_path / "train_gpt2.py"
+    path.write_text(TRAIN_GPT2)
+    values = C.load_file(path)
+    assert values["gradient_accumulation_steps"] == 40 and values["weight_decay"] == 0.1
+    cfg = C.build({k: v for k, v in values.items() if k != "wandb_log"})
+    assert cfg.tokens_per_iter == 12 * 1024 * 40
+
+
+def test_nanogpt_finetune_skips_the_call_with_a_warning_naming_the_key(tmp_path, capsys):
+    path = tmp_path / "finetune_shakespeare.py"
+    path.write_text(FINETUNE)
+    ran = tmp_path / "ran"
+    warned: list[str] = []
+    values = C.read_nanogpt_py(path, warn=warned.append)
+    assert "wandb_run_name" not in values and values["wandb_project"] == "shakespeare"
+    assert values["gradient_accumulation_steps"] == 32 and values["learning_rate"] == 3e-5
+    assert len(warned) == 1 and "'wandb_run_name' skipped" in warned[0] and f"{path}:8" in warned[0]
+    assert "calls str()" in warned[0] and "\n" not in warned[0]
+    C.load_file(path)  # default sink: one stderr line
+    assert capsys.readouterr().err.count("gpttui: warning:") == 1
+    assert not ran.exists()
+
+
+@pytest.mark.parametrize("line, value", [
+    ("batch_size = 4 * 16", 64),
+    ("batch_size = -(-7 // 2)", 4),
+    ("min_lr = learning_rate / 10", 6e-5),
+    ("out_dir = 'out-' + dataset + '-' + str(3)", None),  # a call: skipped
+    ("out_dir = 'out-' + dataset", "out-owt"),
+    ("betas = (0.9, 0.95)", (0.9, 0.95)),
+    ("max_iters = 2 ** 10", 1024),
+    ("max_iters = 10 ** 100000", None),  # too large: skipped, not computed
+    ("out_dir = 'x' * 10 ** 8", None),
+    ("max_iters += 5", 105),
+    ("batch_size = os.environ['B']", None),
+    ("batch_size = unknown_name * 2", None),
+    ("if True:\n    batch_size = 3", None),
+    ("import os; os.system('touch RAN')", None),
 ])
-def test_nanogpt_non_literal_line_is_one_line_error_with_lineno(tmp_path, line, part):
+def test_nanogpt_constant_expressions(tmp_path, monkeypatch, line, value):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "train_x.py"
+    path.write_text("learning_rate = 6e-4\ndataset = 'owt'\nmax_iters = 100\n" + line + "\n")
+    warned: list[str] = []
+    values = C.read_nanogpt_py(path, warn=warned.append)
+    key = line.split("=")[0].split("+")[0].split()[-1] if "=" in line and not line.startswith(("if", "import")) else None
+    if value is None:
+        assert key not in values or key == "max_iters" and values[key] == 100
+        assert warned and all("\n" not in w and "never executed" in w for w in warned)
+        if key and not line.startswith("import"):
+            assert f"'{key}' skipped" in warned[0]
+    else:
+        assert values[key] == pytest.approx(value) if isinstance(value, float) else values[key] == value
+        assert not warned
+    assert not (tmp_path / "RAN").exists()
+
+
+def test_nanogpt_syntax_error_is_one_line_with_lineno(tmp_path):
     path = tmp_path / "train_bad.py"
-    path.write_text("# header\nn_layer = 2\n" + line + "\n")
+    path.write_text("# header\nn_layer = 2\nbatch_size = (\n")
     with pytest.raises(ConfigError) as e:
         C.load_file(path)
-    msg = str(e.value)
-    assert part in msg and "\n" not in msg
-    assert f"{path}:3" in msg
+    assert "not valid Python" in str(e.value) and "\n" not in str(e.value) and f"{path}:3" in str(e.value)
 
 
 def test_toml_tables_flatten_and_bad_toml(tmp_path):

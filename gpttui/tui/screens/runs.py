@@ -100,13 +100,17 @@ class RunsScreen(Screen):
         for s in self.runs:
             mark = "●" if s.id in self.marked else ""
             state = s.state + (" (live)" if s.alive else "")
+            if getattr(s, "damaged", None) and s.state != "damaged":
+                state += " (damaged)"
             t.add_row(mark, s.id, state, s.preset, fmt.si(s.params), fmt.si(s.tokens_seen),
                       fmt.num(s.best_val_loss, ".4f"), fmt.si(s.tokens_per_s), fmt.pct(s.mfu),
                       fmt.duration(s.duration_s), key=s.id)
         if t.row_count:
             t.move_cursor(row=min(row, t.row_count - 1))
+        damaged = [f"{s.id}: {s.damaged}" for s in self.runs if getattr(s, "damaged", None)]
         self.query_one("#runs-hint", Static).update(
-            f"{len(self.runs)} runs · marked: {', '.join(self.marked) or 'none'} · space marks, c compares two")
+            f"{len(self.runs)} runs · marked: {', '.join(self.marked) or 'none'} · space marks, c compares two"
+            + "".join(f"\n⚠ {d}" for d in damaged))
 
     def current(self) -> Any:
         t = self.query_one(DataTable)

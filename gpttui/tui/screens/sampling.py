@@ -54,7 +54,7 @@ class SamplingScreen(Screen):
                     with Horizontal(classes="field-row"):
                         yield Label(key, classes="field-name")
                         yield Input(default, id=f"s-{key}", classes="field-input",
-                                    placeholder={"checkpoint": "latest", "prompt": "(empty: unconditional)", "run": "run id"}[key])
+                                    placeholder={"checkpoint": "latest (or best)", "prompt": "(empty: unconditional)", "run": "run id"}[key])
                 for key, default, _ in PARAMS:
                     with Horizontal(classes="field-row"):
                         yield Label(key, classes="field-name")
@@ -121,9 +121,14 @@ class SamplingScreen(Screen):
     def _generate(self, run_id: str, prompt: str, ckpt: str | None, settings: dict[str, Any]) -> None:
         services, worker = self.app.services, get_current_worker()
         pieces: list[str] = []
+        source: list[str] = []
+
+        def loaded(path: Any, kind: str, state: dict[str, Any]) -> None:
+            source.append(f"from {path.name} ({kind}, iter {state.get('iter_num', '?')}); ")
+
         try:
             run = services.get_run(run_id)
-            for piece in services.stream_sample(run, prompt=prompt, checkpoint=ckpt, **settings):
+            for piece in services.stream_sample(run, prompt=prompt, checkpoint=ckpt, on_load=loaded, **settings):
                 if worker.is_cancelled:
                     break
                 pieces.append(piece)
@@ -134,7 +139,8 @@ class SamplingScreen(Screen):
             self.post_message(SampleDone(str(e), error=True))
             return
         note = "cancelled; " if worker.is_cancelled else ""
-        self.post_message(SampleDone(f"{note}{len(pieces)} pieces, saved in the run folder as {path.parent.name}/{path.name}"))
+        self.post_message(SampleDone(f"{note}{''.join(source)}{len(pieces)} pieces, saved in the run folder as "
+                                     f"{path.parent.name}/{path.name}"))
 
     def on_sample_piece(self, msg: SamplePiece) -> None:
         if not self.text:
