@@ -24,6 +24,7 @@ HANDLERS = {
     "datasets": "gpttui.data.cli:cmd_datasets",
     "runs": "gpttui.headless:cmd_runs",
     "sample": "gpttui.headless:cmd_sample",
+    "export": "gpttui.pretrained:cmd_export",
 }
 
 EPILOG = """\
@@ -93,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--top-k", type=int, default=200)
     sp.add_argument("--seed", type=int, default=1337)
     sp.add_argument("--device", default="auto")
+
+    sp = sub.add_parser("export", help="write a run's model for other tools (--format hf: Hugging Face GPT-2)")
+    sp.add_argument("run", metavar="RUN", help="run id or folder, or a ckpt.pt")
+    sp.add_argument("dir", metavar="DIR", help="folder to write")
+    sp.add_argument("--format", default="hf", help="hf: model.safetensors + config.json + GPT-2 tokenizer")
     return p
 
 
