@@ -79,6 +79,7 @@ class TrainConfig:
     log_interval: int = _f(1, "eval", "steps between metric events")
     always_save_checkpoint: bool = _f(True, "eval", "checkpoint at every eval, not only when val loss improves")
     checkpoint_interval_s: float = _f(1800.0, "eval", "also checkpoint at least this often (seconds, 0 = off)")
+    tensorboard_log: bool = _f(False, "eval", "also write TensorBoard event files into the run folder (pip install 'gpttui[tensorboard]')")
     # -- system ----------------------------------------------------------------------------
     device: str = _f(AUTO, "system", "auto, cpu, cuda, cuda:N or mps")
     dtype: str = _f(AUTO, "system", "auto (bf16 if supported, else fp16 on CUDA; fp32 on CPU)", choices=(AUTO, "float32", "bfloat16", "float16"))
@@ -90,14 +91,14 @@ class TrainConfig:
     assumed_mfu: float = _f(0.35, "estimate", "model FLOPs utilisation assumed for time estimates until a run measures it")
     electricity_price: float = _f(0.30, "estimate", "price of a kWh, for the cost estimate")
     currency: str = _f("EUR", "estimate", "currency of electricity_price")
-    # -- nanoGPT compatibility (accepted, not used by gpttui) -------------------------------
+    # -- nanoGPT compatibility (nanoGPT's names; most are accepted and not used) --------------
     out_dir: str = _f("", "compat", "nanoGPT's output folder; gpttui keeps runs in its data dir")
     init_from: str = _f("scratch", "compat", "scratch; gpt2, gpt2-medium, gpt2-large, gpt2-xl (local Hugging Face cache); a Hugging Face GPT-2 folder or a ckpt.pt to fine-tune (sets the model's shape); resume: use `gpttui --resume RUN`")
     eval_only: bool = _f(False, "compat", "nanoGPT: evaluate once and exit")
     backend: str = _f("nccl", "compat", "DDP backend under torchrun (gloo on CPU)", choices=("nccl", "gloo"))
-    wandb_log: bool = _f(False, "compat", "nanoGPT's W&B logging (not used: gpttui logs to the run folder)")
-    wandb_project: str = _f("", "compat", "nanoGPT W&B project (not used)")
-    wandb_run_name: str = _f("", "compat", "nanoGPT W&B run name (not used)")
+    wandb_log: bool = _f(False, "compat", "also log to Weights & Biases (pip install 'gpttui[wandb]'; WANDB_MODE=offline logs into the run folder)")
+    wandb_project: str = _f("", "compat", "W&B project (empty = gpttui)")
+    wandb_run_name: str = _f("", "compat", "W&B run name (empty = the run's id)")
 
     # -- derived ---------------------------------------------------------------------------
     @property
