@@ -8,6 +8,9 @@ Each is timed over `--iters` optimizer steps after `--warmup` steps; a Trainer i
 between the StepMetrics events of those two steps (log_interval 1; each is emitted after a
 device sync), so set-up, compilation, the first eval and the final checkpoint fall outside. Repeated `--repeat` times, interleaved; medians reported.
 The ratio c/b is gpttui's own overhead (events, metrics, NVML polling): target < 2 %.
+With --trackers, (d) adds W&B (WANDB_MODE=offline unless set) and TensorBoard to (c); d/c is
+their cost to the training thread (they run on their own thread; wandb also starts its own
+service process, which competes for CPU cores).
 
   python bench/train.py                                   # CPU, tiny model
   python bench/train.py --device cuda --preset gpt2-124m --compile --set batch_size=16
@@ -127,7 +130,7 @@ class StepClock:
         return self.t[self.end] - self.t[self.start]
 
 
-def trainer_time(cfg, warmup: int, iters: int, listeners: bool) -> float:
+def trainer_time(cfg, warmup: int, iters: int, listeners: bool, trackers: bool = False) -> float:
     """Seconds the Trainer takes for `iters` steps after `warmup` steps (compile, the first
     eval and the final checkpoint fall outside the timed span)."""
     from gpttui import runs
@@ -135,13 +138,18 @@ def trainer_time(cfg, warmup: int, iters: int, listeners: bool) -> float:
     from gpttui.trainer import Trainer
 
     total = warmup + iters
-    cfg = cfg.replace(max_iters=total, lr_decay_iters=total, log_interval=1)
+    cfg = cfg.replace(max_iters=total, lr_decay_iters=total, log_interval=1,
+                      wandb_log=trackers, tensorboard_log=trackers)
     run = runs.create_run(cfg, "bench") if listeners else None
     clock = StepClock(warmup, total)
     lst = [clock] + ([PlainPrinter(io.StringIO())] if listeners else [])
-    res = Trainer(cfg, run, lst).run()
+    tr = Trainer(cfg, run, lst)
+    res = tr.run()
     if res.kind != "finished":
         raise SystemExit(f"trainer failed: {res}")
+    for fn in tr._listeners:  # let W&B / TensorBoard finish before the next timed run
+        if hasattr(fn, "close") and fn.__class__.__name__ == "TrackerListener":
+            fn.close()
     return clock.seconds
 
 
@@ -158,17 +166,24 @@ def main() -> int:
     p.add_argument("--iters", type=int, default=30)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--trackers", action="store_true",
+                   help="also (d): (c) + W&B (offline) + TensorBoard listeners, against (c)")
     args = p.parse_args()
+    if args.trackers:
+        os.environ.setdefault("WANDB_MODE", "offline")
+        os.environ.setdefault("WANDB_SILENT", "true")
     WARMUP = args.warmup
     os.environ.setdefault("GPTTUI_DATA_DIR", tempfile.mkdtemp(prefix="gpttui-bench-"))
     cfg = make_cfg(args)
     write_data(cfg, 2_000_000)
     tpi = cfg.batch_size * cfg.block_size * cfg.gradient_accumulation_steps
-    res: dict[str, list[float]] = {"a": [], "b": [], "c": []}
+    res: dict[str, list[float]] = {"a": [], "b": [], "c": []} | ({"d": []} if args.trackers else {})
     for r in range(args.repeat):
         res["a"].append(tpi * args.iters / reference(cfg, args.iters))
         for key, lst in (("b", False), ("c", True)):
             res[key].append(tpi * args.iters / trainer_time(cfg, args.warmup, args.iters, lst))
+        if args.trackers:
+            res["d"].append(tpi * args.iters / trainer_time(cfg, args.warmup, args.iters, True, trackers=True))
         print(f"repeat {r + 1}: " + "  ".join(f"{k} {v[-1]:,.0f} tok/s" for k, v in res.items()), flush=True)
     med = {k: statistics.median(v) for k, v in res.items()}
     print(f"\nconfig: {cfg.n_layer}L/{cfg.n_head}H/{cfg.n_embd}d block {cfg.block_size} batch {cfg.batch_size}"
@@ -178,6 +193,10 @@ def main() -> int:
     print(f"(b) Trainer, no listeners    {med['b']:>12,.0f} tok/s   b/a = {med['b'] / med['a']:.3f}")
     print(f"(c) Trainer + MetricsWriter  {med['c']:>12,.0f} tok/s   c/b = {med['c'] / med['b']:.3f}"
           f"   listener overhead {100 * (1 - med['c'] / med['b']):+.1f} %")
+    if args.trackers:
+        print(f"(d) (c) + W&B + TensorBoard  {med['d']:>12,.0f} tok/s   d/c = {med['d'] / med['c']:.3f}"
+              f"   tracker overhead {100 * (1 - med['d'] / med['c']):+.1f} %"
+              f"   (d/c per repeat: {', '.join(f'{d / c:.3f}' for d, c in zip(res['d'], res['c'], strict=True))})")
     return 0
 
 
