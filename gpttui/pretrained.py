@@ -89,7 +89,12 @@ def apply_shape(values: dict[str, Any]) -> dict[str, Any]:
     init = values.get("init_from", "scratch")
     if not wants_weights(init):
         return values
-    shape = source_shape(init)
+    try:
+        shape = source_shape(init)
+    except ConfigError:
+        if all(k in values for k in SHAPE):  # a run's own full config (resume --set): its shape stands,
+            return values                     # the weights come from its checkpoint
+        raise
     out = {**values, **{k: shape[k] for k in ("n_layer", "n_head", "n_embd", "vocab_size", "bias")}}
     block = values.get("block_size")
     out["block_size"] = block if isinstance(block, int) and 0 < block < shape["block_size"] else shape["block_size"]

@@ -18,6 +18,7 @@ import collections
 import importlib.util
 import queue
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,7 @@ class TrackerListener:
         self.names, self.cfg, self.run, self.log = names, cfg, run, log
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.pending: collections.deque[tuple[str, str]] = collections.deque()
+        self.cpu_s = 0.0
         self.thread = threading.Thread(target=self._work, name=f"gpttui-trackers-{run.id}", daemon=True)
         self.thread.start()
         atexit.register(self.close)
@@ -159,6 +161,13 @@ class TrackerListener:
         return started
 
     def _work(self) -> None:
+        try:
+            self._dispatch()
+        finally:
+            self.cpu_s = time.thread_time()  # this thread's CPU time, for bench/train.py
+            atexit.unregister(self.close)
+
+    def _dispatch(self) -> None:
         backends = self._start()
         it = 0
         while backends:
@@ -179,7 +188,6 @@ class TrackerListener:
                 b.close()
             except Exception as e:  # noqa: BLE001
                 self._warn(f"{b.name}: closing failed ({type(e).__name__}: {_first(e)})")
-        atexit.unregister(self.close)
 
 
 def _first(e: BaseException) -> str:

@@ -4,7 +4,8 @@ loads the page, receives the Home screen with its presets, and a key press reach
 script added before the page's own wraps WebSocket and keeps every frame it receives.
 
 Skipped only where Chromium or textual-serve cannot be had (`.ci/run` installs both).
-Set GPTTUI_SERVE_SCREENSHOT=path to keep a PNG of the served Home screen.
+Set GPTTUI_SERVE_SCREENSHOT=path to keep a PNG of the served Home screen (docs/serve-home.png
+was taken so: a second tab, listing the run the first tab started before it was closed).
 """
 
 from __future__ import annotations
@@ -124,10 +125,6 @@ async def _drive(port: int, url: str, shot: Path | None, runs: Path) -> dict[str
     async with aiohttp.ClientSession() as http:
         tab, ws, cdp = await _open_tab(http, port, url)
         seen["home"] = await cdp.wait_for("demo", "gpt2-124m", "Recent runs")
-        await asyncio.sleep(1.0)  # let the first frame settle before the screenshot
-        if shot is not None:
-            png = await cdp.call("Page.captureScreenshot", format="png")
-            shot.write_bytes(base64.b64decode(png["data"]))
         await cdp.call("Runtime.evaluate", expression="document.querySelector('.xterm-helper-textarea').focus()")
         before = len(await cdp.text())
         await cdp.key("?")
@@ -143,6 +140,10 @@ async def _drive(port: int, url: str, shot: Path | None, runs: Path) -> dict[str
         seen["run"] = status["_id"]
         tab2, ws2, cdp2 = await _open_tab(http, port, url)  # a second tab sees the run from its files
         seen["tab2"] = await cdp2.wait_for("Recent runs (1 in all", status["_id"][:12], timeout=60)
+        await asyncio.sleep(2.0)  # the run's row refreshed, the first frame settled
+        if shot is not None:  # the served Home screen, with the run the closed tab started
+            png = await cdp2.call("Page.captureScreenshot", format="png")
+            shot.write_bytes(base64.b64decode(png["data"]))
         await ws2.close()
     return seen
 

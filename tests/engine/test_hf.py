@@ -67,6 +67,10 @@ def test_a_transformers_gpt2_loads_with_equal_logits_and_fine_tunes(tmp_path):
     trained = load_checkpoint(run.checkpoint_path)["model"]
     assert not torch.equal(trained["transformer.h.0.attn.c_attn.weight"], model.transformer.h[0].attn.c_attn.weight)
     assert run.config().n_embd == 32  # the run's config.toml holds the real shape (resume builds it)
+    import shutil
+
+    shutil.rmtree(tmp_path / "hf")  # resuming with --set needs the checkpoint, not the source any more
+    assert Trainer.for_resume(run, overrides=["max_iters=10"]).cfg.n_embd == 32
 
 
 def test_a_gpttui_run_exports_and_transformers_gives_the_same_logits(tmp_path, capsys):
