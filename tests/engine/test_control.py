@@ -79,3 +79,29 @@ def test_a_stale_request_is_dropped_and_unknown_ones_ignored(tmp_path):
     assert control.take(tmp_path) is None
     with pytest.raises(ValueError):
         control.request(tmp_path, "explode")
+
+
+def test_a_detached_session_trains_elsewhere_and_is_followed_from_files():
+    """What a `gpttui serve` tab does, without the browser: the run trains in its own process,
+    the session replays its events from metrics.jsonl, and stop reaches it through `control`."""
+    from gpttui import config as C
+    from gpttui import events as E
+    from gpttui.tui.detached import DetachedSession
+
+    cfg = C.from_dict({**TINY, "max_iters": 100000, "lr_decay_iters": 100000, "eval_interval": 100000}, source="test")
+    got: list = []
+    s = DetachedSession(cfg, "tiny", got.append, poll_s=0.1)
+    s.start()
+    try:
+        _status(90, lambda st: st.get("iter", 0) >= 3)
+        assert s.is_alive() and s.proc.pid != __import__("os").getpid()
+        s.stop()
+        s.join(60)
+        assert not s.is_alive()
+    finally:
+        if s.proc.poll() is None:
+            s.proc.kill()
+    kinds = [type(e).__name__ for e in got]
+    assert "StepMetrics" in kinds and isinstance(got[-1], E.Finished) and got[-1].state == "stopped"
+    assert (runs_dir() / s.run_id / "ckpt.pt").is_file()
+    assert "detached process" in got[0].text
