@@ -87,7 +87,8 @@ def test_wandb_offline_logs_config_steps_and_evals_into_the_run_folder(monkeypat
     hist = [{(i.key or "/".join(i.nested_key)): float(i.value_json) for i in r.history.item}
             for r in recs if r.WhichOneof("record_type") == "history"]
     losses = {int(h["iter"]): h["train/loss"] for h in hist if "train/loss" in h}
-    assert losses == pytest.approx(_steps(run), rel=1e-6)
+    kinds = sorted({r.WhichOneof("record_type") or "" for r in recs})
+    assert losses == pytest.approx(_steps(run), rel=1e-6), f"{len(hist)} history records; record types {kinds}"
     assert any("val/loss" in h for h in hist)
     assert not [e for e in got if isinstance(e, E.LogMessage) and e.level == "warning"]
 
