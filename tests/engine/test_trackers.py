@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import struct
+import time
 
 import pytest
 from trainutil import one_thread, tiny_cfg, write_dataset  # noqa: F401 - one_thread is a fixture
@@ -79,7 +80,13 @@ def test_wandb_offline_logs_config_steps_and_evals_into_the_run_folder(monkeypat
     run, got = _train(tiny_cfg(wandb_log=True, wandb_project="proj"))
     files = list((run.path / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(files) == 1, files
-    recs = _wandb_records(files[0])
+    end = time.monotonic() + 20  # wandb-core (its own process) may still be writing after finish()
+    while True:
+        recs = _wandb_records(files[0])
+        types = {r.WhichOneof("record_type") for r in recs}
+        if {"run", "history", "exit"} <= types or time.monotonic() > end:
+            break
+        time.sleep(0.5)
     first = next(r.run for r in recs if r.WhichOneof("record_type") == "run")
     assert (first.run_id, first.project) == (run.id, "proj")
     config = {u.key for r in recs if r.WhichOneof("record_type") == "run" for u in r.run.config.update}
