@@ -8,6 +8,9 @@ Each is timed over `--iters` optimizer steps after `--warmup` steps; a Trainer i
 between the StepMetrics events of those two steps (log_interval 1; each is emitted after a
 device sync), so set-up, compilation, the first eval and the final checkpoint fall outside. Repeated `--repeat` times, interleaved; medians reported.
 The ratio c/b is gpttui's own overhead (events, metrics, NVML polling): target < 2 %.
+With --trackers, (d) adds W&B (WANDB_MODE=offline unless set) and TensorBoard to (c); d/c is
+their cost to the training thread (they run on their own thread; wandb also starts its own
+service process, which competes for CPU cores).
 
   python bench/train.py                                   # CPU, tiny model
   python bench/train.py --device cuda --preset gpt2-124m --compile --set batch_size=16
@@ -117,18 +120,24 @@ class StepClock:
     def __init__(self, start: int, end: int):
         self.start, self.end = start, end
         self.t: dict[int, float] = {}
+        self.cpu: dict[int, float] = {}  # the trainer thread's CPU time (this runs on it)
 
     def __call__(self, ev) -> None:
         it = getattr(ev, "iter", None)
         if type(ev).__name__ == "StepMetrics" and it in (self.start, self.end):
             self.t[it] = time.perf_counter()
+            self.cpu[it] = time.thread_time()
+
+    @property
+    def cpu_seconds(self) -> float:
+        return self.cpu[self.end] - self.cpu[self.start]
 
     @property
     def seconds(self) -> float:
         return self.t[self.end] - self.t[self.start]
 
 
-def trainer_time(cfg, warmup: int, iters: int, listeners: bool) -> float:
+def trainer_time(cfg, warmup: int, iters: int, listeners: bool, trackers: bool = False) -> float:
     """Seconds the Trainer takes for `iters` steps after `warmup` steps (compile, the first
     eval and the final checkpoint fall outside the timed span)."""
     from gpttui import runs
@@ -136,17 +145,29 @@ def trainer_time(cfg, warmup: int, iters: int, listeners: bool) -> float:
     from gpttui.trainer import Trainer
 
     total = warmup + iters
-    cfg = cfg.replace(max_iters=total, lr_decay_iters=total, log_interval=1)
+    cfg = cfg.replace(max_iters=total, lr_decay_iters=total, log_interval=1,
+                      wandb_log=trackers, tensorboard_log=trackers)
     run = runs.create_run(cfg, "bench") if listeners else None
     clock = StepClock(warmup, total)
     lst = [clock] + ([PlainPrinter(io.StringIO())] if listeners else [])
-    res = Trainer(cfg, run, lst).run()
+    tr = Trainer(cfg, run, lst)
+    res = tr.run()
     if res.kind != "finished":
         raise SystemExit(f"trainer failed: {res}")
+    tracker_cpu = 0.0
+    for fn in tr._listeners:  # let W&B / TensorBoard finish before the next timed run
+        if hasattr(fn, "close") and fn.__class__.__name__ == "TrackerListener":
+            fn.close()
+            tracker_cpu += fn.cpu_s
+    if listeners:  # (c) or (d)
+        CPU.setdefault("trainer+" if trackers else "trainer", []).append(clock.cpu_seconds / iters)
+    if trackers:
+        CPU.setdefault("tracker", []).append(tracker_cpu / total)
     return clock.seconds
 
 
 WARMUP = 5
+CPU: dict[str, list[float]] = {}  # CPU seconds per step: trainer thread (c, d), tracker thread (d)
 
 
 def main() -> int:
@@ -159,26 +180,50 @@ def main() -> int:
     p.add_argument("--iters", type=int, default=30)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--trackers", action="store_true",
+                   help="also (d): (c) + W&B (offline) + TensorBoard listeners, against (c)")
+    p.add_argument("--trackers-only", action="store_true", help="with --trackers: time only (c) and (d), alternating")
     args = p.parse_args()
+    args.trackers = args.trackers or args.trackers_only
+    if args.trackers:
+        os.environ.setdefault("WANDB_MODE", "offline")
+        os.environ.setdefault("WANDB_SILENT", "true")
     WARMUP = args.warmup
     os.environ.setdefault("GPTTUI_DATA_DIR", tempfile.mkdtemp(prefix="gpttui-bench-"))
     cfg = make_cfg(args)
     write_data(cfg, 2_000_000)
     tpi = cfg.batch_size * cfg.block_size * cfg.gradient_accumulation_steps
-    res: dict[str, list[float]] = {"a": [], "b": [], "c": []}
+    res: dict[str, list[float]] = {"a": [], "b": [], "c": []} | ({"d": []} if args.trackers else {})
+    if args.trackers_only:
+        del res["a"], res["b"]
     for r in range(args.repeat):
-        res["a"].append(tpi * args.iters / reference(cfg, args.iters))
+        if "a" in res:
+            res["a"].append(tpi * args.iters / reference(cfg, args.iters))
         for key, lst in (("b", False), ("c", True)):
-            res[key].append(tpi * args.iters / trainer_time(cfg, args.warmup, args.iters, lst))
+            if key in res:
+                res[key].append(tpi * args.iters / trainer_time(cfg, args.warmup, args.iters, lst))
+        if args.trackers:
+            res["d"].append(tpi * args.iters / trainer_time(cfg, args.warmup, args.iters, True, trackers=True))
         print(f"repeat {r + 1}: " + "  ".join(f"{k} {v[-1]:,.0f} tok/s" for k, v in res.items()), flush=True)
     med = {k: statistics.median(v) for k, v in res.items()}
     print(f"\nconfig: {cfg.n_layer}L/{cfg.n_head}H/{cfg.n_embd}d block {cfg.block_size} batch {cfg.batch_size}"
           f" x accum {cfg.gradient_accumulation_steps} on {args.device}{' compiled' if args.compile else ''};"
           f" {args.iters} iters after {args.warmup} warm-up, median of {args.repeat}")
-    print(f"(a) bare PyTorch loop        {med['a']:>12,.0f} tok/s")
-    print(f"(b) Trainer, no listeners    {med['b']:>12,.0f} tok/s   b/a = {med['b'] / med['a']:.3f}")
-    print(f"(c) Trainer + MetricsWriter  {med['c']:>12,.0f} tok/s   c/b = {med['c'] / med['b']:.3f}"
-          f"   listener overhead {100 * (1 - med['c'] / med['b']):+.1f} %")
+    if "a" in med:
+        print(f"(a) bare PyTorch loop        {med['a']:>12,.0f} tok/s")
+        print(f"(b) Trainer, no listeners    {med['b']:>12,.0f} tok/s   b/a = {med['b'] / med['a']:.3f}")
+        print(f"(c) Trainer + MetricsWriter  {med['c']:>12,.0f} tok/s   c/b = {med['c'] / med['b']:.3f}"
+              f"   listener overhead {100 * (1 - med['c'] / med['b']):+.1f} %")
+    else:
+        print(f"(c) Trainer + MetricsWriter  {med['c']:>12,.0f} tok/s")
+    if args.trackers:
+        print(f"(d) (c) + W&B + TensorBoard  {med['d']:>12,.0f} tok/s   d/c = {med['d'] / med['c']:.3f}"
+              f"   tracker overhead {100 * (1 - med['d'] / med['c']):+.1f} %"
+              f"   (d/c per repeat: {', '.join(f'{d / c:.3f}' for d, c in zip(res['d'], res['c'], strict=True))})")
+        cpu = {k: statistics.median(v) * 1e3 for k, v in CPU.items()}
+        print(f"CPU per step (median; robust to other load): trainer thread (c) {cpu['trainer']:.2f} ms, "
+              f"(d) {cpu['trainer+']:.2f} ms (d/c {cpu['trainer+'] / cpu['trainer']:.3f}); "
+              f"tracker thread (d) {cpu['tracker']:.2f} ms, whole run incl. W&B start-up")
     return 0
 
 

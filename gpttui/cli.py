@@ -24,6 +24,8 @@ HANDLERS = {
     "datasets": "gpttui.data.cli:cmd_datasets",
     "runs": "gpttui.headless:cmd_runs",
     "sample": "gpttui.headless:cmd_sample",
+    "export": "gpttui.pretrained:cmd_export",
+    "serve": "gpttui.serve:cmd_serve",
 }
 
 EPILOG = """\
@@ -96,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--checkpoint", default="latest", metavar="WHICH",
                     help="latest (ckpt.pt, default: where training stands and resume continues), "
                          "best (best.pt: the lowest val loss so far) or a .pt file")
+
+    sp = sub.add_parser("export", help="write a run's model for other tools (--format hf: Hugging Face GPT-2)")
+    sp.add_argument("run", metavar="RUN", help="run id or folder, or a ckpt.pt")
+    sp.add_argument("dir", metavar="DIR", help="folder to write")
+    sp.add_argument("--format", default="hf", help="hf: model.safetensors + config.json + GPT-2 tokenizer")
+
+    sp = sub.add_parser("serve", help="serve the UI to a browser on this machine (reach it through ssh -L)")
+    sp.add_argument("--port", type=int, default=8000, help="port on localhost (default: 8000)")
     return p
 
 

@@ -78,6 +78,7 @@ class TrainConfig:
     log_interval: int = _f(1, "eval", "steps between metric events")
     always_save_checkpoint: bool = _f(True, "eval", "checkpoint at every eval, not only when val loss improves")
     checkpoint_interval_s: float = _f(1800.0, "eval", "also checkpoint at least this often (seconds, 0 = off)")
+    tensorboard_log: bool = _f(False, "eval", "also write TensorBoard event files into the run folder (pip install 'gpttui[tensorboard]')")
     # -- system ----------------------------------------------------------------------------
     device: str = _f(AUTO, "system", "auto, cpu, cuda, cuda:N or mps")
     dtype: str = _f(AUTO, "system", "auto (bf16 if supported, else fp16 on CUDA; fp32 on CPU)", choices=(AUTO, "float32", "bfloat16", "float16"))
@@ -90,14 +91,14 @@ class TrainConfig:
     assumed_mfu: float = _f(0.35, "estimate", "model FLOPs utilisation assumed for time estimates until a run measures it")
     electricity_price: float = _f(0.30, "estimate", "price of a kWh, for the cost estimate")
     currency: str = _f("EUR", "estimate", "currency of electricity_price")
-    # -- nanoGPT compatibility (accepted, not used by gpttui) -------------------------------
+    # -- nanoGPT compatibility (nanoGPT's names; most are accepted and not used) --------------
     out_dir: str = _f("", "compat", "nanoGPT's output folder; gpttui keeps runs in its data dir")
-    init_from: str = _f("scratch", "compat", "scratch, or resume (use `gpttui --resume RUN`)", choices=("scratch", "resume"))
+    init_from: str = _f("scratch", "compat", "scratch; gpt2, gpt2-medium, gpt2-large, gpt2-xl (local Hugging Face cache); a Hugging Face GPT-2 folder or a ckpt.pt to fine-tune (sets the model's shape); resume: use `gpttui --resume RUN`")
     eval_only: bool = _f(False, "compat", "nanoGPT: evaluate once and exit")
     backend: str = _f("nccl", "compat", "DDP backend under torchrun (gloo on CPU)", choices=("nccl", "gloo"))
-    wandb_log: bool = _f(False, "compat", "nanoGPT's W&B logging (not used: gpttui logs to the run folder)")
-    wandb_project: str = _f("", "compat", "nanoGPT W&B project (not used)")
-    wandb_run_name: str = _f("", "compat", "nanoGPT W&B run name (not used)")
+    wandb_log: bool = _f(False, "compat", "also log to Weights & Biases (pip install 'gpttui[wandb]'; WANDB_MODE=offline logs into the run folder)")
+    wandb_project: str = _f("", "compat", "W&B project (empty = gpttui)")
+    wandb_run_name: str = _f("", "compat", "W&B run name (empty = the run's id)")
 
     # -- derived ---------------------------------------------------------------------------
     @property
@@ -255,7 +256,7 @@ def validate(cfg: TrainConfig, source: str = "config") -> None:
             raise bad(key, "must be > 0", "typical values are 1e-4 … 1e-3")
     if cfg.min_lr < 0:
         raise bad("min_lr", "must be >= 0", "use about learning_rate / 10")
-    if cfg.min_lr > cfg.learning_rate:
+    if cfg.decay_lr and cfg.min_lr > cfg.learning_rate:
         raise bad("min_lr", f"is above learning_rate = {cfg.learning_rate:g}", "use about learning_rate / 10")
     if not 0 <= cfg.dropout < 1:
         raise bad("dropout", "must be in [0, 1)", "use 0 for pretraining, 0.1–0.2 against overfitting")
@@ -265,7 +266,7 @@ def validate(cfg: TrainConfig, source: str = "config") -> None:
     for key in ("weight_decay", "grad_clip", "checkpoint_interval_s", "electricity_price", "warmup_iters", "dataset_tokens"):
         if getattr(cfg, key) < 0:
             raise bad(key, "must be >= 0", f"set {key} to 0 or more")
-    if cfg.warmup_iters > cfg.max_iters:
+    if cfg.decay_lr and cfg.warmup_iters > cfg.max_iters:  # decay_lr = false: constant lr, no warmup
         raise bad("warmup_iters", f"is more than max_iters = {cfg.max_iters}", "warm up for a few % of max_iters")
     if cfg.decay_lr and cfg.lr_decay_iters < cfg.warmup_iters:
         raise bad("lr_decay_iters", f"is less than warmup_iters = {cfg.warmup_iters}", "set lr_decay_iters to about max_iters")
@@ -336,6 +337,10 @@ def build(preset_values: dict[str, Any], overrides: list[str] | tuple[str, ...] 
     for text in overrides:
         key, value = parse_override(text)
         merged[key] = value
+    if merged.get("init_from", "scratch") not in ("scratch", "resume"):
+        from gpttui.pretrained import apply_shape  # pretrained weights decide the model's shape
+
+        merged = apply_shape(merged)
     cfg = TrainConfig(**merged)
     validate(cfg, source if not overrides else f"{source} + --set")
     return cfg

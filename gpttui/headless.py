@@ -249,13 +249,21 @@ def _drive(trainer: Any, args: argparse.Namespace, run_id: str, max_iters: int) 
     old_hup = signal.signal(signal.SIGHUP, signal.SIG_IGN) if hasattr(signal, "SIGHUP") else None
     printer = _printer(args, run_id, max_iters) if trainer.dist.is_master else None
     shown.append(printer)
+
+    from gpttui import control
+
+    # pause/resume/save/stop requests from other processes (a `gpttui serve` tab)
+    ctl = trainer.run_obj.path if trainer.run_obj is not None and not trainer.dist.enabled else None
+    if ctl is not None:
+        control.take(ctl)  # a request left for an earlier process is stale
     try:
         if printer is not None:
             trainer.add_listener(printer)
         with printer if isinstance(printer, RichPrinter) else _Null():
             trainer.start()
             while not trainer.join(0.25):
-                pass
+                if ctl is not None:
+                    control.obey(ctl, trainer)
     finally:
         for s, h in old.items():
             signal.signal(s, h)

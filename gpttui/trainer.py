@@ -169,6 +169,9 @@ class Trainer:
                     return self.result
                 writer = MetricsWriter(run)
                 self._listeners.insert(0, writer)
+                from gpttui.trackers import listeners_for
+
+                self._listeners.extend(listeners_for(self.cfg, run, self.log))  # W&B, TensorBoard
             self.emit(E.StatusChanged(self.run_id, state=E.PREPARING, message="starting"))
             loop = Loop(self)
             self.result = loop.train()

@@ -76,6 +76,10 @@ class Loop:
         self.model.chunked_loss = cfg.chunked_loss  # training, eval and the auto-batch probe
         if self.ckpt is not None:
             self.model.load_state_dict(self.ckpt["model"])
+        elif cfg.init_from not in ("scratch", "resume"):
+            from gpttui.pretrained import load_weights
+
+            load_weights(self.model, cfg, t.log)
         self.model.to(env.device)
         self.scaler = torch.amp.GradScaler(env.device_type, enabled=env.use_scaler)
         self.optimizer = self.model.configure_optimizers(

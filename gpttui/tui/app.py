@@ -311,7 +311,15 @@ def make_app(services: Services | None = None, **overrides: Any) -> GptTuiApp:
 
 def run_app(args: Any = None) -> int:
     """`gpttui` with no command: run the TUI; afterwards finish or hand off a live run."""
-    app = make_app()
+    import os
+
+    if os.environ.get("GPTTUI_SERVED"):  # a browser tab of `gpttui serve`: runs outlive the tab
+        from gpttui.tui.detached import DetachedSession
+
+        app = make_app(new_session=lambda cfg, preset, listener: DetachedSession(cfg, preset, listener),
+                       resume_session=lambda run_id, listener: DetachedSession(None, "", listener, resume=run_id))
+    else:
+        app = make_app()
     try:
         app.run()
     finally:

@@ -97,8 +97,8 @@ def hand_off(app: GptTuiApp) -> None:
     'stop' waits for the stop's checkpoint; 'background' detaches a `gpttui --resume`;
     anything else (terminal lost, UI crash) keeps training here, silently, to the end."""
     session, live = app.session, app.live
-    if session is None or live is None or not session.is_alive():
-        return
+    if session is None or live is None or not session.is_alive() or getattr(session, "detached", False):
+        return  # nothing trains here (a served tab's runs train in their own process)
     if app.exit_choice == "stop":
         session.join()
         return

@@ -1,0 +1,131 @@
+"""W&B (offline) and TensorBoard as listeners of the trainer: what they record is read back
+from their own files; a missing package or a failing tracker is one warning, never a failed run."""
+
+from __future__ import annotations
+
+import importlib.util
+import struct
+import time
+
+import pytest
+from trainutil import one_thread, tiny_cfg, write_dataset  # noqa: F401 - one_thread is a fixture
+
+from gpttui import events as E
+from gpttui import runs, trackers
+from gpttui.trainer import Trainer
+
+
+@pytest.fixture(autouse=True)
+def dataset(one_thread):  # noqa: F811 - the imported fixture, requested by name
+    return write_dataset()
+
+
+def _train(cfg):
+    run = runs.create_run(cfg, "tiny")
+    got: list[E.Event] = []
+    tr = Trainer(cfg, run, [got.append])
+    assert tr.run().kind == "finished"
+    for fn in tr._listeners:
+        if isinstance(fn, trackers.TrackerListener):
+            fn.close()
+            assert not fn.thread.is_alive()
+    return run, got
+
+
+def _steps(run):
+    return {e.iter: e.loss for e in run.events() if isinstance(e, E.StepMetrics)}
+
+
+def test_tensorboard_event_files_hold_the_runs_losses():
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run, _ = _train(tiny_cfg(tensorboard_log=True))
+    acc = EventAccumulator(str(run.path / "tensorboard"))
+    acc.Reload()
+    got = {s.step: s.value for s in acc.Scalars("train/loss")}
+    assert got == pytest.approx(_steps(run), rel=1e-6)
+    evals = [e for e in run.events() if isinstance(e, E.EvalResult)]
+    assert [s.step for s in acc.Scalars("val/loss")] == [e.iter for e in evals]
+    assert "config/text_summary" in acc.Tags()["tensors"]
+
+
+def _wandb_records(path):
+    """Records of W&B's offline `.wandb` file (LevelDB log framing around protobuf records)."""
+    from wandb.proto import wandb_internal_pb2 as pb2
+
+    data = path.read_bytes()
+    assert data[:4] == b":W&B"
+    pos, buf, out = 7, b"", []
+    while pos + 7 <= len(data):
+        left = 32768 - pos % 32768
+        if left < 7:
+            pos += left
+            continue
+        _crc, n, typ = struct.unpack("<IHB", data[pos:pos + 7])
+        buf += data[pos + 7:pos + 7 + n]
+        pos += 7 + n
+        if typ in (1, 4):  # FULL or LAST
+            rec = pb2.Record()
+            rec.ParseFromString(buf)
+            out.append(rec)
+            buf = b""
+    return out
+
+
+def test_wandb_offline_logs_config_steps_and_evals_into_the_run_folder(monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    run, got = _train(tiny_cfg(wandb_log=True, wandb_project="proj"))
+    files = list((run.path / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(files) == 1, files
+    end = time.monotonic() + 20  # wandb-core (its own process) may still be writing after finish()
+    while True:
+        recs = _wandb_records(files[0])
+        types = {r.WhichOneof("record_type") for r in recs}
+        if {"run", "history", "exit"} <= types or time.monotonic() > end:
+            break
+        time.sleep(0.5)
+    first = next(r.run for r in recs if r.WhichOneof("record_type") == "run")
+    assert (first.run_id, first.project) == (run.id, "proj")
+    config = {u.key for r in recs if r.WhichOneof("record_type") == "run" for u in r.run.config.update}
+    assert {"learning_rate", "n_layer", "wandb_log"} <= config
+    hist = [{(i.key or "/".join(i.nested_key)): float(i.value_json) for i in r.history.item}
+            for r in recs if r.WhichOneof("record_type") == "history"]
+    losses = {int(h["iter"]): h["train/loss"] for h in hist if "train/loss" in h}
+    kinds = sorted({r.WhichOneof("record_type") or "" for r in recs})
+    assert losses == pytest.approx(_steps(run), rel=1e-6), f"{len(hist)} history records; record types {kinds}"
+    assert any("val/loss" in h for h in hist)
+    assert not [e for e in got if isinstance(e, E.LogMessage) and e.level == "warning"]
+
+
+def test_a_missing_package_is_one_line_and_training_goes_on(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
+    _, got = _train(tiny_cfg(wandb_log=True))
+    warn = [e.text for e in got if isinstance(e, E.LogMessage) and e.level == "warning"]
+    assert len(warn) == 1 and "pip install 'gpttui[wandb]'" in warn[0] and "training goes on" in warn[0]
+
+
+def test_a_tracker_that_fails_is_dropped_with_a_warning(monkeypatch):
+    class Broken:
+        name = "tensorboard"
+
+        def __init__(self, *a):
+            pass
+
+        def handle(self, ev, it):
+            if isinstance(ev, E.StepMetrics):
+                raise OSError("disk full")
+
+        def close(self):
+            pass
+
+    monkeypatch.setitem(trackers.BACKENDS, "tensorboard", Broken)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "tensorboard" else real(name, *a))
+    run, got = _train(tiny_cfg(tensorboard_log=True))
+    warn = [e.text for e in got if isinstance(e, E.LogMessage) and e.level == "warning"]
+    assert any("tensorboard: logging failed (OSError: disk full)" in w for w in warn)
+    assert len(_steps(run)) == 8  # every step still reached metrics.jsonl
