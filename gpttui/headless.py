@@ -79,7 +79,12 @@ def event_line(ev: E.Event) -> str | None:
         return f"[{ev.state}] {ev.message}".rstrip()
     if isinstance(ev, E.Finished):
         best = f", best val {ev.best_val_loss:.4f}" if ev.best_val_loss is not None else ""
-        return f"{ev.state} at iter {ev.iter} after {duration(ev.elapsed_s)}: {si(ev.tokens_seen)} tokens{best}"
+        why = f" ({ev.reason})" if ev.reason else ""
+        return f"{ev.state} at iter {ev.iter} after {duration(ev.elapsed_s)}: {si(ev.tokens_seen)} tokens{best}{why}"
+    if isinstance(ev, E.RunWarning):
+        return f"WARN {ev.code}: {ev.text} → {ev.hint}"
+    if isinstance(ev, E.Sample):
+        return f"sample @ iter {ev.iter}: {(ev.prompt + ev.text)!r}"
     return None
 
 
@@ -123,6 +128,8 @@ class RichPrinter:
             eta = "compiling" if ev.compiling else f"eta {duration(ev.eta_s)}"
             self.progress.update(self.task, completed=ev.iter, total=ev.max_iters,
                                  stats=f"loss {ev.loss:.4f} {si(ev.tokens_per_s)} tok/s mfu {mfu}{vram} {eta}")
+        elif isinstance(ev, E.Progress):  # inside a long step: the bar moves by micro-steps
+            self.progress.update(self.task, completed=ev.iter + (ev.micro / ev.accum if ev.accum else 0))
         elif isinstance(ev, E.StatusChanged):
             self.progress.update(self.task, stats=ev.state)
             line = event_line(ev)

@@ -326,6 +326,8 @@ class MetricsWriter:
         self._recent_tps: deque[float] = deque(maxlen=50)  # status tokens_per_s: their median
 
     def __call__(self, ev: E.Event) -> None:
+        if isinstance(ev, E.Progress):  # transient (once a second): the next StepMetrics supersedes it
+            return
         if self._file.closed:
             self._file = open(self.run.metrics_path, "a", encoding="utf-8")  # noqa: SIM115
         self._file.write(json.dumps(ev.to_json(), separators=(",", ":")) + "\n")
@@ -354,7 +356,8 @@ class MetricsWriter:
             fields = {"checkpoint_iter": ev.iter}
         elif isinstance(ev, E.Finished):
             fields = {"state": ev.state, "iter": ev.iter, "best_val_loss": ev.best_val_loss,
-                      "tokens_seen": ev.tokens_seen, "elapsed_s": ev.elapsed_s, "eta_s": None}
+                      "tokens_seen": ev.tokens_seen, "elapsed_s": ev.elapsed_s, "eta_s": None,
+                      "stop_reason": ev.reason}
         elif isinstance(ev, E.Failed):
             fields = {"state": E.FAILED, "reason": ev.reason, "hint": ev.hint, "eta_s": None}
         else:

@@ -235,7 +235,7 @@ class GptTuiApp(App):
             if not isinstance(ev, E.PrepareProgress) and live.run_id != ev.run_id:
                 live.run_id = ev.run_id
             live.apply(ev)
-            urgent = urgent or not isinstance(ev, (E.StepMetrics, E.PrepareProgress))
+            urgent = urgent or not isinstance(ev, (E.StepMetrics, E.PrepareProgress, E.Progress))
             if isinstance(ev, (E.Finished, E.Failed)):
                 self.notify(f"Run {live.run_id}: {live.state}" + (f" — {live.message}" if isinstance(ev, E.Failed) else ""),
                             severity="error" if isinstance(ev, E.Failed) else "information")
