@@ -299,14 +299,20 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     table = Table(box=None, header_style="bold")
     for col in ("id", "state", "preset", "iter", "tokens", "best val", "tok/s", "MFU"):
-        table.add_column(col, justify="right" if col not in ("id", "state", "preset") else "left")
+        table.add_column(col, justify="right" if col not in ("id", "state", "preset") else "left", no_wrap=col == "id")
     for r in rows:
         table.add_row(
-            r.id, r.state, r.preset, f"{r.iter}/{r.max_iters}", si(r.tokens_seen),
+            r.id, r.state + (" (early stop)" if r.stop_reason.startswith("early stop") else ""),
+            r.preset, f"{r.iter}/{r.max_iters}", si(r.tokens_seen),
             f"{r.best_val_loss:.4f}" if r.best_val_loss is not None else "-",
             si(r.tokens_per_s), f"{r.mfu * 100:.1f}%" if r.mfu is not None else "-",
         )
-    Console().print(table)
+    # Piped: as wide as the rows need (an 80-column guess cut run ids in half).
+    console = Console() if sys.stdout.isatty() else Console(width=1000, soft_wrap=True)
+    console.print(table)
+    for r in rows:
+        if r.stop_reason:
+            console.print(f"{r.id}: {r.stop_reason}", markup=False, highlight=False)
     return EXIT_OK
 
 

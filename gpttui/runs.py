@@ -71,6 +71,7 @@ class RunSummary:
     updated: float
     duration_s: float | None
     alive: bool
+    stop_reason: str = ""  # why it ended early (an early stop on a plateau), '' otherwise
 
     @property
     def resumable(self) -> bool:
@@ -150,6 +151,7 @@ class Run:
             tokens_per_s=st.get("tokens_per_s"), mfu=st.get("mfu"), params=info.get("params"),
             created=created, updated=updated,
             duration_s=st.get("elapsed_s", (updated - started) if started else None), alive=alive,
+            stop_reason=str(st.get("stop_reason") or ""),
         )
 
     # -- events ----------------------------------------------------------------------------
