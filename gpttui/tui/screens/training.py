@@ -137,7 +137,7 @@ class TrainingScreen(Screen):
         """Redraw every widget from the LiveRun (not before it is composed, nor while the
         app tears it down)."""
         self._dirty = False
-        if not self.is_mounted or not self.query("#numbers"):
+        if not self.query("#numbers"):
             return
         live = self.live
         if live is None:
