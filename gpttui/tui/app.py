@@ -146,6 +146,11 @@ class GptTuiApp(App):
 
         self.push_screen(RunsScreen())
 
+    def open_datasets(self) -> None:
+        from gpttui.tui.screens.datasets import DatasetsScreen
+
+        self.push_screen(DatasetsScreen())
+
     def open_run(self, run_id: str) -> None:
         from gpttui.tui.screens.runs import open_run_view
 
@@ -285,6 +290,7 @@ class GptTuiApp(App):
         yield from super().get_system_commands(screen)
         yield SystemCommand("Home", "Presets and recent runs", self._go_home)
         yield SystemCommand("Runs", "Every run: open, compare, resume, delete", self.open_runs)
+        yield SystemCommand("Datasets", "Prepared datasets: prepare a new one, delete", self.open_datasets)
         yield SystemCommand("Training", "The run training in this window", self.open_training)
         yield SystemCommand("Sample", "Generate text from a run's checkpoint", lambda: self.open_sampling(None))
         yield SystemCommand("Help", "Every key of every screen", self.action_help)

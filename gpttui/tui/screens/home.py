@@ -58,6 +58,7 @@ class HomeScreen(Screen):
         Binding("n", "new", "New from"),
         Binding("slash", "filter", "Filter"),
         Binding("u", "runs", "Runs"),
+        Binding("d", "datasets", "Datasets"),
         Binding("t", "training", "Training"),
         Binding("m", "sample", "Sample"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -250,6 +251,9 @@ class HomeScreen(Screen):
 
     def action_runs(self) -> None:
         self.app.open_runs()
+
+    def action_datasets(self) -> None:
+        self.app.open_datasets()
 
     def action_training(self) -> None:
         self.app.open_training()
