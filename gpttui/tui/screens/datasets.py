@@ -37,6 +37,14 @@ class PrepareUpdate(Message):
         self.progress, self.done, self.error = progress, done, error
 
 
+def size_text(n: int) -> str:
+    """Bytes on disk: KiB, MiB or GiB with one decimal."""
+    for div, unit in ((2**30, "GiB"), (2**20, "MiB")):
+        if n >= div:
+            return f"{n / div:,.1f} {unit}"
+    return f"{n / 2**10:,.1f} KiB"
+
+
 def progress_text(p: E.PrepareProgress) -> str:
     """`tokenizing 12.3 MB / 45.0 MB (27 %) · 1.2M tokens · 3,400 docs · 350k tok/s · ETA 9s`."""
     parts = [p.stage]
@@ -63,7 +71,7 @@ class PrepareScreen(ModalScreen[dict[str, str] | None]):
         source, name, column = self._defaults
         with Vertical(id="dialog"):
             yield Static("Prepare a dataset", id="question")
-            yield Label("source: paths or globs of parquet, .txt/.md, .jsonl or llm.c .bin; ';' between several")
+            yield Label("source: paths or globs (parquet, txt, md, jsonl, .bin); ';' between")
             yield Input(source, placeholder="/data/fineweb/*.parquet", id="p-source")
             yield Label("name (letters, digits, . _ -)")
             yield Input(name, placeholder="fineweb-sample", id="p-name")
@@ -147,8 +155,7 @@ class DatasetsScreen(Screen):
             src = ", ".join(info.sources) or "–"
             table.add_row(
                 info.name, fmt.si(info.train_tokens + info.val_tokens), f"{info.train_docs + info.val_docs:,}",
-                src if len(src) <= 40 else "…" + src[-39:], fmt.gib(info.size_bytes) if info.size_bytes >= 2**30
-                else f"{info.size_bytes / 2**20:.1f} MiB", fmt.clock(when) if when else "–",
+                src if len(src) <= 40 else "…" + src[-39:], size_text(info.size_bytes), fmt.clock(when) if when else "–",
                 "ready" if info.ready else Text("incomplete", style="red"), key=info.name)
         if not msg.rows:
             self.query_one("#ds-hint", Static).update("no prepared datasets yet · n prepares one from files")
@@ -215,7 +222,7 @@ class DatasetsScreen(Screen):
 
         self.app.push_screen(ChoiceScreen(
             f"Delete dataset {info.name}?", [("cancel", "Keep"), ("delete", "Delete")],
-            f"{fmt.si(info.train_tokens + info.val_tokens)} tokens, {info.size_bytes / 2**20:,.1f} MiB on disk. "
+            f"{fmt.si(info.train_tokens + info.val_tokens)} tokens, {size_text(info.size_bytes)} on disk. "
             "Runs trained on it keep their checkpoints; resuming them needs it prepared again."), done)
 
     @work(thread=True, group="datasets-delete", exit_on_error=False)
