@@ -98,3 +98,36 @@ def test_datasets_delete_dialog(snap_compare, isolated_dirs) -> None:
         await settle(pilot)
 
     assert snap_compare(make_app(services()), terminal_size=(100, 30), run_before=run_before)
+
+
+def test_editor_dataset_picker(snap_compare, isolated_dirs) -> None:
+    from test_datasets_screen import make_dataset
+    from textual.widgets import Select
+
+    data, _ = isolated_dirs
+    make_dataset(data, "books", 5000)
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("down", "e")
+        await settle(pilot)
+        pilot.app.screen.query_one("#f-dataset", Select).focus()
+        await pilot.press("enter")
+        await settle(pilot)
+
+    assert snap_compare(make_app(services()), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_editor_discard_dialog(snap_compare) -> None:
+    from textual.widgets import Input
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("down", "e")
+        await settle(pilot)
+        pilot.app.screen.query_one("#f-n_layer", Input).value = "4"
+        await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+
+    assert snap_compare(make_app(services()), terminal_size=(120, 40), run_before=run_before)
