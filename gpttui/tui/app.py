@@ -58,6 +58,7 @@ class GptTuiApp(App):
         self.exit_choice: str | None = None  # "stop" | "background" when quitting mid-run
         self.peaks = PeakCache(self.services.measure_peak)
         self.inbox = EventInbox()
+        self.bell_on_warning = False  # b on the Training screen: ring the terminal bell at a warning
 
     # -- start-up --------------------------------------------------------------------------
     def get_driver_class(self) -> Any:

@@ -148,3 +148,35 @@ async def test_an_early_stopped_run_says_why() -> None:
                               elapsed_s=60.0, reason=reason, time=NOW))
         status = shown(screen, "#status")
         assert "STOPPED" in status and reason in status
+
+
+async def test_a_finished_runs_samples_are_browsable_beside_the_loss(isolated_dirs) -> None:
+    from tui_fakes import script, write_run
+
+    data, _ = isolated_dirs
+    rid = "20231114-a"
+    evs = script(rid, 20) + [E.Sample(rid, iter=10, prompt="", text="import os", val_loss=5.25, time=NOW),
+                             E.Sample(rid, iter=20, prompt="", text="def main():", val_loss=3.5, time=NOW)]
+    write_run(data, rid, "tiny", evs)
+    app = make_app(services())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.open_run(rid)
+        await settle(pilot, 0.3)
+        screen = app.screen
+        assert "sample 2/2 @ iter 20 · val 3.5000" in shown(screen, "#sample") and "def main():" in shown(screen, "#sample")
+        await pilot.press("left_square_bracket")
+        await pilot.pause(0.05)
+        assert "sample 1/2 @ iter 10 · val 5.2500" in shown(screen, "#sample")
+
+
+async def test_b_toggles_the_bell_rung_at_a_warning() -> None:
+    app = make_app(services())
+    rung = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        session, screen = await start(pilot)
+        app.bell = lambda: rung.append(1)
+        await pilot.press("b")
+        await feed(pilot, session, E.RunWarning(session.run_id, code="disk", text="only 1.0 GiB free", hint="free space",
+                                                time=NOW))
+        assert app.bell_on_warning and rung == [1]

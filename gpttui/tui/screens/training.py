@@ -51,6 +51,7 @@ class TrainingScreen(Screen):
         Binding("left_square_bracket", "sample_step(-1)", "Older sample", show=False),
         Binding("right_square_bracket", "sample_step(1)", "Newer sample", show=False),
         Binding("w", "dismiss_warning", "Dismiss warning", show=False),
+        Binding("b", "toggle_bell", "Bell on warnings on/off", show=False),
         Binding("escape", "back", "Back"),
     ]
 
@@ -255,6 +256,10 @@ class TrainingScreen(Screen):
         i = (len(live.samples) - 1 if self._sample_i is None else self._sample_i) + delta
         self._sample_i = None if i >= len(live.samples) - 1 else max(0, i)
         self.mark_dirty(True)
+
+    def action_toggle_bell(self) -> None:
+        self.app.bell_on_warning = not getattr(self.app, "bell_on_warning", False)
+        self.notify(f"Terminal bell on warnings: {'on' if self.app.bell_on_warning else 'off'}")
 
     def action_dismiss_warning(self) -> None:
         live = self.live
