@@ -93,8 +93,9 @@ class PrepareScreen(ModalScreen[dict[str, str] | None]):
     def _go(self) -> None:
         v = self._values()
         missing = [k for k in ("source", "name", "column") if not v[k]]
-        if missing:
+        if missing:  # Enter in a field moves on to the next one still empty
             self.query_one("#p-error", Static).update(Text(f"fill in: {', '.join(missing)}", style="red"))
+            self.query_one(f"#p-{missing[0]}", Input).focus()
             return
         self.dismiss(v)
 
