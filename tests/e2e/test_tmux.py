@@ -199,7 +199,7 @@ def test_prepare_from_the_datasets_screen_then_train_and_see_a_sample(tmp_path: 
         tmux("send-keys", "-t", session, "Escape")
         first = select_and_run(session)
         assert first >= 0
-        screen = wait_screen(session, r"sample \d+/\d+ @ iter 0", 120)
+        wait_screen(session, r"sample \d+/\d+ @ iter 0", 120)
         tmux("send-keys", "-t", session, "x")
         wait_screen(session, r"Stop this run")
         tmux("send-keys", "-t", session, "Enter")
