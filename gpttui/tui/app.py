@@ -295,11 +295,27 @@ class GptTuiApp(App):
         yield SystemCommand("Training", "The run training in this window", self.open_training)
         yield SystemCommand("Sample", "Generate text from a run's checkpoint", lambda: self.open_sampling(None))
         yield SystemCommand("Help", "Every key of every screen", self.action_help)
+        yield SystemCommand("Re-measure the CPU peak", "the matmul rate MFU and CPU estimates use (kept per machine)",
+                            self._remeasure_peak)
         if self.session_active():
             yield SystemCommand("Pause / resume training", "p on the training screen", self.toggle_pause)
             yield SystemCommand("Save checkpoint now", "s on the training screen", lambda: self.session.save_now())
             yield SystemCommand("Stop training", "checkpoint, then stop (resumable)", self.stop_session)
         yield SystemCommand("Quit gpttui", "asks first while a run trains", self.action_request_quit)
+
+    @work(thread=True, exclusive=True, group="remeasure-peak", exit_on_error=False)
+    def _remeasure_peak(self) -> None:
+        """Measure the CPU matmul peak again (seconds; best on an idle machine) and keep it."""
+        from gpttui.hardware import remeasure_cpu_peak
+
+        self.post_message(Notice("Measuring the CPU matmul peak (a few seconds)…", "information"))
+        try:
+            value = remeasure_cpu_peak()
+        except Exception as e:  # no torch, or a broken one: say so
+            self.post_message(Notice(f"Could not measure the CPU peak: {type(e).__name__}: {e}", "error"))
+            return
+        self.peaks.forget()
+        self.post_message(Notice(f"CPU matmul peak: {value:.3g} TFLOPS, kept for this machine", "information"))
 
     def _go_home(self) -> None:
         while len(self.screen_stack) > 2:
