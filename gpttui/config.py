@@ -79,7 +79,7 @@ class TrainConfig:
     log_interval: int = _f(1, "eval", "steps between metric events")
     always_save_checkpoint: bool = _f(True, "eval", "checkpoint at every eval, not only when val loss improves")
     checkpoint_interval_s: float = _f(1800.0, "eval", "also checkpoint at least this often (seconds, 0 = off)")
-    sample_tokens: int = _f(32, "eval", "tokens of a greedy sample from sample_prompt at each evaluation (0 = off)")
+    sample_tokens: int = _f(32, "eval", "tokens sampled from sample_prompt at each evaluation (seeded: reproducible; 0 = off)")
     sample_prompt: str = _f("", "eval", "the fixed prompt of those samples ('' = the start of a document)")
     early_stop_patience: int = _f(0, "eval", "stop (checkpoint first) after this many evaluations without val loss improving (0 = off)")
     early_stop_min_delta: float = _f(0.0, "eval", "how much lower val loss must get to count as improving (early_stop_patience)")

@@ -1,10 +1,12 @@
-"""A short greedy completion of the config's fixed prompt at each evaluation.
+"""A short completion of the config's fixed prompt at each evaluation.
 
-Greedy (temperature 0) draws no random numbers, so a run's training RNG, and with it exact
-resume, is untouched, and the same weights always write the same text: samples from two
-evaluations differ only because the model did. It runs on the plain (uncompiled) model with
-the KV cache: `sample_tokens` one-token forwards, a small fraction of an evaluation's
-`2 x eval_iters` full batches.
+Sampled (temperature 0.8, top-k 200) from a generator of its own seeded with the run's
+seed: the training RNG, and with it exact resume, is untouched, and the same weights always
+write the same text, so samples from two evaluations differ only because the model did.
+(Greedy decoding was tried first: a young model's greedy text collapses into repeated
+whitespace or one repeated word, which says little about what it learned.) It runs on the
+plain (uncompiled) model with the KV cache: `sample_tokens` one-token forwards, a small
+fraction of an evaluation's `2 x eval_iters` full batches.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from typing import Any
 import torch
 
 from gpttui import events as E
+
+TEMPERATURE = 0.8
+TOP_K = 200
 
 
 def eval_sample(model: Any, cfg: Any, env: Any, run_id: str, iter_num: int, val_loss: float | None) -> E.Sample | None:
@@ -32,8 +37,10 @@ def eval_sample(model: Any, cfg: Any, env: Any, run_id: str, iter_num: int, val_
     model.eval()
     try:
         idx = torch.tensor([ids], dtype=torch.long, device=env.device)
+        gen = torch.Generator(device=idx.device).manual_seed(int(cfg.seed))
         with env.autocast():
-            new = [int(t.item()) for t in model.stream(idx, n, temperature=0.0, vocab_limit=VOCAB)]
+            new = [int(t.item()) for t in model.stream(idx, n, temperature=TEMPERATURE, top_k=TOP_K,
+                                                       generator=gen, vocab_limit=VOCAB)]
     finally:
         model.train(was_training)
     if EOT in new:  # the document ended: what follows would be another one

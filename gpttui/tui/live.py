@@ -34,6 +34,7 @@ class LiveRun:
     progress: E.Progress | None = None  # inside the step in progress (once a second)
     samples: list[E.Sample] = field(default_factory=list)
     warnings: list[E.RunWarning] = field(default_factory=list)
+    state_since: float | None = None  # wall time the current state began (an eval's clock)
 
     def note(self, text: str) -> None:
         """Append a line to the run's log pane."""
@@ -62,6 +63,8 @@ class LiveRun:
             self.warnings.append(ev)
             self.note(f"WARN {ev.code}: {ev.text} → {ev.hint}")
         elif isinstance(ev, E.StatusChanged):
+            if ev.state != self.state:
+                self.state_since = ev.time
             self.state, self.message, self.pending = ev.state, ev.message, ""
             if ev.message:
                 self.note(f"[{ev.state}] {ev.message}")

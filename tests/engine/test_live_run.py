@@ -45,7 +45,7 @@ def test_early_stop_checkpoints_and_says_why_everywhere(capsys):
     assert f"{run.id}" in out and "stopped (early stop)" in out and res.reason in out
 
 
-def test_samples_at_each_eval_are_greedy_reproducible_and_kept_in_the_run():
+def test_samples_at_each_eval_are_seeded_reproducible_and_kept_in_the_run():
     cfg = tiny_cfg(max_iters=8, sample_tokens=6, sample_prompt="def ")
     run, res, got = _train(cfg)
     samples = [e for e in got if isinstance(e, E.Sample)]
@@ -53,7 +53,7 @@ def test_samples_at_each_eval_are_greedy_reproducible_and_kept_in_the_run():
     evals = {e.iter: e.val_loss for e in got if isinstance(e, E.EvalResult)}
     assert all(s.val_loss == evals[s.iter] for s in samples)
     assert [e.to_json() for e in run.events() if isinstance(e, E.Sample)] == [s.to_json() for s in samples]
-    run2, _, got2 = _train(cfg)  # same seed, greedy: the same text at the same iterations
+    run2, _, got2 = _train(cfg)  # same seed, own generator: the same text at the same iterations
     assert [s.text for s in got2 if isinstance(s, E.Sample)] == [s.text for s in samples]
 
 

@@ -180,3 +180,14 @@ async def test_b_toggles_the_bell_rung_at_a_warning() -> None:
         await feed(pilot, session, E.RunWarning(session.run_id, code="disk", text="only 1.0 GiB free", hint="free space",
                                                 time=NOW))
         assert app.bell_on_warning and rung == [1]
+
+
+async def test_a_long_evaluation_shows_how_long_it_has_run() -> None:
+    clock = Clock()
+    app = make_app(services(clock=clock))
+    async with app.run_test(size=(120, 40)) as pilot:
+        session, screen = await start(pilot)
+        await feed(pilot, session, E.StatusChanged(session.run_id, state=E.EVALUATING, time=NOW))
+        clock.now = NOW + 42
+        await pilot.pause(1.2)  # no event: the 1 Hz tick redraws
+        assert "EVALUATING" in shown(screen, "#status") and "for 42s" in shown(screen, "#status")

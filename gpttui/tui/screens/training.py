@@ -100,6 +100,7 @@ class TrainingScreen(Screen):
     def on_mount(self) -> None:
         for sel in ("#banner", "#mfu", "#vram", "#ram", "#mfu-basis"):
             self.query_one(sel).display = False
+        self._put("#spark-label", V.spark_label(()))
         self.set_interval(self.REFRESH_S, self._tick)
         self.refresh_view(chart=True)
 
@@ -130,7 +131,7 @@ class TrainingScreen(Screen):
         second anyway (elapsed and ETA tick even when a step takes minutes)."""
         live = self.live
         self._ticks = getattr(self, "_ticks", 0) + 1
-        if live is not None and live.running and self._ticks % 2 == 0:
+        if live is not None and (live.running or live.state == E.PREPARING) and self._ticks % 2 == 0:
             self._dirty = True
         self.redraw_if_dirty()
 
@@ -167,6 +168,8 @@ class TrainingScreen(Screen):
         t = Text()
         t.append(f" {live.state.upper()} ", style=f"reverse {STATE_STYLE.get(live.state, 'bold')}")
         t.append(f"  run {live.run_id}")
+        if live.state in (E.EVALUATING, E.PREPARING, E.COMPILING, E.SAVING) and live.state_since is not None:
+            t.append(f"  for {fmt.duration(self.app.services.clock() - live.state_since)}", style="dim")
         if live.step is not None and live.step.compiling:
             t.append("  (compiling: first steps are slow)", style="magenta")
         if live.pending:

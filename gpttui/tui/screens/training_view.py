@@ -107,9 +107,9 @@ def sample_text(live: LiveRun, index: int | None) -> Text:
     i = n - 1 if index is None else max(0, min(n - 1, index))
     sm = live.samples[i]
     val = f" · val {sm.val_loss:.4f}" if sm.val_loss is not None else ""
-    t = Text(f"sample {i + 1}/{n} @ iter {sm.iter:,}{val} · greedy ([ ] older/newer)\n", style="bold")
+    t = Text(f"sample {i + 1}/{n} @ iter {sm.iter:,}{val} ([ ] older/newer)\n", style="bold")
     t.append(sm.prompt.replace("\n", "⏎ "), style="dim")
-    t.append(sm.text)
+    t.append(sm.text if sm.text.strip() else f"(only whitespace: {sm.text!r})")
     return t
 
 
