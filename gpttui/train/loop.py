@@ -98,7 +98,7 @@ class Loop:
         self.metrics.start_energy()
         self.metrics.recent.extend(self._resume_recent)
         self.async_readback = env.device_type == "cuda"
-        self.monitor = RunMonitor(cfg, t.run_id, t.emit)
+        self.monitor = RunMonitor(cfg, t.run_id, t.emit, best_val=self.best_val, best_iter=self.iter_num)
         if t.run_obj is not None and self.dist.is_master:  # for estimates from measured runs
             t.run_obj.write_status(device=env.device_name, device_type=env.device_type,
                                    world_size=self.dist.world_size)

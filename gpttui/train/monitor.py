@@ -45,10 +45,11 @@ class RunMonitor:
     """One run's checks. `emit` sends an event (the trainer's); `free` measures free disk."""
 
     def __init__(self, cfg: Any, run_id: str, emit: Callable[[E.Event], None],
-                 free: Callable[[str], int | None] = disk_free) -> None:
+                 free: Callable[[str], int | None] = disk_free, best_val: float = float("inf"),
+                 best_iter: int = 0) -> None:
         self.cfg, self.run_id, self.emit, self.free = cfg, run_id, emit, free
-        self.best = float("inf")  # best val loss, by at least early_stop_min_delta
-        self.best_iter = 0
+        self.best = best_val  # best val loss, by at least early_stop_min_delta (a resumed run's so far)
+        self.best_iter = best_iter
         self.bad_evals = 0
         self._losses: deque[float] = deque(maxlen=SPIKE_WINDOW)
         self._spike_wait = 0

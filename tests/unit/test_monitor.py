@@ -114,3 +114,10 @@ def test_disk_below_two_checkpoints_warns(tmp_path):
     m, got = _mon(free=lambda path: 2500)
     m.on_checkpoint(str(ck), 100)
     assert not got
+
+
+def test_a_resumed_run_counts_patience_against_its_best_so_far():
+    got: list[E.Event] = []
+    m = RunMonitor(C.TrainConfig(early_stop_patience=1), "r", got.append, best_val=3.0, best_iter=500)
+    reason = m.on_eval(_eval(600, 3.2))
+    assert reason.startswith("early stop") and "best 3.0000 at iter 500" in reason
