@@ -65,6 +65,7 @@ class TrainingScreen(Screen):
         self._log_seen = 0
         self._dirty = True
         self._shown: dict[str, str] = {}
+        self._drawn: dict[str, object] = {}  # what each Static shows now (text and styles)
         self._spark: tuple[float, ...] = ()
         self._chart_t = -1e9
         self._sample_i: int | None = None  # the sample shown (None: the newest)
@@ -109,12 +110,13 @@ class TrainingScreen(Screen):
         shape (length, line count) did: a layout pass costs more than the redraw, and
         this runs 4 times a second while the trainer wants the CPU."""
         plain = content if isinstance(content, str) else content.plain
-        prev = self._shown.get(selector)
-        if prev == plain and isinstance(content, str):
+        key = plain if isinstance(content, str) else (plain, tuple(content.spans), content.style)
+        if self._drawn.get(selector) == key:  # the same text and styles: nothing to repaint
             return
+        prev = self._shown.get(selector)
         shape_changed = prev is None or len(prev) != len(plain) or prev.count("\n") != plain.count("\n")
         self.query_one(selector, Static).update(content, layout=shape_changed)
-        self._shown[selector] = plain
+        self._shown[selector], self._drawn[selector] = plain, key
 
     def mark_dirty(self, urgent: bool = False) -> None:
         """Called by the app for each event; urgent ones (state changes) redraw now."""
@@ -183,7 +185,10 @@ class TrainingScreen(Screen):
 
     def _progress(self, live: LiveRun) -> None:
         bar = self.query_one("#progress", Static)
-        bar.update(V.progress_line(live, bar.content_size.width or 40), layout=False)
+        line = V.progress_line(live, bar.content_size.width or 40)
+        if self._drawn.get("#progress") != line.plain:  # same width, same fill: no repaint
+            bar.update(line, layout=False)
+            self._drawn["#progress"] = line.plain
         self._put("#iter", V.iter_text(live))
 
     def _show(self, selector: str, on: bool) -> None:
