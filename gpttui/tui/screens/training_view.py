@@ -16,24 +16,29 @@ from gpttui.tui.live import LiveRun
 
 
 def progress_line(live: LiveRun, width: int) -> Text:
-    """`████░░░░ 41.3%` filled by optimizer steps plus the step in progress's micro-steps."""
+    """`████░░░░` filled by optimizer steps plus the step in progress's micro-steps."""
+    frac = fraction_done(live)
+    if frac is None:
+        return Text(fmt.bar(0.0, max(4, width)), style="dim", no_wrap=True, overflow="crop")
+    return Text(fmt.bar(frac, max(4, width)), style="green", no_wrap=True, overflow="crop")
+
+
+def fraction_done(live: LiveRun) -> float | None:
+    """Optimizer steps done plus the micro-steps of the one in progress, over max_iters."""
     pos, total = live.position(), live.max_iters
     if pos is None or not total:
-        return Text(fmt.bar(0.0, max(4, width - 8)), style="dim", no_wrap=True, overflow="crop")
+        return None
     it, micro, accum, _ = pos
-    frac = min(1.0, (it + (micro / accum if accum else 0.0)) / total)
-    t = Text(fmt.bar(frac, max(4, width - 8)), style="green", no_wrap=True, overflow="crop")
-    t.append(f" {100 * frac:5.1f}%", style="bold")
-    return t
+    return min(1.0, (it + (micro / accum if accum else 0.0)) / total)
 
 
 def iter_text(live: LiveRun) -> str:
-    """`iter 1,234/5,000 · step 1,235: micro 12/64 · 1.2M tok`."""
+    """`24.7%  iter 1,234/5,000 · step 1,235: micro 12/64 · 1.2M tok`."""
     pos, total = live.position(), live.max_iters
     if pos is None or not total:
         return " waiting for the first step"
     it, micro, accum, seen = pos
-    parts = [f" iter {it:,}/{total:,}"]
+    parts = [f" {100 * (fraction_done(live) or 0.0):.1f}%  iter {it:,}/{total:,}"]
     if accum > 1 and live.running and it < total:
         parts.append(f"step {it + 1:,}: micro {micro}/{accum}")
     parts.append(f"{fmt.si(seen)} tok")
@@ -52,7 +57,9 @@ def numbers_text(live: LiveRun, now: float) -> str:
     if s.tokens_per_s > 0:
         step = f"{s.step_time_s * 1000:,.0f} ms" if s.step_time_s < 10 else fmt.duration(s.step_time_s)
         lines.append(f"tokens/s   {fmt.si(s.tokens_per_s)} (measured)   step {step}")
-    if s.compiling:
+    if not live.active:
+        pass  # ended: no ETA
+    elif s.compiling:
         lines.append("ETA        after compiling")
     elif eta is not None:
         lines.append(f"ETA        {fmt.duration(eta)} → {fmt.clock(now + eta)}")
@@ -107,7 +114,7 @@ def sample_text(live: LiveRun, index: int | None) -> Text:
     i = n - 1 if index is None else max(0, min(n - 1, index))
     sm = live.samples[i]
     val = f" · val {sm.val_loss:.4f}" if sm.val_loss is not None else ""
-    t = Text(f"sample {i + 1}/{n} @ iter {sm.iter:,}{val} ([ ] older/newer)\n", style="bold")
+    t = Text(f"sample {i + 1}/{n} @ iter {sm.iter:,}{val}  [ ]\n", style="bold")
     t.append(sm.prompt.replace("\n", "⏎ "), style="dim")
     t.append(sm.text if sm.text.strip() else f"(only whitespace: {sm.text!r})")
     return t
