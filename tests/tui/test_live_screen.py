@@ -50,6 +50,9 @@ async def feed(pilot, session: FakeSession, *events: E.Event) -> None:
 
 
 def shown(screen, selector: str) -> str:
+    if selector == "#progress":
+        w = screen.query_one(selector)
+        return w.render().plain
     return text_of(screen.query_one(selector, Static))
 
 

@@ -16,6 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, Header, RichLog, Sparkline, Static
 
 from gpttui import events as E
@@ -38,6 +39,25 @@ def loss_series(live: LiveRun) -> list[Series]:
     tr = Series("train", tuple(float(i) for i, _ in live.losses), tuple(v for _, v in live.losses))
     va = Series("val", tuple(float(e.iter) for e in live.evals), tuple(e.val_loss for e in live.evals))
     return [tr, va]
+
+
+class ProgressLine(Widget):
+    """The run's progress bar, drawn at whatever width it has when rendered."""
+
+    DEFAULT_CSS = "ProgressLine { height: 1; width: 1fr; }"
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.fraction: float | None = None
+
+    def set_fraction(self, frac: float | None) -> None:
+        cells = None if frac is None else round(frac * 1000)  # repaint only when a cell could move
+        if cells != getattr(self, "_cells", -1):
+            self._cells, self.fraction = cells, frac
+            self.refresh()
+
+    def render(self) -> Text:
+        return V.progress_line(self.fraction, self.size.width)
 
 
 class TrainingScreen(Screen):
@@ -81,7 +101,7 @@ class TrainingScreen(Screen):
         yield Static(id="status")
         yield Static(id="banner")
         with Horizontal(id="progress-row"):
-            yield Static(id="progress")
+            yield ProgressLine(id="progress")
             yield Static(id="iter")
         with Horizontal(id="main"):
             yield LineChart(xlabel="iter", id="loss-chart")
@@ -99,9 +119,6 @@ class TrainingScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        for sel in ("#banner", "#mfu", "#vram", "#ram", "#mfu-basis"):
-            self.query_one(sel).display = False
-        self._put("#spark-label", V.spark_label(()))
         self.set_interval(self.REFRESH_S, self._tick)
         self.refresh_view(chart=True)
 
@@ -156,7 +173,7 @@ class TrainingScreen(Screen):
         if spark != self._spark:
             self._spark = spark
             self.query_one(Sparkline).data = list(spark)
-            self._put("#spark-label", V.spark_label(spark))
+        self._put("#spark-label", V.spark_label(spark))  # (cached: repainted only when it changes)
         log = self.query_one(RichLog)
         for line in live.new_log_lines(self._log_seen):
             log.write(line)
@@ -184,11 +201,7 @@ class TrainingScreen(Screen):
         self._put("#status", t)
 
     def _progress(self, live: LiveRun) -> None:
-        bar = self.query_one("#progress", Static)
-        line = V.progress_line(live, bar.content_size.width or 40)
-        if self._drawn.get("#progress") != line.plain:  # same width, same fill: no repaint
-            bar.update(line, layout=False)
-            self._drawn["#progress"] = line.plain
+        self.query_one(ProgressLine).set_fraction(V.fraction_done(live))
         self._put("#iter", V.iter_text(live))
 
     def _show(self, selector: str, on: bool) -> None:

@@ -15,9 +15,8 @@ from gpttui.tui import fmt
 from gpttui.tui.live import LiveRun
 
 
-def progress_line(live: LiveRun, width: int) -> Text:
-    """`████░░░░` filled by optimizer steps plus the step in progress's micro-steps."""
-    frac = fraction_done(live)
+def progress_line(frac: float | None, width: int) -> Text:
+    """`████░░░░` filled to `frac` (None: nothing known yet, an empty dim bar)."""
     if frac is None:
         return Text(fmt.bar(0.0, max(4, width)), style="dim", no_wrap=True, overflow="crop")
     return Text(fmt.bar(frac, max(4, width)), style="green", no_wrap=True, overflow="crop")
