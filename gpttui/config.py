@@ -79,6 +79,10 @@ class TrainConfig:
     always_save_checkpoint: bool = _f(True, "eval", "checkpoint at every eval, not only when val loss improves")
     checkpoint_interval_s: float = _f(1800.0, "eval", "also checkpoint at least this often (seconds, 0 = off)")
     tensorboard_log: bool = _f(False, "eval", "also write TensorBoard event files into the run folder (pip install 'gpttui[tensorboard]')")
+    sample_tokens: int = _f(32, "eval", "tokens sampled from sample_prompt at each evaluation (seeded: reproducible; 0 = off)")
+    sample_prompt: str = _f("", "eval", "the fixed prompt of those samples ('' = the start of a document)")
+    early_stop_patience: int = _f(0, "eval", "stop (checkpoint first) after this many evaluations without val loss improving (0 = off)")
+    early_stop_min_delta: float = _f(0.0, "eval", "how much lower val loss must get to count as improving (early_stop_patience)")
     # -- system ----------------------------------------------------------------------------
     device: str = _f(AUTO, "system", "auto, cpu, cuda, cuda:N or mps")
     dtype: str = _f(AUTO, "system", "auto (bf16 if supported, else fp16 on CUDA; fp32 on CPU)", choices=(AUTO, "float32", "bfloat16", "float16"))
@@ -263,7 +267,8 @@ def validate(cfg: TrainConfig, source: str = "config") -> None:
     for key in ("beta1", "beta2"):
         if not 0 <= getattr(cfg, key) < 1:
             raise bad(key, "must be in [0, 1)", "typical: beta1 0.9, beta2 0.95–0.99")
-    for key in ("weight_decay", "grad_clip", "checkpoint_interval_s", "electricity_price", "warmup_iters", "dataset_tokens"):
+    for key in ("weight_decay", "grad_clip", "checkpoint_interval_s", "electricity_price", "warmup_iters", "dataset_tokens",
+                "sample_tokens", "early_stop_patience", "early_stop_min_delta"):
         if getattr(cfg, key) < 0:
             raise bad(key, "must be >= 0", f"set {key} to 0 or more")
     if cfg.decay_lr and cfg.warmup_iters > cfg.max_iters:  # decay_lr = false: constant lr, no warmup

@@ -80,6 +80,8 @@ class StepMetrics(Event):
     compiling: bool = False  # True while the first (compiling) steps run
     # (no loss history here: a step record costs the same at step 10 as at 600,000;
     # receivers keep their own series, the checkpoint its `recent_losses`)
+    ram_used: int | None = None  # bytes: the training process's resident memory (host RAM)
+    ram_total: int | None = None  # bytes: the host's physical memory
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,7 @@ class Finished(Event):
     best_val_loss: float | None
     tokens_seen: int
     elapsed_s: float
+    reason: str = ""  # why it ended early, in words (e.g. an early stop on a plateau)
 
 
 @dataclass(frozen=True)
@@ -144,9 +147,47 @@ class PrepareProgress(Event):
     stage: str = "tokenizing"  # "scanning", "tokenizing", "finalizing", "done"
 
 
+@dataclass(frozen=True)
+class Progress(Event):
+    """Where the run is inside a step, at most once a second (a long step's micro-steps).
+    Host clock only: emitting it never waits for the device. Not written to metrics.jsonl."""
+
+    kind: ClassVar[str] = "progress"
+    iter: int  # optimizer steps done
+    max_iters: int
+    micro: int  # micro-steps of the step in progress done (queued on the device)
+    accum: int  # micro-steps per optimizer step (this process)
+    tokens_seen: int  # including the micro-steps of the step in progress
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class Sample(Event):
+    """A short completion of the config's fixed prompt, generated at an evaluation."""
+
+    kind: ClassVar[str] = "sample"
+    iter: int
+    prompt: str
+    text: str  # the completion only (without the prompt)
+    val_loss: float | None = None
+    seconds: float = 0.0  # generation time
+
+
+@dataclass(frozen=True)
+class RunWarning(Event):
+    """Something the user should act on while the run goes on (`code` names the check)."""
+
+    kind: ClassVar[str] = "warning"
+    code: str  # "overfit", "spike", "throughput", "vram", "disk"
+    text: str  # what was seen, with figures
+    hint: str  # what to do about it
+    iter: int = 0
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
-    for cls in (StatusChanged, StepMetrics, EvalResult, CheckpointSaved, LogMessage, Finished, Failed, PrepareProgress)
+    for cls in (StatusChanged, StepMetrics, EvalResult, CheckpointSaved, LogMessage, Finished, Failed, PrepareProgress,
+                Progress, Sample, RunWarning)
 }
 
 

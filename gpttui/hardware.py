@@ -211,8 +211,31 @@ def measured_matmul_tflops(device: str, dtype: str) -> float:
     """Best-of-5 square matmul rate on `device` in `dtype` (TFLOPS); cached per process.
 
     A stand-in peak for CPUs and cards missing from the table: an achievable rate, so MFU
-    against it reads higher than against a datasheet peak.
+    against it reads higher than against a datasheet peak. A CPU's is measured once per
+    machine and kept (`gpttui.peakstore`): measured per process it moved with the load.
     """
+    if device == "cpu":
+        import torch
+
+        from gpttui.peakstore import kept_or_measure, machine_key
+
+        key = machine_key(device, dtype, torch.get_num_threads())
+        return kept_or_measure(key, lambda: _matmul_tflops(device, dtype))
+    return _matmul_tflops(device, dtype)
+
+
+def remeasure_cpu_peak(dtype: str = "float32") -> float:
+    """Measure this machine's CPU matmul peak again and keep it (on request)."""
+    import torch
+
+    from gpttui.peakstore import kept_or_measure, machine_key
+
+    measured_matmul_tflops.cache_clear()
+    return kept_or_measure(machine_key("cpu", dtype, torch.get_num_threads()),
+                           lambda: _matmul_tflops("cpu", dtype), remeasure=True)
+
+
+def _matmul_tflops(device: str, dtype: str) -> float:
     import time
 
     import torch

@@ -81,7 +81,12 @@ def event_line(ev: E.Event) -> str | None:
         return f"[{ev.state}] {ev.message}".rstrip()
     if isinstance(ev, E.Finished):
         best = f", best val {ev.best_val_loss:.4f}" if ev.best_val_loss is not None else ""
-        return f"{ev.state} at iter {ev.iter} after {duration(ev.elapsed_s)}: {si(ev.tokens_seen)} tokens{best}"
+        why = f" ({ev.reason})" if ev.reason else ""
+        return f"{ev.state} at iter {ev.iter} after {duration(ev.elapsed_s)}: {si(ev.tokens_seen)} tokens{best}{why}"
+    if isinstance(ev, E.RunWarning):
+        return f"WARN {ev.code}: {ev.text} → {ev.hint}"
+    if isinstance(ev, E.Sample):
+        return f"sample @ iter {ev.iter}: {(ev.prompt + ev.text)!r}"
     return None
 
 
@@ -125,6 +130,8 @@ class RichPrinter:
             eta = "compiling" if ev.compiling else f"eta {duration(ev.eta_s)}"
             self.progress.update(self.task, completed=ev.iter, total=ev.max_iters,
                                  stats=f"loss {ev.loss:.4f} {si(ev.tokens_per_s)} tok/s mfu {mfu}{vram} {eta}")
+        elif isinstance(ev, E.Progress):  # inside a long step: the bar moves by micro-steps
+            self.progress.update(self.task, completed=ev.iter + (ev.micro / ev.accum if ev.accum else 0))
         elif isinstance(ev, E.StatusChanged):
             self.progress.update(self.task, stats=ev.state)
             line = event_line(ev)
@@ -343,19 +350,23 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     table = Table(box=None, header_style="bold")
     for col in ("id", "state", "preset", "iter", "tokens", "best val", "tok/s", "MFU"):
-        table.add_column(col, justify="right" if col not in ("id", "state", "preset") else "left")
+        table.add_column(col, justify="right" if col not in ("id", "state", "preset") else "left", no_wrap=col == "id")
     for r in rows:
         table.add_row(
-            r.id, r.state + (" (damaged)" if r.damaged and r.state != "damaged" else ""), r.preset,
-            f"{r.iter}/{r.max_iters}", si(r.tokens_seen),
+            r.id, r.state + (" (damaged)" if r.damaged and r.state != "damaged" else "")
+            + (" (early stop)" if r.stop_reason.startswith("early stop") else ""),
+            r.preset, f"{r.iter}/{r.max_iters}", si(r.tokens_seen),
             f"{r.best_val_loss:.4f}" if r.best_val_loss is not None else "-",
             si(r.tokens_per_s), f"{r.mfu * 100:.1f}%" if r.mfu is not None else "-",
         )
-    console = Console()
+    # Piped: as wide as the rows need (an 80-column guess cut run ids in half).
+    console = Console() if sys.stdout.isatty() else Console(width=1000, soft_wrap=True)
     console.print(table)
     for r in rows:
         if r.damaged:
             console.print(f"{r.id}: {r.damaged}", markup=False, highlight=False)
+        if r.stop_reason:
+            console.print(f"{r.id}: {r.stop_reason}", markup=False, highlight=False)
     return EXIT_OK
 
 

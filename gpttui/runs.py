@@ -91,6 +91,7 @@ class RunSummary:
     alive: bool
     damaged: str | None = None  # which files are damaged and what still works; None if whole
     has_checkpoint: bool = True
+    stop_reason: str = ""  # why it ended early (an early stop on a plateau), '' otherwise
 
     @property
     def resumable(self) -> bool:
@@ -201,6 +202,7 @@ class Run:
                 created=created, updated=updated,
                 duration_s=_num(st.get("elapsed_s", (updated - started) if started else None)), alive=alive,
                 damaged=runhealth.damage_note(self, damage), has_checkpoint=self.latest_checkpoint() is not None,
+                stop_reason=str(st.get("stop_reason") or ""),
             )
         except (TypeError, ValueError) as e:  # valid JSON, wrong types
             return self._damaged_summary(f"status.json or run.json has a wrong value ({e})")
@@ -409,6 +411,8 @@ class MetricsWriter:
         self._recent_tps: deque[float] = deque(maxlen=50)  # status tokens_per_s: their median
 
     def __call__(self, ev: E.Event) -> None:
+        if isinstance(ev, E.Progress):  # transient (once a second): the next StepMetrics supersedes it
+            return
         if self._file.closed:
             self._file = open(self.run.metrics_path, "a", encoding="utf-8")  # noqa: SIM115
             self._steps = StepEncoder()
@@ -459,7 +463,8 @@ class MetricsWriter:
             fields = {"checkpoint_iter": ev.iter}
         elif isinstance(ev, E.Finished):
             fields = {"state": ev.state, "iter": ev.iter, "best_val_loss": ev.best_val_loss,
-                      "tokens_seen": ev.tokens_seen, "elapsed_s": ev.elapsed_s, "eta_s": None}
+                      "tokens_seen": ev.tokens_seen, "elapsed_s": ev.elapsed_s, "eta_s": None,
+                      "stop_reason": ev.reason}
         elif isinstance(ev, E.Failed):
             fields = {"state": E.FAILED, "reason": ev.reason, "hint": ev.hint, "eta_s": None}
         else:

@@ -23,6 +23,8 @@ from gpttui.faults import pause_point
 from gpttui.train import ddp
 from gpttui.train import setup as S
 from gpttui.train.metrics import MetricsTracker, NonFiniteLoss
+from gpttui.train.monitor import RunMonitor
+from gpttui.train.samples import eval_sample
 
 if TYPE_CHECKING:
     from gpttui.trainer import Trainer
@@ -51,6 +53,8 @@ class Loop:
         self._deferred_log: tuple[int, float, int] | None = None
         self._resume_recent: list[float] = []  # step losses before the checkpoint resumed from
         self._last_point: tuple[int, float, int] | None = None  # (iter, lr, tokens seen) of the last step
+        self._progress_t = 0.0  # monotonic time the next Progress event is due
+        self.stop_reason = ""  # set when the monitor stops the run early (plateau)
 
     # -- set-up ---------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -100,6 +104,7 @@ class Loop:
         self.metrics.start_energy()
         self.metrics.recent.extend(self._resume_recent)
         self.async_readback = env.device_type == "cuda"
+        self.monitor = RunMonitor(cfg, t.run_id, t.emit, best_val=self.best_val, best_iter=self.iter_num)
         if t.run_obj is not None and self.dist.is_master:  # for estimates from measured runs
             t.run_obj.write_status(device=env.device_name, device_type=env.device_type,
                                    world_size=self.dist.world_size)
@@ -246,6 +251,8 @@ class Loop:
             except StopStep:
                 return self.stop()
             self.after_step()
+            if self.stop_reason and not self.dist.enabled:  # (under DDP: agreed on in log_step)
+                return self.stop()
         if self._stop_now():  # asked during the last eval, which was skipped
             return self.stop()
         return self.finish(E.FINISHED)
@@ -271,6 +278,8 @@ class Loop:
         rng = torch.get_rng_state()
         loss_sum = torch.zeros((), device=env.device)
         for micro in range(self.accum):
+            if time.monotonic() >= self._progress_t:  # host clock only: never waits for the device
+                self.emit_progress(micro)
             if micro:
                 self._check_pause()
             if micro and self._stop_now():
@@ -301,6 +310,13 @@ class Loop:
         self._last_point = (self.iter_num, lr, self.tokens_seen)
         self.metrics.add_step(self.iter_num, loss_sum, grad_norm)
         return x, y
+
+    def emit_progress(self, micro: int) -> None:
+        """Where the run is inside a long step (micro-steps queued), at most once a second."""
+        self._progress_t = time.monotonic() + 1.0
+        self.t.emit(E.Progress(self.t.run_id, iter=self.iter_num, max_iters=self.cfg.max_iters, micro=micro,
+                               accum=self.accum, tokens_seen=self.tokens_seen + self.tokens_per_iter * micro // self.accum,
+                               elapsed_s=self.elapsed()))
 
     def after_step(self) -> None:
         """Log, evaluate and checkpoint as due after the step just queued. On CUDA a due
@@ -347,7 +363,8 @@ class Loop:
         if self.dist.enabled:
             import torch.distributed as dist
 
-            buf = torch.tensor([*losses, float(self.t.stop_requested)], dtype=torch.float64, device=self.env.device)
+            buf = torch.tensor([*losses, float(self.t.stop_requested or bool(self.stop_reason))],
+                               dtype=torch.float64, device=self.env.device)
             dist.all_reduce(buf)
             values = buf.tolist()
             losses = [v / self.dist.world_size for v in values[:-1]]
@@ -358,6 +375,7 @@ class Loop:
         ev = m.build(self.t.run_id, it, self.cfg.max_iters, lr, losses, seen,
                      self.elapsed(), self.cfg.eval_interval, compiling=m.warming_up and self.compiled is not None)
         self.t.emit(ev)
+        self.monitor.on_step(ev)
 
     def elapsed(self) -> float:
         return self.elapsed0 + time.perf_counter() - self.t_start - self._paused_s
@@ -403,13 +421,25 @@ class Loop:
         improved = val < self.best_val
         if improved:
             self.best_val = val
-        self.t.emit(E.EvalResult(self.t.run_id, iter=self.iter_num, train_loss=losses["train"], val_loss=val,
-                                 best_val_loss=self.best_val, tokens_seen=self.tokens_seen))
+        ev = E.EvalResult(self.t.run_id, iter=self.iter_num, train_loss=losses["train"], val_loss=val,
+                          best_val_loss=self.best_val, tokens_seen=self.tokens_seen)
+        self.t.emit(ev)
         if not math.isfinite(val):  # the weights are gone; keep the last good checkpoint
             raise NonFiniteLoss(self.iter_num, val)
+        self._sample_and_watch(ev, t0)
         if save and self.iter_num > 0 and (improved or self.cfg.always_save_checkpoint):
             self.checkpoint("best" if improved else "eval")
         self.t.set_state(prev if prev != E.PREPARING else E.TRAINING)
+
+    def _sample_and_watch(self, ev: E.EvalResult, t0: float) -> None:
+        """The evaluation's sample (its time off the throughput clock) and the monitor's checks."""
+        t1 = time.perf_counter()
+        sample = eval_sample(self.raw, self.cfg, self.env, self.t.run_id, self.iter_num, ev.val_loss)
+        if sample is not None:
+            self.t.emit(sample)
+            if self.metrics is not None:
+                self.metrics.exclude(time.perf_counter() - t1)
+        self.stop_reason = self.monitor.on_eval(ev) or self.stop_reason
 
     def checkpoint(self, reason: str) -> None:
         """Save ckpt.pt atomically (rank 0 with a run only); the losses are checked first so a
@@ -438,13 +468,14 @@ class Loop:
         self.last_ckpt_t = time.monotonic()
         self.t.emit(E.CheckpointSaved(self.t.run_id, iter=self.iter_num, path=str(path), reason=reason,
                                       best_val_loss=self.best_val if self.best_val < float("inf") else None))
+        self.monitor.on_checkpoint(str(path), self.iter_num)
         self.t.set_state(prev)
         self.metrics.exclude(time.perf_counter() - t0)
 
     # -- endings --------------------------------------------------------------------------------
     def stop(self) -> E.Event:
         self.log_unreported()
-        self.t.set_state(E.STOPPING, "saving a checkpoint, then stopping")
+        self.t.set_state(E.STOPPING, self.stop_reason or "saving a checkpoint, then stopping")
         if self.iter_num != self.last_saved_iter:
             self.checkpoint("stop")
         return self._end(E.STOPPED)
@@ -458,7 +489,7 @@ class Loop:
     def _end(self, state: str) -> E.Event:
         best = self.best_val if self.best_val < float("inf") else None
         ev = E.Finished(self.t.run_id, state=state, iter=self.iter_num, best_val_loss=best,
-                        tokens_seen=self.tokens_seen, elapsed_s=self.elapsed())
+                        tokens_seen=self.tokens_seen, elapsed_s=self.elapsed(), reason=self.stop_reason)
         self.t._state = state
         self.t.emit(E.StatusChanged(self.t.run_id, state=state))
         self.t.emit(ev)

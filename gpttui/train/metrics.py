@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from gpttui import events as E
+from gpttui.hostmem import host_memory
 from gpttui.train.setup import Env
 
 RECENT_LOSSES = 200  # losses carried by each StepMetrics (the UI's sparkline / chart)
@@ -212,11 +213,13 @@ class MetricsTracker:
         return statistics.median(self._step_times) * left + evals * eval_s
 
     def _memory(self) -> dict[str, Any]:
-        """torch allocator figures and NVML's device view (rate-limited), CUDA only."""
+        """Host RAM; on CUDA torch allocator figures and NVML's device view (rate-limited)."""
+        ram = host_memory()
         if self.env.device_type != "cuda":
-            return {}
+            return ram
         dev = self.env.device
         out: dict[str, Any] = {
+            **ram,
             "vram_used": torch.cuda.memory_allocated(dev),
             "vram_peak": torch.cuda.max_memory_allocated(dev),
             "vram_reserved": torch.cuda.memory_reserved(dev),

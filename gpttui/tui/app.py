@@ -58,6 +58,7 @@ class GptTuiApp(App):
         self.exit_choice: str | None = None  # "stop" | "background" when quitting mid-run
         self.peaks = PeakCache(self.services.measure_peak)
         self.inbox = EventInbox()
+        self.bell_on_warning = False  # b on the Training screen: ring the terminal bell at a warning
 
     # -- start-up --------------------------------------------------------------------------
     def get_driver_class(self) -> Any:
@@ -145,6 +146,11 @@ class GptTuiApp(App):
         from gpttui.tui.screens.runs import RunsScreen
 
         self.push_screen(RunsScreen())
+
+    def open_datasets(self) -> None:
+        from gpttui.tui.screens.datasets import DatasetsScreen
+
+        self.push_screen(DatasetsScreen())
 
     def open_run(self, run_id: str) -> None:
         from gpttui.tui.screens.runs import open_run_view
@@ -235,7 +241,7 @@ class GptTuiApp(App):
             if not isinstance(ev, E.PrepareProgress) and live.run_id != ev.run_id:
                 live.run_id = ev.run_id
             live.apply(ev)
-            urgent = urgent or not isinstance(ev, (E.StepMetrics, E.PrepareProgress))
+            urgent = urgent or not isinstance(ev, (E.StepMetrics, E.PrepareProgress, E.Progress))
             if isinstance(ev, (E.Finished, E.Failed)):
                 self.notify(f"Run {live.run_id}: {live.state}" + (f" — {live.message}" if isinstance(ev, E.Failed) else ""),
                             severity="error" if isinstance(ev, E.Failed) else "information")
@@ -285,14 +291,31 @@ class GptTuiApp(App):
         yield from super().get_system_commands(screen)
         yield SystemCommand("Home", "Presets and recent runs", self._go_home)
         yield SystemCommand("Runs", "Every run: open, compare, resume, delete", self.open_runs)
+        yield SystemCommand("Datasets", "Prepared datasets: prepare a new one, delete", self.open_datasets)
         yield SystemCommand("Training", "The run training in this window", self.open_training)
         yield SystemCommand("Sample", "Generate text from a run's checkpoint", lambda: self.open_sampling(None))
         yield SystemCommand("Help", "Every key of every screen", self.action_help)
+        yield SystemCommand("Re-measure the CPU peak", "the matmul rate MFU and CPU estimates use (kept per machine)",
+                            self._remeasure_peak)
         if self.session_active():
             yield SystemCommand("Pause / resume training", "p on the training screen", self.toggle_pause)
             yield SystemCommand("Save checkpoint now", "s on the training screen", lambda: self.session.save_now())
             yield SystemCommand("Stop training", "checkpoint, then stop (resumable)", self.stop_session)
         yield SystemCommand("Quit gpttui", "asks first while a run trains", self.action_request_quit)
+
+    @work(thread=True, exclusive=True, group="remeasure-peak", exit_on_error=False)
+    def _remeasure_peak(self) -> None:
+        """Measure the CPU matmul peak again (seconds; best on an idle machine) and keep it."""
+        from gpttui.hardware import remeasure_cpu_peak
+
+        self.post_message(Notice("Measuring the CPU matmul peak (a few seconds)…", "information"))
+        try:
+            value = remeasure_cpu_peak()
+        except Exception as e:  # no torch, or a broken one: say so
+            self.post_message(Notice(f"Could not measure the CPU peak: {type(e).__name__}: {e}", "error"))
+            return
+        self.peaks.forget()
+        self.post_message(Notice(f"CPU matmul peak: {value:.3g} TFLOPS, kept for this machine", "information"))
 
     def _go_home(self) -> None:
         while len(self.screen_stack) > 2:

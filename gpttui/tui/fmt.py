@@ -61,3 +61,14 @@ def bar(frac: float | None, width: int, fill: str = "█", empty: str = "░") -
         return empty * width
     cells = round(max(0.0, min(1.0, frac)) * width)
     return fill * cells + empty * (width - cells)
+
+
+def flops(n: float | None) -> str:
+    """1.44e18 -> '1.44 EFLOP' (k … Z, three significant digits); None -> '–'."""
+    if n is None:
+        return DASH
+    n = float(n)
+    for exp, prefix in ((21, "Z"), (18, "E"), (15, "P"), (12, "T"), (9, "G"), (6, "M"), (3, "k")):
+        if abs(n) >= 10**exp:
+            return f"{n / 10**exp:.3g} {prefix}FLOP"
+    return f"{n:.3g} FLOP"

@@ -34,6 +34,10 @@ class LiveRun:
     events_seen: int = 0
     log_total: int = 0  # lines ever logged (the deque keeps the newest 500)
     pending: str = ""  # a control key's request the trainer has not answered yet ("pausing…")
+    progress: E.Progress | None = None  # inside the step in progress (once a second)
+    samples: list[E.Sample] = field(default_factory=list)
+    warnings: list[E.RunWarning] = field(default_factory=list)
+    state_since: float | None = None  # wall time the current state began (an eval's clock)
 
     def note(self, text: str) -> None:
         """Append a line to the run's log pane."""
@@ -56,7 +60,16 @@ class LiveRun:
                     self._thin()
             if self.state in (E.PREPARING, E.COMPILING) and not ev.compiling:
                 self.state = E.TRAINING
+        elif isinstance(ev, E.Progress):
+            self.progress = ev
+        elif isinstance(ev, E.Sample):
+            self.samples.append(ev)
+        elif isinstance(ev, E.RunWarning):
+            self.warnings.append(ev)
+            self.note(f"WARN {ev.code}: {ev.text} → {ev.hint}")
         elif isinstance(ev, E.StatusChanged):
+            if ev.state != self.state:
+                self.state_since = ev.time
             self.state, self.message, self.pending = ev.state, ev.message, ""
             if ev.message:
                 self.note(f"[{ev.state}] {ev.message}")
@@ -70,7 +83,9 @@ class LiveRun:
             self.note(ev.text if ev.level == "info" else f"{ev.level}: {ev.text}")
         elif isinstance(ev, E.Finished):
             self.finished, self.state, self.pending = ev, ev.state, ""
-            self.note(f"{ev.state} at iter {ev.iter}")
+            if ev.reason:
+                self.message = ev.reason
+            self.note(f"{ev.state} at iter {ev.iter}" + (f": {ev.reason}" if ev.reason else ""))
         elif isinstance(ev, E.Failed):
             self.failed, self.state, self.pending = ev, E.FAILED, ""
             self.message = f"{ev.reason} — {ev.hint}" if ev.hint else ev.reason
@@ -99,3 +114,38 @@ class LiveRun:
         """The newest logged losses for a sparkline (this object keeps the history; step
         events carry none)."""
         return tuple(loss for _, loss in self.losses[-n:])
+
+    @property
+    def running(self) -> bool:
+        """The clock runs (elapsed and ETA tick): not paused, not ended."""
+        return self.state in (E.TRAINING, E.EVALUATING, E.SAVING, E.COMPILING, E.STOPPING)
+
+    def position(self) -> tuple[int, int, int, int] | None:
+        """(optimizer steps done, micro-steps of the next one done, micro-steps per step,
+        tokens seen) from the newest StepMetrics or Progress event."""
+        p, s = self.progress, self.step
+        if p is not None and (s is None or p.iter >= s.iter):
+            return p.iter, p.micro, p.accum, p.tokens_seen
+        if s is not None:
+            return s.iter, 0, 0, s.tokens_seen
+        return None
+
+    @property
+    def max_iters(self) -> int | None:
+        src = self.progress or self.step
+        return src.max_iters if src is not None else None
+
+    def elapsed_at(self, now: float) -> float | None:
+        """Training time at wall time `now`: the newest event's, plus the time since while
+        the run's clock runs (so it ticks every second between events)."""
+        src = max((e for e in (self.step, self.progress) if e is not None), key=lambda e: e.time, default=None)
+        if src is None:
+            return None
+        return src.elapsed_s + (max(0.0, now - src.time) if self.running else 0.0)
+
+    def eta_at(self, now: float) -> float | None:
+        """The last measured ETA, counted down since it was measured."""
+        s = self.step
+        if s is None or s.eta_s is None:
+            return None
+        return max(0.0, s.eta_s - (max(0.0, now - s.time) if self.running else 0.0))

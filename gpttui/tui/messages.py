@@ -13,9 +13,9 @@ from collections import deque
 
 from textual.message import Message
 
-from gpttui.events import Event, PrepareProgress, StepMetrics
+from gpttui.events import Event, PrepareProgress, Progress, StepMetrics
 
-ROUTINE = (StepMetrics, PrepareProgress)  # frequent; shown at the next redraw tick
+ROUTINE = (StepMetrics, PrepareProgress, Progress)  # frequent; shown at the next redraw tick
 
 
 class InboxReady(Message):

@@ -76,3 +76,8 @@ class PeakCache:
                 except Exception as e:  # no torch / no such device: say so, never raise
                     self._peaks[target] = (None, f"{target[0]}: could not measure a matmul peak ({type(e).__name__})")
             return self._peaks[target]
+
+    def forget(self) -> None:
+        """Drop what was measured (after a re-measurement on request)."""
+        with self._lock:
+            self._peaks.clear()

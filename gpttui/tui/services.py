@@ -185,6 +185,26 @@ def _save_sample(run: Any, prompt: str, text: str, settings: dict[str, Any]) -> 
     return save_sample(run, prompt, text, settings)
 
 
+def _list_datasets() -> list[tuple[Any, float | None]]:
+    """(DatasetInfo, prepared at) of every dataset folder."""
+    from gpttui.data.manage import prepared_at
+    from gpttui.data.store import list_datasets
+
+    return [(info, prepared_at(info)) for info in list_datasets()]
+
+
+def _prepare_dataset(sources: list[str], name: str, **kw: Any) -> Any:
+    from gpttui.data.prepare import prepare
+
+    return prepare(sources, name, **kw)
+
+
+def _delete_dataset(name: str) -> None:
+    from gpttui.data.manage import delete_dataset
+
+    delete_dataset(name)
+
+
 def _list_presets() -> list[Any]:
     from gpttui.presets import list_presets
 
@@ -209,4 +229,7 @@ class Services:
     delete_run: Callable[[str], None] = _delete_run
     stream_sample: Callable[..., Iterator[str]] = _stream_sample
     save_sample: Callable[..., Path] = _save_sample
+    list_datasets: Callable[[], list[Any]] = _list_datasets
+    prepare_dataset: Callable[..., Any] = _prepare_dataset  # (sources, name, text_column=, progress=)
+    delete_dataset: Callable[[str], None] = _delete_dataset
     follow_interval_s: float = 0.5

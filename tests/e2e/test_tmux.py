@@ -166,3 +166,44 @@ def test_sighup_keeps_training(tmp_path: Path) -> None:
     finally:  # never leave a training process behind to load the rest of the suite
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_prepare_from_the_datasets_screen_then_train_and_see_a_sample(tmp_path: Path) -> None:
+    """Datasets screen: prepare a small parquet folder with live progress; a preset trains on
+    it and the samples panel shows the first evaluation's completion."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "pq"
+    src.mkdir()
+    for i in range(2):
+        texts = [f"def f{i}_{j}(x):\n    return x * {j} + {i}\n" for j in range(300)]
+        pq.write_table(pa.table({"text": texts}), src / f"part-{i}.parquet")
+    preset = (PRESET.replace('dataset = "e2e-ds"', 'dataset = "pq-ds"\nval_fraction = 0.05\nsample_tokens = 8')
+              .replace("eval_interval = 100000", "eval_interval = 5"))
+    data, env = make_env(tmp_path, preset)
+    session = f"gpttui-ds-{os.getpid()}"
+    start_tui(session, env)
+    try:
+        wait_screen(session, r"e2etiny")
+        time.sleep(1.0)
+        tmux("send-keys", "-t", session, "d")
+        wait_screen(session, r"prepared datasets")
+        tmux("send-keys", "-t", session, "n")
+        wait_screen(session, r"Prepare a dataset")
+        for keys in (["-l", f"{src}/*.parquet"], ["Enter"], ["-l", "pq-ds"], ["Enter"]):  # Enter: on to the name
+            tmux("send-keys", "-t", session, *keys)
+            time.sleep(0.5)
+        wait_screen(session, r"prepared pq-ds: [\d.]+k tokens", 120)
+        wait_screen(session, r"pq-ds\s+[\d.]+k\s+600\s", 30)  # listed: tokens, 600 documents
+        tmux("send-keys", "-t", session, "Escape")
+        first = select_and_run(session)
+        assert first >= 0
+        wait_screen(session, r"sample \d+/\d+ @ iter 0", 120)
+        tmux("send-keys", "-t", session, "x")
+        wait_screen(session, r"Stop this run")
+        tmux("send-keys", "-t", session, "Enter")
+        wait_screen(session, r"STOPPED", 60)
+        assert (data / "datasets" / "pq-ds" / "train.bin").is_file()
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

@@ -155,3 +155,24 @@ def test_measured_cpu_peak_is_labelled():
     assert value is not None and 0 < value < 100
     assert basis.startswith("measured fp32 matmul on cpu")
     assert H.measured_matmul_tflops("cpu", "float32") == value  # cached per process
+
+
+def test_cpu_peak_is_measured_once_per_machine_and_kept(monkeypatch):
+    from gpttui import peakstore
+
+    calls = []
+
+    def fake(device, dtype):
+        calls.append((device, dtype))
+        return 0.05 * len(calls)
+
+    monkeypatch.setattr(H, "_matmul_tflops", fake)
+    H.measured_matmul_tflops.cache_clear()
+    assert H.measured_matmul_tflops("cpu", "float32") == 0.05
+    H.measured_matmul_tflops.cache_clear()  # a new process: the kept value, no new measurement
+    assert H.measured_matmul_tflops("cpu", "float32") == 0.05 and len(calls) == 1
+    assert H.remeasure_cpu_peak("float32") == 0.10 and len(calls) == 2  # on request
+    assert H.measured_matmul_tflops("cpu", "float32") == 0.10
+    (key,) = peakstore._load()
+    assert key.startswith("cpu|float32|") and key.endswith("threads")
+    H.measured_matmul_tflops.cache_clear()

@@ -30,7 +30,7 @@ class ChoiceScreen(ModalScreen[str | None]):
                     yield Button(label, id=f"choice-{key}", variant="primary" if i == 0 else "default")
 
     def on_mount(self) -> None:
-        self.query(Button).first().focus()  # Enter picks the first (safe) answer
+        self.query(Button).first().focus()  # Enter picks the first answer: callers put the safe one first
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

@@ -16,17 +16,55 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Label, Static
+from textual.widgets import Footer, Header, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
 from gpttui import config as C
 from gpttui.errors import GpttuiError
 from gpttui.tui.peaks import waits_for_peak
+from gpttui.tui.screens.dialogs import ChoiceScreen
 from gpttui.tui.widgets.estimate_panel import EstimatePanel
 
 SHOWN_GROUPS = ("data", "model", "batching", "optimizer", "schedule", "eval", "system", "estimate")
 WIDE_FIELDS = frozenset({"description", "data_source"})  # free text: the input gets a line of its own
 _KEY_IN_MESSAGE = re.compile(r"'([a-z_0-9]+)'")
+
+
+FROM_SOURCE = "\x00from-source"  # the dataset picker's "from a source…" entry
+
+
+def editor_words(message: str) -> str:
+    """A config error as the editor says it: the user types in a field, not `--set key=`."""
+    message = message.removeprefix("--set: ").removeprefix("editor: ")
+    message = re.sub(r"--set ([a-z_0-9]+)=", "", message)
+    return message.replace(" must be int,", " must be a whole number,")
+
+
+def dataset_options(datasets: list[Any], current: str, source: str) -> list[tuple[str, str]]:
+    """The picker's entries: the prepared datasets (tokens, ready or not), the config's own
+    dataset when it is not prepared yet, then "from a source…"."""
+    out = []
+    names = set()
+    for info, _when in datasets:
+        names.add(info.name)
+        state = "" if info.ready else ", incomplete"
+        out.append((f"{info.name}  ({_si(info.train_tokens + info.val_tokens)} tokens{state})", info.name))
+    if current and current not in names:
+        out.insert(0, (f"{current}  ({'not prepared yet' if source else 'not prepared, no data_source'})", current))
+    out.append(("from a source…", FROM_SOURCE))
+    return out
+
+
+def _si(n: int) -> str:
+    from gpttui.tui import fmt
+
+    return fmt.si(n)
+
+
+class DatasetsListed(Message):
+    def __init__(self, datasets: list[Any]) -> None:
+        super().__init__()
+        self.datasets = datasets
 
 
 def as_text(value: Any) -> str:
@@ -58,6 +96,8 @@ class EditorScreen(Screen):
         self.bad: dict[str, str] = {}
         self.cfg: C.TrainConfig | None = cfg
         self.save_name = preset if user and not new else f"{preset}-custom"
+        self.saved_values = dict(self.values)  # what Esc compares with (unsaved changes ask)
+        self.datasets: list[Any] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -82,13 +122,59 @@ class EditorScreen(Screen):
         with Vertical(classes="field wide" if wide else "field"):
             with (Vertical if wide else Horizontal)(classes="field-row wide" if wide else "field-row"):
                 yield Label(name, classes="field-name")
-                yield Input(as_text(self.values[name]), id=f"f-{name}", classes="field-input")
+                if name == "dataset":  # a picker: prepared datasets, or "from a source…"
+                    opts = dataset_options([], self.values[name], self.values["data_source"])
+                    yield Select(opts, value=self.values[name], allow_blank=False, compact=True,
+                                 id="f-dataset", classes="field-input field-select")
+                else:  # long free text keeps its start in view when focused (no select-all to the end)
+                    yield Input(as_text(self.values[name]), id=f"f-{name}", classes="field-input",
+                                select_on_focus=not wide)
             yield Static(help_, id=f"h-{name}", classes="field-help")
 
     def on_mount(self) -> None:
         self.sub_title = f"{'new preset from' if self.new else 'editing'} {self.preset}"
         self.query_one("#f-n_layer" if self.new else "#f-description", Input).focus()
+        for name in WIDE_FIELDS:  # long free text: show its start, not its end
+            self.query_one(f"#f-{name}", Input).cursor_position = 0
         self.request_estimate()
+        self._list_datasets()
+
+    @work(thread=True, exclusive=True, group="editor-datasets", exit_on_error=False)
+    def _list_datasets(self) -> None:
+        self.post_message(DatasetsListed(self.app.services.list_datasets()))
+
+    def on_datasets_listed(self, msg: DatasetsListed) -> None:
+        self.datasets = msg.datasets
+        self._set_dataset_options()
+
+    def _set_dataset_options(self) -> None:
+        sel = self.query_one("#f-dataset", Select)
+        current = str(self.values["dataset"])
+        with sel.prevent(Select.Changed):
+            sel.set_options(dataset_options(self.datasets, current, str(self.values["data_source"])))
+            sel.value = current
+
+    @on(Select.Changed, "#f-dataset")
+    def _dataset_picked(self, event: Select.Changed) -> None:
+        value = event.value
+        if value == FROM_SOURCE:
+            from gpttui.tui.screens.datasets import PrepareScreen
+
+            self.app.push_screen(PrepareScreen(source=str(self.values["data_source"]),
+                                               text_column=str(self.values["text_column"])), self._from_source)
+            return
+        if isinstance(value, str) and value != self.values["dataset"]:
+            self.values["dataset"] = value
+            self.validate_all()
+
+    def _from_source(self, answer: dict[str, str] | None) -> None:
+        """A new dataset from files: it is prepared when the run starts (with progress)."""
+        if answer:
+            self.values["dataset"] = answer["name"]
+            for key, value in (("data_source", answer["source"]), ("text_column", answer["column"])):
+                self.query_one(f"#f-{key}", Input).value = value  # → _changed → values, validation
+        self._set_dataset_options()
+        self.validate_all()
 
     @on(Input.Changed, ".field-input")
     def _changed(self, event: Input.Changed) -> None:
@@ -102,7 +188,8 @@ class EditorScreen(Screen):
             self.values[key] = value
             self.bad.pop(key, None)
         except GpttuiError as e:
-            self.bad[key] = str(e).removeprefix("--set: ")
+            hint = f" — {e.hint}" if getattr(e, "hint", "") and e.hint not in str(e) else ""
+            self.bad[key] = editor_words(str(e) + hint)
         self.validate_all()
 
     def validate_all(self) -> None:
@@ -121,7 +208,7 @@ class EditorScreen(Screen):
             self.cfg = C.from_dict(self.values, source="editor")
         except GpttuiError as e:
             self.cfg = None
-            msg = str(e).removeprefix("editor: ")
+            msg = editor_words(str(e))
             form.update(msg)
             form.display = True
             m = _KEY_IN_MESSAGE.search(msg)
@@ -134,7 +221,7 @@ class EditorScreen(Screen):
 
     def _show_field(self, name: str, error: str | None) -> None:
         help_ = self.query_one(f"#h-{name}", Static)
-        inp = self.query_one(f"#f-{name}", Input)
+        inp = self.query_one(f"#f-{name}")
         help_.update(error or C.FIELDS[name].metadata["help"])
         help_.set_class(bool(error), "error")
         inp.set_class(bool(error), "invalid")
@@ -189,6 +276,7 @@ class EditorScreen(Screen):
             self.app.post_message(Notice(str(e), "error"))
             return
         self.preset = name
+        self.saved_values = C.to_dict(cfg)
         self.app.post_message(Notice(f"Saved preset '{name}' to {path}", "information"))
 
     def action_start(self) -> None:
@@ -197,7 +285,19 @@ class EditorScreen(Screen):
             self.app.start_training(cfg, self.preset)
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        """Leave; with unsaved changes, ask first (Keep editing is the default)."""
+        changed = [k for k, v in self.values.items() if self.saved_values.get(k) != v] + sorted(self.bad)
+        if not changed:
+            self.app.pop_screen()
+            return
+
+        def done(choice: str | None) -> None:
+            if choice == "discard":
+                self.app.pop_screen()
+
+        shown = ", ".join(dict.fromkeys(changed[:6])) + (" …" if len(changed) > 6 else "")
+        self.app.push_screen(ChoiceScreen("Discard your changes?", [("keep", "Keep editing"), ("discard", "Discard")],
+                                          f"Changed: {shown}. Save them as a preset with ctrl+s."), done)
 
 
 class Notice(Message):

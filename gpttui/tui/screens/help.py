@@ -11,6 +11,7 @@ from textual.widgets import Static
 
 
 def _screens() -> list[tuple[str, type]]:
+    from gpttui.tui.screens.datasets import DatasetsScreen
     from gpttui.tui.screens.editor import EditorScreen
     from gpttui.tui.screens.home import HomeScreen
     from gpttui.tui.screens.runs import CompareScreen, RunsScreen
@@ -18,7 +19,8 @@ def _screens() -> list[tuple[str, type]]:
     from gpttui.tui.screens.training import TrainingScreen
 
     return [("Home", HomeScreen), ("Config editor", EditorScreen), ("Training", TrainingScreen),
-            ("Sampling", SamplingScreen), ("Runs", RunsScreen), ("Compare", CompareScreen)]
+            ("Sampling", SamplingScreen), ("Runs", RunsScreen), ("Compare", CompareScreen),
+            ("Datasets", DatasetsScreen)]
 
 
 def help_table() -> Table:

@@ -53,11 +53,15 @@ class HomeScreen(Screen):
 
     BINDINGS = [
         Binding("enter", "edit", "Edit", show=False),
+        # The app's Help and Quit first: at 80 columns the footer cuts what comes last.
+        Binding("question_mark", "app.help", "Help"),
+        Binding("q", "app.request_quit", "Quit"),
         Binding("r", "run", "Run"),
         Binding("e", "edit", "Edit"),
         Binding("n", "new", "New from"),
         Binding("slash", "filter", "Filter"),
         Binding("u", "runs", "Runs"),
+        Binding("d", "datasets", "Datasets"),
         Binding("t", "training", "Training"),
         Binding("m", "sample", "Sample"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -76,7 +80,7 @@ class HomeScreen(Screen):
             yield DataTable(id="presets", cursor_type="row", zebra_stripes=True)
             yield Static("Recent runs", id="runs-title", classes="section")
             yield DataTable(id="recent", cursor_type="row")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         t = self.query_one("#presets", DataTable)
@@ -250,6 +254,9 @@ class HomeScreen(Screen):
 
     def action_runs(self) -> None:
         self.app.open_runs()
+
+    def action_datasets(self) -> None:
+        self.app.open_datasets()
 
     def action_training(self) -> None:
         self.app.open_training()

@@ -168,7 +168,7 @@ class RunsScreen(Screen):
             if choice == "delete":
                 self._delete(s.id)
 
-        self.app.push_screen(ChoiceScreen(f"Delete run {s.id}?", [("delete", "Delete"), ("cancel", "Keep")],
+        self.app.push_screen(ChoiceScreen(f"Delete run {s.id}?", [("cancel", "Keep"), ("delete", "Delete")],
                                           "Its checkpoints, metrics and samples are removed."), done)
 
     @work(thread=True, group="runs-delete", exit_on_error=False)

@@ -16,11 +16,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, ProgressBar, RichLog, Sparkline, Static
+from textual.widget import Widget
+from textual.widgets import Footer, Header, RichLog, Sparkline, Static
 
 from gpttui import events as E
 from gpttui.tui import fmt
 from gpttui.tui.live import LiveRun
+from gpttui.tui.screens import training_view as V
 from gpttui.tui.screens.dialogs import ChoiceScreen
 from gpttui.tui.widgets.chart import LineChart, Series
 from gpttui.tui.widgets.gauge import Gauge
@@ -39,6 +41,25 @@ def loss_series(live: LiveRun) -> list[Series]:
     return [tr, va]
 
 
+class ProgressLine(Widget):
+    """The run's progress bar, drawn at whatever width it has when rendered."""
+
+    DEFAULT_CSS = "ProgressLine { height: 1; width: 1fr; }"
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.fraction: float | None = None
+
+    def set_fraction(self, frac: float | None) -> None:
+        cells = None if frac is None else round(frac * 1000)  # repaint only when a cell could move
+        if cells != getattr(self, "_cells", -1):
+            self._cells, self.fraction = cells, frac
+            self.refresh()
+
+    def render(self) -> Text:
+        return V.progress_line(self.fraction, self.size.width)
+
+
 class TrainingScreen(Screen):
     """Live view of one run; controls work only on the run this process trains."""
 
@@ -47,6 +68,10 @@ class TrainingScreen(Screen):
         Binding("s", "save", "Save ckpt"),
         Binding("x", "stop", "Stop"),
         Binding("g", "sample", "Sample"),
+        Binding("left_square_bracket", "sample_step(-1)", "Older sample", show=False),
+        Binding("right_square_bracket", "sample_step(1)", "Newer sample", show=False),
+        Binding("w", "dismiss_warning", "Dismiss warning", show=False),
+        Binding("b", "toggle_bell", "Bell on warnings on/off", show=False),
         Binding("escape", "back", "Back"),
     ]
 
@@ -60,8 +85,12 @@ class TrainingScreen(Screen):
         self._log_seen = 0
         self._dirty = True
         self._shown: dict[str, str] = {}
+        self._drawn: dict[str, object] = {}  # what each Static shows now (text and styles)
         self._spark: tuple[float, ...] = ()
         self._chart_t = -1e9
+        self._sample_i: int | None = None  # the sample shown (None: the newest)
+        self._warned = 0  # warnings dismissed (w) or already shown in the banner
+        self._banner: E.RunWarning | None = None
 
     @property
     def live(self) -> LiveRun | None:
@@ -70,17 +99,22 @@ class TrainingScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="status")
+        yield Static(id="banner")
         with Horizontal(id="progress-row"):
-            yield ProgressBar(total=None, show_eta=False, id="progress")
+            yield ProgressLine(id="progress")
             yield Static(id="iter")
         with Horizontal(id="main"):
             yield LineChart(xlabel="iter", id="loss-chart")
             with Vertical(id="side"):
                 yield Static(id="numbers")
-                yield Gauge("MFU", id="mfu", warn=2.0)
-                yield Static(id="mfu-basis")
-                yield Gauge("VRAM", id="vram")
-        yield Sparkline([], id="spark")
+                yield Gauge("MFU", width=10, id="mfu", warn=2.0)
+                yield Gauge("VRAM", width=10, id="vram")
+                yield Gauge("RAM", width=10, id="ram")
+                yield Static(id="sample")
+        yield Static(id="mfu-basis")
+        with Horizontal(id="spark-row"):
+            yield Static(id="spark-label")
+            yield Sparkline([], id="spark")
         yield RichLog(id="log", max_lines=500, wrap=False, markup=False)
         yield Footer()
 
@@ -93,12 +127,13 @@ class TrainingScreen(Screen):
         shape (length, line count) did: a layout pass costs more than the redraw, and
         this runs 4 times a second while the trainer wants the CPU."""
         plain = content if isinstance(content, str) else content.plain
-        prev = self._shown.get(selector)
-        if prev == plain and isinstance(content, str):
+        key = plain if isinstance(content, str) else (plain, tuple(content.spans), content.style)
+        if self._drawn.get(selector) == key:  # the same text and styles: nothing to repaint
             return
+        prev = self._shown.get(selector)
         shape_changed = prev is None or len(prev) != len(plain) or prev.count("\n") != plain.count("\n")
         self.query_one(selector, Static).update(content, layout=shape_changed)
-        self._shown[selector] = plain
+        self._shown[selector], self._drawn[selector] = plain, key
 
     def mark_dirty(self, urgent: bool = False) -> None:
         """Called by the app for each event; urgent ones (state changes) redraw now."""
@@ -111,22 +146,34 @@ class TrainingScreen(Screen):
             self.refresh_view(chart=False)
 
     def _tick(self) -> None:
+        """Twice a second: redraw what events changed; while the run's clock runs, once a
+        second anyway (elapsed and ETA tick even when a step takes minutes)."""
+        live = self.live
+        self._ticks = getattr(self, "_ticks", 0) + 1
+        if live is not None and (live.running or live.state == E.PREPARING) and self._ticks % 2 == 0:
+            self._dirty = True
         self.redraw_if_dirty()
 
     def refresh_view(self, chart: bool = True) -> None:
-        """Redraw every widget from the LiveRun."""
+        """Redraw every widget from the LiveRun (not before it is composed, nor while the
+        app tears it down)."""
         self._dirty = False
+        if not self.query("#numbers"):
+            return
         live = self.live
         if live is None:
             self._put("#status", "No run is training. Start one from Home (r).")
             return
         self._status(live)
+        self._warning(live)
         self._progress(live)
         self._numbers(live)
+        self._put("#sample", V.sample_text(live, self._sample_i))
         spark = live.recent_losses()
         if spark != self._spark:
             self._spark = spark
             self.query_one(Sparkline).data = list(spark)
+        self._put("#spark-label", V.spark_label(spark))  # (cached: repainted only when it changes)
         log = self.query_one(RichLog)
         for line in live.new_log_lines(self._log_seen):
             log.write(line)
@@ -140,6 +187,8 @@ class TrainingScreen(Screen):
         t = Text()
         t.append(f" {live.state.upper()} ", style=f"reverse {STATE_STYLE.get(live.state, 'bold')}")
         t.append(f"  run {live.run_id}")
+        if live.state in (E.EVALUATING, E.PREPARING, E.COMPILING, E.SAVING) and live.state_since is not None:
+            t.append(f"  for {fmt.duration(self.app.services.clock() - live.state_since)}", style="dim")
         if live.step is not None and live.step.compiling:
             t.append("  (compiling: first steps are slow)", style="magenta")
         if live.pending:
@@ -152,42 +201,39 @@ class TrainingScreen(Screen):
         self._put("#status", t)
 
     def _progress(self, live: LiveRun) -> None:
-        step = live.step
-        bar = self.query_one(ProgressBar)
-        if step is None:
-            self._put("#iter", "iter –")
-            return
-        bar.update(total=step.max_iters, progress=step.iter)
-        self._put("#iter", f" iter {step.iter:,}/{step.max_iters:,}")
+        self.query_one(ProgressLine).set_fraction(V.fraction_done(live))
+        self._put("#iter", V.iter_text(live))
+
+    def _show(self, selector: str, on: bool) -> None:
+        w = self.query_one(selector)
+        if w.display != on:
+            w.display = on
+
+    def _warning(self, live: LiveRun) -> None:
+        """The newest warning not dismissed, as a banner (with the terminal bell if on)."""
+        w = live.warnings[-1] if len(live.warnings) > self._warned else None
+        if w is not self._banner:
+            self._banner = w
+            if w is not None:
+                self._put("#banner", V.banner_text(w))
+                if getattr(self.app, "bell_on_warning", False):
+                    self.app.bell()
+        self._show("#banner", w is not None)
 
     def _numbers(self, live: LiveRun) -> None:
+        self._put("#numbers", V.numbers_text(live, self.app.services.clock()))
         s = live.step
         if s is None:
-            self._put("#numbers", "waiting for the first step…")
             return
-        now = self.app.services.clock()
-        eta = f"{fmt.duration(s.eta_s)} → {fmt.clock(now + s.eta_s)}" if s.eta_s is not None else "– (warming up)"
-        best = live.best_val
-        lines = [
-            f"loss       {s.loss:.4f}   best val {fmt.num(best, '.4f')}",
-            f"tokens/s   {fmt.si(s.tokens_per_s)} (measured)",
-            f"step time  {s.step_time_s * 1000:,.0f} ms",
-            f"ETA        {eta}",
-            f"elapsed    {fmt.duration(s.elapsed_s)}   seen {fmt.si(s.tokens_seen)} tok",
-            f"lr         {s.lr:.2e}   grad norm {fmt.num(s.grad_norm, '.3f')}",
-            f"power      {fmt.num(s.power_w, '.0f')} W   energy {fmt.num(s.energy_kwh, '.3f')} kWh",
-        ]
-        self._put("#numbers", "\n".join(lines))
-        peak = f" of {s.peak_tflops:.3g} TFLOPS" if s.peak_tflops else " (peak unknown)"
-        self.query_one("#mfu", Gauge).set_value(s.mfu, f"{fmt.pct(s.mfu)}{peak}", over_is_bad=False)
-        self._put("#mfu-basis", Text(f"      {s.peak_basis}", style="dim"))
-        total = s.vram_total
-        used = s.vram_used if s.vram_used is not None else s.vram_nvml_used
-        if total and used is not None:
-            self.query_one("#vram", Gauge).set_value(
-                used / total, f"{fmt.gib(used)} / {fmt.gib(total)} (peak {fmt.gib(s.vram_peak)})")
-        else:
-            self.query_one("#vram", Gauge).set_value(None, "not measured on this device")
+        self._show("#mfu", s.mfu is not None)
+        if s.mfu is not None:
+            self.query_one("#mfu", Gauge).set_value(s.mfu, f"{fmt.pct(s.mfu)} of {s.peak_tflops:.3g} TFLOPS", over_is_bad=False)
+        self._show("#mfu-basis", True)
+        self._put("#mfu-basis", V.mfu_basis_line(s))
+        for sel, detail in (("#vram", V.vram_detail(s)), ("#ram", V.ram_detail(s))):
+            self._show(sel, detail is not None)
+            if detail is not None:
+                self.query_one(sel, Gauge).set_value(*detail)
 
     # -- keys ------------------------------------------------------------------------------
     def _can_control(self) -> bool:
@@ -222,6 +268,25 @@ class TrainingScreen(Screen):
         if live is None:
             return
         self.app.open_sampling(live.run_id)
+
+    def action_sample_step(self, delta: int) -> None:
+        """Browse the samples generated at each evaluation ([ older, ] newer)."""
+        live = self.live
+        if live is None or not live.samples:
+            return
+        i = (len(live.samples) - 1 if self._sample_i is None else self._sample_i) + delta
+        self._sample_i = None if i >= len(live.samples) - 1 else max(0, i)
+        self.mark_dirty(True)
+
+    def action_toggle_bell(self) -> None:
+        self.app.bell_on_warning = not getattr(self.app, "bell_on_warning", False)
+        self.notify(f"Terminal bell on warnings: {'on' if self.app.bell_on_warning else 'off'}")
+
+    def action_dismiss_warning(self) -> None:
+        live = self.live
+        if live is not None:
+            self._warned = len(live.warnings)
+            self.mark_dirty(True)
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -55,6 +55,11 @@ def render_chart(series: list[Series], width: int, height: int, xlabel: str = ""
             drawn = True
     if not drawn:
         return Text("waiting for data…", style="dim")
+    xs = [x for s in series for x in s.xs]
+    ys = [y for s in series for y in s.ys]
+    if max(xs) > min(xs) and max(ys) > min(ys):
+        # Top right, where a falling loss curve is not: the default (top left) hid its start.
+        fig.legend(x=max(xs), y=max(ys), ha="right", va="top", relative=True)
     if xlabel:
         fig.label(xlabel, axis=0)
     if title:

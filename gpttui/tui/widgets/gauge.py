@@ -28,4 +28,7 @@ class Gauge(Static):
         text = Text(f"{self.label:<6}", style="bold")
         text.append(fmt.bar(frac, self.bar_width), style=style if frac is not None else "dim")
         text.append(f" {detail}")
-        self.update(text, layout=False)  # always one line: no layout pass needed
+        key = (text.plain, style)
+        if key != getattr(self, "_key", None):  # unchanged: no repaint (redraws run every second)
+            self._key = key
+            self.update(text, layout=False)  # always one line: no layout pass needed

@@ -1,0 +1,40 @@
+"""Host memory of this process and machine, cheaply (a /proc read, ~20 µs), without psutil.
+
+Used by the training metrics (RAM beside VRAM, or alone on a CPU run); figures that cannot
+be read on this platform are left out, never guessed.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+
+def process_rss() -> int | None:
+    """Resident memory of this process in bytes (Linux /proc), None where unreadable."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            resident = int(f.read().split()[1])
+        return resident * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+@lru_cache(maxsize=1)
+def total_ram() -> int | None:
+    """Physical memory of the machine in bytes, None where unknown."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def host_memory() -> dict[str, int]:
+    """`ram_used`/`ram_total` for StepMetrics, each only when measured."""
+    out = {}
+    rss, total = process_rss(), total_ram()
+    if rss is not None:
+        out["ram_used"] = rss
+    if total is not None:
+        out["ram_total"] = total
+    return out

@@ -1,0 +1,77 @@
+"""Measured CPU matmul peaks kept per machine, so MFU and time estimates stop moving.
+
+A CPU's matmul rate measured by each process under whatever load there is swung from 0.031
+to 0.193 TFLOPS within one hour on one machine: every MFU and every estimate moved with it.
+The first measurement on a machine (by CPU model, torch threads and dtype) is kept in the
+data dir (`peaks.json`) and used from then on; `remeasure` replaces it on request.
+No torch here: the caller passes the measuring function.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from typing import Any
+
+from gpttui.fsutil import atomic_write_text
+from gpttui.paths import data_dir
+
+FILE = "peaks.json"
+
+
+def machine_key(device: str, dtype: str, threads: int | None = None) -> str:
+    """What a measurement is valid for: this CPU model, thread count and dtype."""
+    cpu = _cpu_model() or platform.processor() or platform.machine()
+    n = threads if threads is not None else (os.cpu_count() or 0)
+    return f"{device}|{dtype}|{cpu}|{n} threads"
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def _load() -> dict[str, Any]:
+    try:
+        data = json.loads((data_dir() / FILE).read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def stored(key: str) -> dict[str, Any] | None:
+    """{'tflops', 'measured'} kept for `key`, or None."""
+    entry = _load().get(key)
+    if isinstance(entry, dict) and isinstance(entry.get("tflops"), (int, float)) and entry["tflops"] > 0:
+        return entry
+    return None
+
+
+def keep(key: str, tflops: float) -> None:
+    data = _load()
+    data[key] = {"tflops": tflops, "measured": time.time()}
+    path = data_dir() / FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True))
+
+
+def kept_or_measure(key: str, measure: Callable[[], float], remeasure: bool = False) -> float:
+    """The kept peak for `key`, else (or when `remeasure`) a new measurement, kept."""
+    entry = None if remeasure else stored(key)
+    if entry is not None:
+        return float(entry["tflops"])
+    value = float(measure())
+    try:
+        keep(key, value)
+    except OSError:  # a read-only data dir: use it for this process only
+        pass
+    return value

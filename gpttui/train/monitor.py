@@ -1,0 +1,179 @@
+"""Watching a run for what the user should act on: a plateau (early stop), overfitting, a
+loss spike, a throughput drop, VRAM creeping up, a disk about to fill.
+
+Fed by the loop with the events it emits (StepMetrics at each log, EvalResult at each eval,
+the path of each checkpoint); it emits `RunWarning`s through the trainer (headless prints a
+WARN line, the TUI shows a banner, metrics.jsonl keeps them) and returns the reason to stop
+when the val loss has plateaued. Pure Python, no torch: every rule is tested on numbers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from gpttui import events as E
+
+SPIKE_WINDOW = 50  # recent logged losses a spike is judged against
+SPIKE_MIN_POINTS = 20
+SPIKE_K = 8.0  # robust standard deviations (1.4826 x MAD) above the median
+SPIKE_MIN_NATS = 0.1  # and at least this far above it (a smooth curve has a tiny MAD)
+SPIKE_COOLDOWN = 50  # logs before another spike warning
+TPS_MIN_WINDOWS = 10
+TPS_DROP = 0.30  # warn at 30 % below the run's median ...
+TPS_SUSTAIN = 3  # ... for this many log windows in a row
+TPS_REARM = 0.15  # warn again once it has come back within 15 %
+VRAM_BASE_WINDOWS = 10  # logs the baseline is taken over (after compiling)
+VRAM_GROWTH = 0.10  # warn at 10 % above the baseline ...
+VRAM_MIN_BYTES = 256 * 2**20  # ... and at least 256 MiB
+OVERFIT_EVALS = 3  # gap widening at each of this many evaluations in a row
+OVERFIT_MIN_GAP = 0.05  # nats of val - train before it is called overfitting
+
+
+def disk_free(path: str) -> int | None:
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
+
+
+class RunMonitor:
+    """One run's checks. `emit` sends an event (the trainer's); `free` measures free disk."""
+
+    def __init__(self, cfg: Any, run_id: str, emit: Callable[[E.Event], None],
+                 free: Callable[[str], int | None] = disk_free, best_val: float = float("inf"),
+                 best_iter: int = 0) -> None:
+        self.cfg, self.run_id, self.emit, self.free = cfg, run_id, emit, free
+        self.best = best_val  # best val loss, by at least early_stop_min_delta (a resumed run's so far)
+        self.best_iter = best_iter
+        self.bad_evals = 0
+        self._losses: deque[float] = deque(maxlen=SPIKE_WINDOW)
+        self._spike_wait = 0
+        self._tps: list[float] = []
+        self._slow = 0
+        self._tps_warned = False
+        self._vram_base: list[int] = []
+        self._vram_warned_at = 0
+        self._gaps: list[float] = []
+        self._overfit_warned = False
+        self.warnings: list[E.RunWarning] = []
+
+    def _warn(self, code: str, iter_num: int, text: str, hint: str) -> None:
+        w = E.RunWarning(self.run_id, code=code, text=text, hint=hint, iter=iter_num)
+        self.warnings.append(w)
+        self.emit(w)
+
+    # -- steps -----------------------------------------------------------------------------
+    def on_step(self, ev: E.StepMetrics) -> None:
+        if ev.compiling:
+            return
+        self._spike(ev)
+        self._throughput(ev)
+        self._vram(ev)
+
+    def _spike(self, ev: E.StepMetrics) -> None:
+        window = list(self._losses)
+        self._losses.append(ev.loss)
+        self._spike_wait = max(0, self._spike_wait - 1)
+        if len(window) < SPIKE_MIN_POINTS or self._spike_wait:
+            return
+        med = statistics.median(window)
+        spread = 1.4826 * statistics.median(abs(v - med) for v in window)
+        if ev.loss > med + max(SPIKE_K * spread, SPIKE_MIN_NATS):
+            self._spike_wait = SPIKE_COOLDOWN
+            self._warn("spike", ev.iter, f"loss spiked to {ev.loss:.3f} at iter {ev.iter:,} (recent median "
+                       f"{med:.3f} ± {spread:.3f})",
+                       f"if it does not come back down, lower learning_rate (now {self.cfg.learning_rate:g}) "
+                       "or set grad_clip = 1.0 and resume from the last checkpoint")
+
+    def _throughput(self, ev: E.StepMetrics) -> None:
+        tps = ev.tokens_per_s
+        if tps <= 0:
+            return
+        med = statistics.median(self._tps) if len(self._tps) >= TPS_MIN_WINDOWS else None
+        self._tps.append(tps)
+        if med is None:
+            return
+        if tps < (1 - TPS_DROP) * med:
+            self._slow += 1
+            if self._slow >= TPS_SUSTAIN and not self._tps_warned:
+                self._tps_warned = True
+                self._warn("throughput", ev.iter, f"throughput fell to {_si(tps)} tok/s, {100 * (1 - tps / med):.0f} % "
+                           f"below this run's median {_si(med)} tok/s",
+                           "another process on the GPU or CPU, or thermal throttling: check nvidia-smi "
+                           "(clocks, temperature, processes) and top")
+        else:
+            self._slow = 0
+            if tps >= (1 - TPS_REARM) * med:
+                self._tps_warned = False
+
+    def _vram(self, ev: E.StepMetrics) -> None:
+        used = ev.vram_reserved if ev.vram_reserved is not None else ev.vram_used
+        if used is None:
+            return
+        if len(self._vram_base) < VRAM_BASE_WINDOWS:
+            self._vram_base.append(used)
+            return
+        base = min(self._vram_base)
+        floor = max(base * (1 + VRAM_GROWTH), base + VRAM_MIN_BYTES, self._vram_warned_at * (1 + VRAM_GROWTH))
+        if used > floor:
+            self._vram_warned_at = used
+            total = f" of {ev.vram_total / 2**30:.1f} GiB" if ev.vram_total else ""
+            self._warn("vram", ev.iter, f"GPU memory crept up from {base / 2**30:.2f} to {used / 2**30:.2f} GiB{total} "
+                       f"since the start", "tensors kept across steps or allocator fragmentation: if it nears the "
+                       "card's memory the run fails out of memory; set PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True "
+                       "and resume, or lower batch_size")
+
+    # -- evaluations ---------------------------------------------------------------------------
+    def on_eval(self, ev: E.EvalResult) -> str:
+        """Check overfitting; returns the reason to stop early ('' to go on)."""
+        self._overfit(ev)
+        delta = float(getattr(self.cfg, "early_stop_min_delta", 0.0))
+        if ev.val_loss < self.best - delta or self.best == float("inf"):
+            self.best, self.best_iter, self.bad_evals = ev.val_loss, ev.iter, 0
+            return ""
+        self.bad_evals += 1
+        patience = int(getattr(self.cfg, "early_stop_patience", 0))
+        if patience and self.bad_evals >= patience:
+            by = f" by {delta:g}" if delta else ""
+            return (f"early stop: val loss has not improved{by} for {self.bad_evals} evaluations "
+                    f"(best {self.best:.4f} at iter {self.best_iter:,}, now {ev.val_loss:.4f})")
+        return ""
+
+    def _overfit(self, ev: E.EvalResult) -> None:
+        gap = ev.val_loss - ev.train_loss
+        self._gaps.append(gap)
+        g = self._gaps[-(OVERFIT_EVALS + 1):]
+        widening = len(g) == OVERFIT_EVALS + 1 and all(b > a for a, b in zip(g, g[1:], strict=False))
+        if widening and gap > OVERFIT_MIN_GAP and not self._overfit_warned:
+            self._overfit_warned = True
+            best = f"; val loss was best at iter {self.best_iter:,} ({self.best:.4f})" if self.best < float("inf") else ""
+            self._warn("overfit", ev.iter, f"overfitting: val − train gap widened {g[0]:.3f} → {gap:.3f} over "
+                       f"{OVERFIT_EVALS} evaluations", f"raise dropout (now {self.cfg.dropout:g}) to 0.1–0.2 or "
+                       f"train on more data{best}")
+        elif not widening:
+            self._overfit_warned = False
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def on_checkpoint(self, path: str, iter_num: int) -> None:
+        """Warn when the disk cannot take two more checkpoints of this size."""
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            return
+        free = self.free(os.path.dirname(path) or ".")
+        if free is not None and free < 2 * size:
+            self._warn("disk", iter_num, f"only {free / 2**30:.1f} GiB free on the run's disk; a checkpoint is "
+                       f"{size / 2**30:.1f} GiB", "free space (delete old runs: Runs screen, d) before the next "
+                       "checkpoint, which may otherwise fail")
+
+
+def _si(n: float) -> str:
+    for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if n >= div:
+            return f"{n / div:.1f}{suffix}"
+    return f"{n:.0f}"

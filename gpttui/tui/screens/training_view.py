@@ -1,0 +1,126 @@
+"""What the Training screen says, as text built from a LiveRun: plain functions of the run's
+state and the time now, so they are tested without a screen and cost one pass per frame.
+
+Rules: a figure that is not measured on this device is left out (no "–" placeholders); a
+figure that moves between events (elapsed, ETA, micro-steps) is extrapolated from the
+newest event and the clock, so the screen ticks every second even inside a long step.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from gpttui import events as E
+from gpttui.tui import fmt
+from gpttui.tui.live import LiveRun
+
+
+def progress_line(frac: float | None, width: int) -> Text:
+    """`████░░░░` filled to `frac` (None: nothing known yet, an empty dim bar)."""
+    if frac is None:
+        return Text(fmt.bar(0.0, max(4, width)), style="dim", no_wrap=True, overflow="crop")
+    return Text(fmt.bar(frac, max(4, width)), style="green", no_wrap=True, overflow="crop")
+
+
+def fraction_done(live: LiveRun) -> float | None:
+    """Optimizer steps done plus the micro-steps of the one in progress, over max_iters."""
+    pos, total = live.position(), live.max_iters
+    if pos is None or not total:
+        return None
+    it, micro, accum, _ = pos
+    return min(1.0, (it + (micro / accum if accum else 0.0)) / total)
+
+
+def iter_text(live: LiveRun) -> str:
+    """`24.7%  iter 1,234/5,000 · step 1,235: micro 12/64 · 1.2M tok`."""
+    pos, total = live.position(), live.max_iters
+    if pos is None or not total:
+        return " waiting for the first step"
+    it, micro, accum, seen = pos
+    parts = [f" {100 * (fraction_done(live) or 0.0):.1f}%  iter {it:,}/{total:,}"]
+    if accum > 1 and live.running and it < total:
+        parts.append(f"step {it + 1:,}: micro {micro}/{accum}")
+    parts.append(f"{fmt.si(seen)} tok")
+    return " · ".join(parts)
+
+
+def numbers_text(live: LiveRun, now: float) -> str:
+    """The side panel's figures: each one measured, or left out."""
+    s = live.step
+    elapsed = live.elapsed_at(now)
+    if s is None:
+        return "waiting for the first step…" + (f"\nelapsed    {fmt.duration(elapsed)}" if elapsed is not None else "")
+    best = live.best_val
+    eta = live.eta_at(now)
+    lines = [f"loss       {s.loss:.4f}" + (f"   best val {best:.4f}" if best is not None else "")]
+    if s.tokens_per_s > 0:
+        step = f"{s.step_time_s * 1000:,.0f} ms" if s.step_time_s < 10 else fmt.duration(s.step_time_s)
+        lines.append(f"tokens/s   {fmt.si(s.tokens_per_s)} (measured)   step {step}")
+    if not live.active:
+        pass  # ended: no ETA
+    elif s.compiling:
+        lines.append("ETA        after compiling")
+    elif eta is not None:
+        lines.append(f"ETA        {fmt.duration(eta)} → {fmt.clock(now + eta)}")
+    lines.append(f"elapsed    {fmt.duration(elapsed)}")
+    lr = f"lr         {s.lr:.2e}"
+    lines.append(lr + (f"   grad norm {s.grad_norm:.3f}" if s.grad_norm is not None else ""))
+    power = []
+    if s.power_w is not None:
+        power.append(f"{s.power_w:.0f} W")
+    if s.energy_kwh is not None:
+        power.append(f"energy {s.energy_kwh:.3f} kWh")
+    if power:
+        lines.append("power      " + "   ".join(power))
+    return "\n".join(lines)
+
+
+def mfu_basis_line(s: E.StepMetrics) -> Text:
+    """The MFU basis, once, in full."""
+    if s.peak_tflops:
+        return Text(f"MFU = measured model FLOPs/s ÷ peak {s.peak_tflops:.3g} TFLOPS: {s.peak_basis}", style="dim")
+    return Text(f"MFU not shown: {s.peak_basis}", style="dim")
+
+
+def ram_detail(s: E.StepMetrics) -> tuple[float, str] | None:
+    """(fraction, text) for the host RAM gauge, or None when not measured."""
+    if s.ram_used is None or not s.ram_total:
+        return None
+    return s.ram_used / s.ram_total, f"{s.ram_used / 2**30:.1f}/{fmt.gib(s.ram_total)} (process)"
+
+
+def vram_detail(s: E.StepMetrics) -> tuple[float, str] | None:
+    total = s.vram_total
+    used = s.vram_used if s.vram_used is not None else s.vram_nvml_used
+    if not total or used is None:
+        return None
+    peak = f", peak {s.vram_peak / 2**30:.1f}" if s.vram_peak is not None else ""
+    return used / total, f"{used / 2**30:.1f}/{fmt.gib(total)}{peak}"
+
+
+def spark_label(values: tuple[float, ...]) -> str:
+    if len(values) < 2:
+        return "train loss (per log): waiting"
+    return f"train loss, last {len(values)} logs  {max(values):.3f} → {values[-1]:.3f}"
+
+
+def sample_text(live: LiveRun, index: int | None) -> Text:
+    """The sample at `index` (None: the newest), with the iteration and val loss it was
+    generated at; the prompt dim, the completion plain."""
+    if not live.samples:
+        return Text("samples: one per evaluation (config sample_tokens, sample_prompt)", style="dim")
+    n = len(live.samples)
+    i = n - 1 if index is None else max(0, min(n - 1, index))
+    sm = live.samples[i]
+    val = f" · val {sm.val_loss:.4f}" if sm.val_loss is not None else ""
+    t = Text(f"sample {i + 1}/{n} @ iter {sm.iter:,}{val}  [ ]\n", style="bold")
+    t.append(sm.prompt.replace("\n", "⏎ "), style="dim")
+    t.append(sm.text if sm.text.strip() else f"(only whitespace: {sm.text!r})")
+    return t
+
+
+def banner_text(w: E.RunWarning) -> Text:
+    t = Text(f" ⚠ {w.text} ", style="bold black on yellow")
+    t.append(f" → {w.hint}", style="yellow")
+    t.append("   (w: dismiss)", style="dim")
+    return t

@@ -1,0 +1,133 @@
+"""SVG snapshots of the Training screen of a long run: a step in progress on a CPU (micro-steps,
+RAM gauge, samples panel), a warning banner, an early-stopped run."""
+
+from __future__ import annotations
+
+from test_live_screen import cpu_step
+from test_snapshots import settle
+from tui_fakes import NOW, FakeSession, services
+
+from gpttui import events as E
+from gpttui.tui.app import make_app
+
+
+def _run_before(*make_events):
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("down", "r")
+        await settle(pilot, 0.2)
+        session = FakeSession.instances[-1]
+        for make in make_events:
+            for ev in make(session.run_id):
+                session.listener(ev)
+        pilot.app.drain_events()
+        pilot.app.screen.refresh_view(chart=True)
+        await settle(pilot)
+
+    return run_before
+
+
+def _long_step(rid: str) -> list[E.Event]:
+    return [cpu_step(rid, 20),
+            E.Sample(rid, iter=20, prompt="def ", text="main():\n    return 42", val_loss=3.5, time=NOW),
+            E.Progress(rid, iter=20, max_iters=40, micro=12, accum=64, tokens_seen=2584, elapsed_s=5.0, time=NOW)]
+
+
+def _warning(rid: str) -> list[E.Event]:
+    return [E.RunWarning(rid, code="overfit", iter=20, time=NOW,
+                         text="overfitting: val − train gap widened 0.020 → 0.150 over 3 evaluations",
+                         hint="raise dropout (now 0) to 0.1–0.2 or train on more data")]
+
+
+def _early_stop(rid: str) -> list[E.Event]:
+    reason = "early stop: val loss has not improved for 3 evaluations (best 3.5000 at iter 20, now 3.5100)"
+    return [E.StatusChanged(rid, state=E.STOPPING, message=reason, time=NOW),
+            E.Finished(rid, state=E.STOPPED, iter=20, best_val_loss=3.5, tokens_seen=2560, elapsed_s=60.0,
+                       reason=reason, time=NOW)]
+
+
+def test_training_long_step_cpu(snap_compare) -> None:
+    assert snap_compare(make_app(services()), terminal_size=(120, 40), run_before=_run_before(_long_step))
+
+
+def test_training_warning_banner(snap_compare) -> None:
+    assert snap_compare(make_app(services()), terminal_size=(120, 40), run_before=_run_before(_warning))
+
+
+def test_training_early_stopped(snap_compare) -> None:
+    assert snap_compare(make_app(services()), terminal_size=(120, 40), run_before=_run_before(_early_stop))
+
+
+def test_datasets_preparing(snap_compare, isolated_dirs) -> None:
+    from test_datasets_screen import BlockingPrepare, make_dataset
+    from textual.widgets import Input
+
+    data, _ = isolated_dirs
+    make_dataset(data, "books", 5000)
+    make_dataset(data, "fineweb-sample", 1_200_000, "/data/fineweb/sample-000.parquet")
+    prep = BlockingPrepare(data)
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("d")
+        await settle(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        pilot.app.screen.query_one("#p-source", Input).value = "/data/web/*.parquet"
+        pilot.app.screen.query_one("#p-name", Input).value = "web"
+        await pilot.click("#p-go")
+        await pilot.pause(0.3)
+
+    try:
+        assert snap_compare(make_app(services(prepare_dataset=prep)), terminal_size=(120, 30), run_before=run_before)
+    finally:
+        prep.release.set()
+
+
+def test_datasets_delete_dialog(snap_compare, isolated_dirs) -> None:
+    from test_datasets_screen import make_dataset
+
+    data, _ = isolated_dirs
+    make_dataset(data, "books", 5000)
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("d")
+        await settle(pilot)
+        await pilot.press("d")
+        await settle(pilot)
+
+    assert snap_compare(make_app(services()), terminal_size=(100, 30), run_before=run_before)
+
+
+def test_editor_dataset_picker(snap_compare, isolated_dirs) -> None:
+    from test_datasets_screen import make_dataset
+    from textual.widgets import Select
+
+    data, _ = isolated_dirs
+    make_dataset(data, "books", 5000)
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("down", "e")
+        await settle(pilot)
+        pilot.app.screen.query_one("#f-dataset", Select).focus()
+        await pilot.press("enter")
+        await settle(pilot)
+
+    assert snap_compare(make_app(services()), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_editor_discard_dialog(snap_compare) -> None:
+    from textual.widgets import Input
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("down", "e")
+        await settle(pilot)
+        pilot.app.screen.query_one("#f-n_layer", Input).value = "4"
+        await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+
+    assert snap_compare(make_app(services()), terminal_size=(120, 40), run_before=run_before)
