@@ -1,0 +1,157 @@
+"""The language-model loss without the full logits tensor.
+
+`linear_cross_entropy(x, weight, targets)` equals
+`F.cross_entropy(x @ weight.T, targets, ignore_index=-1)` (optionally with a logit
+soft-cap), but never holds all N x V logits: rows go through the LM head in chunks, and
+while a chunk's logits exist its gradients for `x` and `weight` are formed at once (the
+fused linear cross-entropy of Liger-Kernel, written portably in PyTorch). The backward pass
+then only scales the stored gradients by the incoming gradient, so the head costs the same
+three matmuls as the plain path and no recomputation.
+
+Memory at the loss's peak is one chunk's logits (fp32, plus its 16-bit copy under autocast)
+plus the gradients it produces: N x C for x and V x C fp32 for the weight, instead of
+~12 B per element of the whole N x V logits (their fp32 copy, log-softmax and gradient).
+
+Under autocast the matmuls run in the autocast dtype and the softmax, loss and gradient
+accumulation in fp32, as `F.cross_entropy` does on autocast logits.
+"""
+
+from __future__ import annotations
+
+import torch
+
+# Rows per chunk are chosen so one chunk's fp32 logits hold about this many bytes: large
+# enough that each chunk's matmuls run at full speed and the weight gradient is
+# accumulated only a few times, small enough to be a fraction of the plain path's peak.
+CHUNK_BYTES = 64 * 2**20
+
+
+def default_chunk_rows(n_rows: int, vocab: int) -> int:
+    """A power of two with rows x vocab x 4 B <= CHUNK_BYTES (at least 1, at most n_rows)."""
+    rows = max(1, CHUNK_BYTES // (4 * vocab))
+    rows = 1 << (rows.bit_length() - 1)
+    return max(1, min(rows, n_rows))
+
+
+def compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype the head's matmul runs in: autocast's when it is on for x's device."""
+    kind = x.device.type
+    if torch.is_autocast_enabled(kind):
+        return torch.get_autocast_dtype(kind)
+    return x.dtype
+
+
+def linear_cross_entropy(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    ignore_index: int = -1,
+    chunk_rows: int | None = None,
+    softcap: float | None = None,
+) -> torch.Tensor:
+    """Mean cross-entropy of `x @ weight.T` (soft-capped: c·tanh(z/c)) against `targets`.
+
+    x: (N, C) or (B, T, C) hidden states (after the final norm); weight: (V, C), the LM
+    head; targets: N (or B x T) class ids, `ignore_index` where no loss is wanted. The mean
+    is over the targets that are not ignored (nan when all are, as `F.cross_entropy`).
+    `chunk_rows` overrides `default_chunk_rows`.
+    """
+    c = x.size(-1)
+    x2 = x.reshape(-1, c)
+    t = targets.reshape(-1)
+    if t.numel() != x2.size(0):
+        raise ValueError(f"{x2.size(0)} rows of hidden states but {t.numel()} targets")
+    if softcap is not None and not softcap > 0:
+        raise ValueError(f"softcap must be a positive number, got {softcap}")
+    rows = chunk_rows or default_chunk_rows(x2.size(0), weight.size(0))
+    cd = compute_dtype(x2)
+    need_gx = torch.is_grad_enabled() and x2.requires_grad
+    need_gw = torch.is_grad_enabled() and weight.requires_grad
+    if not (need_gx or need_gw):
+        return _loss_only(x2, weight, t, ignore_index, rows, softcap, cd)
+    return _LinearCrossEntropy.apply(x2, weight, t, ignore_index, rows, softcap, cd, need_gx, need_gw)
+
+
+def _chunk_probs(
+    xc: torch.Tensor, w: torch.Tensor, tc: torch.Tensor, ignore_index: int,
+    softcap: float | None, want_cap_grad: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """For one chunk: softmax probabilities (fp32, overwriting the logits), the rows' losses
+    (0 where ignored), the validity mask (fp32), the safe target ids and, with a soft-cap
+    and `want_cap_grad`, the cap's derivative 1 - tanh(z/c)² (one more chunk-sized buffer)."""
+    z = xc @ w.t()
+    z = z.to(torch.promote_types(z.dtype, torch.float32))  # fp32 at least (fp64 stays fp64)
+    cap_grad = None
+    if softcap is not None:
+        th = z.div_(softcap).tanh_()
+        z = th * softcap
+        cap_grad = th.mul_(th).neg_().add_(1.0) if want_cap_grad else None
+    valid = tc != ignore_index
+    safe = torch.where(valid, tc, torch.zeros_like(tc)).unsqueeze(1)
+    target_logit = z.gather(1, safe).squeeze(1)
+    m = z.amax(dim=1, keepdim=True)
+    p = z.sub_(m).exp_()
+    s = p.sum(dim=1, keepdim=True)
+    p.div_(s)
+    lse = (m + s.log()).squeeze(1)
+    vf = valid.to(z.dtype)
+    return p, (lse - target_logit) * vf, vf, safe, cap_grad
+
+
+def _acc(cd: torch.dtype) -> torch.dtype:
+    """The dtype of the softmax, the loss and the weight gradient: fp32 at least."""
+    return torch.promote_types(cd, torch.float32)
+
+
+def _loss_only(x: torch.Tensor, weight: torch.Tensor, t: torch.Tensor, ignore_index: int,
+               rows: int, softcap: float | None, cd: torch.dtype) -> torch.Tensor:
+    """The loss value alone (evaluation, no_grad): the same chunks, no gradients."""
+    w = weight.to(cd)
+    total = torch.zeros((), dtype=_acc(cd), device=x.device)
+    for i in range(0, x.size(0), rows):
+        _, losses, _, _, _ = _chunk_probs(x[i : i + rows].to(cd), w, t[i : i + rows], ignore_index, softcap)
+        total = total + losses.sum()
+    return total / (t != ignore_index).sum()
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    """Forward computes the loss and both gradients chunk by chunk; backward scales them."""
+
+    @staticmethod
+    def forward(ctx, x, weight, t, ignore_index, rows, softcap, cd, need_gx, need_gw):  # type: ignore[override]
+        n_valid = (t != ignore_index).sum()
+        acc = _acc(cd)
+        inv = 1.0 / n_valid.clamp(min=1).to(acc)  # all ignored: zero gradients, nan loss
+        w = weight.to(cd)
+        gx = torch.empty_like(x) if need_gx else None
+        gw = torch.zeros(weight.shape, dtype=acc, device=weight.device) if need_gw else None
+        total = torch.zeros((), dtype=acc, device=x.device)
+        for i in range(0, x.size(0), rows):
+            xc = x[i : i + rows].to(cd)
+            p, losses, vf, safe, cap_grad = _chunk_probs(xc, w, t[i : i + rows], ignore_index, softcap, True)
+            total = total + losses.sum()
+            # d loss / d logits = (softmax - onehot) / n_valid on valid rows, 0 elsewhere
+            p.scatter_add_(1, safe, -vf.unsqueeze(1))
+            p.mul_((vf * inv).unsqueeze(1))
+            if cap_grad is not None:  # through c·tanh(z/c)
+                p.mul_(cap_grad)
+            g = p.to(cd)
+            if gx is not None:
+                gx[i : i + rows] = (g @ w).to(gx.dtype)
+            if gw is not None:
+                if cd == acc:
+                    gw.addmm_(g.t(), xc)
+                else:
+                    gw.add_((g.t() @ xc).to(acc))
+        ctx.save_for_backward(gx, gw)
+        ctx.weight_dtype = weight.dtype
+        return total / n_valid
+
+    @staticmethod
+    def backward(ctx, grad_out):  # type: ignore[override]
+        gx, gw = ctx.saved_tensors
+        dx = (gx * grad_out).to(gx.dtype) if gx is not None else None
+        dw = (gw * grad_out).to(ctx.weight_dtype) if gw is not None else None
+        return dx, dw, None, None, None, None, None, None, None
+
