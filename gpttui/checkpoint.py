@@ -220,11 +220,12 @@ def checkpoint_recipe(ckpt: Mapping[str, Any]) -> str:
 
 def require_recipe(ckpt: Mapping[str, Any], recipe: str, action: str) -> None:
     """RunError (one line) unless the checkpoint was trained with `recipe`: e.g. a modern
-    checkpoint cannot `action` as nanoGPT's GPT-2 (other layers, no position table)."""
+    checkpoint cannot `action` as nanoGPT's GPT-2 (other layers, no position table), nor
+    "resume" under a config that names the other recipe."""
     have = checkpoint_recipe(ckpt)
     if have == recipe:
         return
-    if recipe == "gpt2":
+    if recipe == "gpt2" and action != "resume":
         raise RunError(f"cannot {action}: this checkpoint was trained with the '{have}' recipe, not nanoGPT's GPT-2",
                        "its layers (rotary, QK-norm, untied head) do not exist in nanoGPT; use gpttui to sample it")
     raise RunError(f"cannot {action}: this checkpoint was trained with the '{have}' recipe, the config says '{recipe}'",

@@ -42,13 +42,48 @@ class ParamCount:
 
 
 def count_params(cfg: Any) -> ParamCount:
-    """Exactly what `GPT(GPTConfig(...))` holds for `cfg` (see the module docstring)."""
+    """Exactly what `GPT(GPTConfig(...))` holds for `cfg` (see the module docstring), or
+    `ModernGPT` for recipe "modern" (see `modern_params`)."""
+    if getattr(cfg, "recipe", "gpt2") == "modern":
+        return modern_params(cfg)
     d, bias = cfg.n_embd, bool(cfg.bias)
     per_block = 12 * d * d + (13 * d if bias else 2 * d)
     wte, wpe = cfg.vocab_size * d, cfg.block_size * d
     ln_f = 2 * d if bias else d
     total = cfg.n_layer * per_block + wte + wpe + ln_f
     return ParamCount(total, total - wpe, total - wte - wpe, per_block, wte, wpe)
+
+
+def modern_params(cfg: Any) -> ParamCount:
+    """ModernGPT: per block q, k, v, proj (4·d²) and the MLP (8·d²), no biases, no norm
+    gains; wte V·d and an untied lm_head V·d; no position table (rotary). `nanogpt` (the
+    6N basis) is total − wte: every parameter that a token's matmuls touch."""
+    d = cfg.n_embd
+    per_block = 12 * d * d
+    wte = head = cfg.vocab_size * d
+    total = cfg.n_layer * per_block + wte + head
+    return ParamCount(total, total - wte, total - wte - head, per_block, wte, 0)
+
+
+def optimizer_bytes(cfg: Any, params_total: int) -> tuple[int, str]:
+    """fp32 optimizer state and its basis: AdamW keeps exp_avg + exp_avg_sq (8 B/param);
+    the modern recipe's Muon keeps one momentum buffer (4 B) for the hidden matrices."""
+    if getattr(cfg, "recipe", "gpt2") != "modern":
+        return 8 * params_total, "AdamW exp_avg + exp_avg_sq, 8 B/param"
+    hidden = cfg.n_layer * 12 * cfg.n_embd * cfg.n_embd
+    return 4 * hidden + 8 * (params_total - hidden), "Muon momentum 4 B/param (hidden matrices) + AdamW 8 B/param (embedding, head)"
+
+
+LOSS_CHUNK_BYTES = 64 * 2**20  # gpttui.loss.CHUNK_BYTES: fp32 logits of one chunk of rows
+
+
+def chunked_logit_bytes(cfg: Any, micro_batch: int, half: bool) -> int:
+    """The modern recipe's loss peak (gpttui.loss): one chunk's fp32 logits (+ a 16-bit
+    copy), the head's fp32 weight gradient and the gradient of the hidden states."""
+    rows = max(1, LOSS_CHUNK_BYTES // (4 * cfg.vocab_size))
+    rows = min(1 << (rows.bit_length() - 1), micro_batch * cfg.block_size)
+    return rows * cfg.vocab_size * (6 if half else 4) + 4 * cfg.vocab_size * cfg.n_embd \
+        + (2 if half else 4) * micro_batch * cfg.block_size * cfg.n_embd
 
 
 @dataclass(frozen=True)
@@ -108,6 +143,18 @@ class Estimate:
         return out
 
 
+def _param_figures(cfg: Any, pc: ParamCount) -> dict[str, Figure]:
+    if getattr(cfg, "recipe", "gpt2") == "modern":
+        return dict(
+            params_total=Figure(pc.total, "params", f"{COMPUTED}: L·12d² + 2·V·d (modern: untied head, rotary, no biases or gains)"),
+            params_nanogpt=Figure(pc.nanogpt, "params", f"{COMPUTED}: total − wte (the parameters a token's matmuls use)"),
+            params_non_embedding=Figure(pc.non_embedding, "params", f"{COMPUTED}: total − wte − lm_head"))
+    return dict(
+        params_total=Figure(pc.total, "params", f"{COMPUTED}: L·(12d² + {13 if cfg.bias else 2}d) + V·d + T·d + ln_f"),
+        params_nanogpt=Figure(pc.nanogpt, "params", f"{COMPUTED}: total − wpe (what nanoGPT prints)"),
+        params_non_embedding=Figure(pc.non_embedding, "params", f"{COMPUTED}: total − wte − wpe"))
+
+
 def _none(unit: str, why: str) -> Figure:
     return Figure(None, unit, why)
 
@@ -142,8 +189,10 @@ def memory_bytes(cfg: Any, params_total: int, micro_batch: int, dtype: str,
     btd = micro_batch * cfg.block_size * cfg.n_embd
     act = (34 if half else 66) * btd * cfg.n_layer + 10 * btd
     logits = logit_bytes(dtype, compiled)[0] * micro_batch * cfg.block_size * cfg.vocab_size
+    if getattr(cfg, "recipe", "gpt2") == "modern":
+        logits = chunked_logit_bytes(cfg, micro_batch, half)
     parts = {"weights": 4 * params_total, "grads": 4 * params_total,
-             "optimizer": 8 * params_total, "activations": act, "logits": logits}
+             "optimizer": optimizer_bytes(cfg, params_total)[0], "activations": act, "logits": logits}
     overhead = int(FRAGMENTATION * sum(parts.values())) + (CUDA_CONTEXT_BYTES if cuda else 0)
     parts["overhead"] = overhead
     parts["total"] = sum(parts.values())
@@ -190,9 +239,7 @@ def estimate(cfg: Any, gpu: GPUSpec | None = None, measured_tokens_per_s: float 
         device=Figure(name, "", "named with --gpu or in the config, else detected"),
         dtype=Figure(dtype, "", "from config" if cfg.dtype != "auto" else "dtype 'auto' resolved for the device"),
         n_gpus=Figure(cfg.n_gpus, "", "from config (n_gpus)"),
-        params_total=Figure(pc.total, "params", f"{COMPUTED}: L·(12d² + {13 if cfg.bias else 2}d) + V·d + T·d + ln_f"),
-        params_nanogpt=Figure(pc.nanogpt, "params", f"{COMPUTED}: total − wpe (what nanoGPT prints)"),
-        params_non_embedding=Figure(pc.non_embedding, "params", f"{COMPUTED}: total − wte − wpe"),
+        **_param_figures(cfg, pc),
         micro_batch=Figure(mb, "seq", "batch_size 'auto': 1 assumed for memory" if auto else "from config"),
         tokens_per_iter=Figure(tpi, "tokens", f"{COMPUTED}: batch_size × block_size × gradient_accumulation_steps" if tpi else auto_note),
         total_tokens=Figure(total, "tokens", f"{COMPUTED}: tokens_per_iter × max_iters" if total else auto_note),
@@ -237,9 +284,11 @@ def _memory_figures(cfg: Any, params_total: int, mb: int, dtype: str, cuda: bool
     out = {
         "mem_weights": Figure(parts["weights"], "B", f"{COMPUTED}: fp32 master weights, 4 B/param"),
         "mem_grads": Figure(parts["grads"], "B", f"{COMPUTED}: fp32 gradients, 4 B/param"),
-        "mem_optimizer": Figure(parts["optimizer"], "B", f"{COMPUTED}: AdamW exp_avg + exp_avg_sq, 8 B/param"),
+        "mem_optimizer": Figure(parts["optimizer"], "B", f"{COMPUTED}: {optimizer_bytes(cfg, params_total)[1]}"),
         "mem_activations": Figure(parts["activations"], "B", f"{COMPUTED}: {34 if dtype != 'float32' else 66}·B·T·d per layer (Korthikanti 2022, flash attention) + embeddings, {per}"),
-        "mem_logits": Figure(parts["logits"], "B", f"{COMPUTED}: B·T·V × {logit_bytes(dtype, compiled)[1]}"),
+        "mem_logits": Figure(parts["logits"], "B", f"{COMPUTED}: " + (
+            "chunked loss: one chunk of fp32 logits + head weight gradient" if getattr(cfg, "recipe", "gpt2") == "modern"
+            else f"B·T·V × {logit_bytes(dtype, compiled)[1]}")),
         "mem_overhead": Figure(parts["overhead"], "B", "assumed: " + ("CUDA context 0.6 GB + " if cuda else "") + "10 % allocator fragmentation"),
         "mem_total": Figure(parts["total"], "B", f"{COMPUTED} + assumed overhead, {per}"),
         "mem_device": Figure(avail, "B", ("GPU memory" if cuda else "system RAM") if avail else "unknown"),

@@ -13,7 +13,6 @@ same functions (with ablation switches), so what is measured is what ships.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import torch
@@ -33,12 +32,14 @@ def build_model(cfg: Any, **pieces: Any) -> torch.nn.Module:
     return GPT(GPTConfig.from_train_config(cfg))
 
 
-def build_optimizer(model: torch.nn.Module, cfg: Any, device_type: str, muon: bool = True) -> torch.optim.Optimizer:
+def build_optimizer(model: torch.nn.Module, cfg: Any, device_type: str, muon: bool = True,
+                    adamw_lr: float | None = None) -> torch.optim.Optimizer:
     """nanoGPT's AdamW for "gpt2"; for "modern", MuonAdamW with these groups:
     hidden 2-D weights → Muon (muon_lr, muon_momentum, weight_decay); embedding → AdamW
     (embed_lr); head and anything else → AdamW (learning_rate). AdamW groups take
     (beta1, beta2) and no weight decay. `muon=False` (ablation) puts the hidden matrices
-    in an AdamW group at learning_rate with weight_decay, as GPT-2's recipe does."""
+    in an AdamW group at `adamw_lr` (default learning_rate) with weight_decay, as GPT-2's
+    recipe does."""
     if cfg.recipe != "modern":
         return model.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), device_type)
     from gpttui.optim import MuonAdamW
@@ -57,7 +58,7 @@ def build_optimizer(model: torch.nn.Module, cfg: Any, device_type: str, muon: bo
         hidden_group = {"params": hidden, "kind": "muon", "lr": cfg.muon_lr, "momentum": cfg.muon_momentum,
                         "weight_decay": cfg.weight_decay}
     else:
-        hidden_group = {"params": hidden, "kind": "adamw", "lr": cfg.learning_rate, "betas": betas,
+        hidden_group = {"params": hidden, "kind": "adamw", "lr": adamw_lr or cfg.learning_rate, "betas": betas,
                         "weight_decay": cfg.weight_decay}
     groups = [hidden_group,
               {"params": embed, "kind": "adamw", "lr": cfg.embed_lr, "betas": betas, "weight_decay": 0.0},
@@ -98,6 +99,3 @@ def optimizer_state_bytes_per_param(kind: str) -> int:
     """fp32 state a parameter carries: AdamW exp_avg + exp_avg_sq, Muon one momentum."""
     return 4 if kind == "muon" else 8
 
-
-def fused_adamw_available() -> bool:  # pragma: no cover - informational
-    return "fused" in inspect.signature(torch.optim.AdamW).parameters
