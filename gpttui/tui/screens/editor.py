@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Label, Static
+from textual.widgets import Footer, Header, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
 from gpttui import config as C
@@ -26,6 +26,7 @@ from gpttui.tui.widgets.estimate_panel import EstimatePanel
 
 SHOWN_GROUPS = ("data", "model", "batching", "optimizer", "schedule", "eval", "system", "estimate")
 WIDE_FIELDS = frozenset({"description", "data_source"})  # free text: the input gets a line of its own
+PICKED_FIELDS = frozenset({"recipe"})  # a choice among few named values: a picker, not free text
 _KEY_IN_MESSAGE = re.compile(r"'([a-z_0-9]+)'")
 
 
@@ -45,6 +46,10 @@ class EstimateReady(Message):
 class EditorScreen(Screen):
     """Edit a preset's values; save as a user preset (ctrl+s) or start the run (ctrl+r)."""
 
+    DEFAULT_CSS = """
+    EditorScreen Select.field-input > SelectCurrent { border: none; height: 1; padding: 0 1; }
+    EditorScreen Select.field-input > SelectOverlay { width: 1fr; }
+    """
     BINDINGS = [
         Binding("ctrl+s", "save", "Save preset"),
         Binding("ctrl+r", "start", "Start run"),
@@ -82,7 +87,12 @@ class EditorScreen(Screen):
         with Vertical(classes="field wide" if wide else "field"):
             with (Vertical if wide else Horizontal)(classes="field-row wide" if wide else "field-row"):
                 yield Label(name, classes="field-name")
-                yield Input(as_text(self.values[name]), id=f"f-{name}", classes="field-input")
+                if name in PICKED_FIELDS:
+                    choices = C.FIELDS[name].metadata["choices"]
+                    yield Select([(c, c) for c in choices], value=self.values[name], allow_blank=False,
+                                 id=f"f-{name}", classes="field-input")
+                else:
+                    yield Input(as_text(self.values[name]), id=f"f-{name}", classes="field-input")
             yield Static(help_, id=f"h-{name}", classes="field-help")
 
     def on_mount(self) -> None:
@@ -104,6 +114,17 @@ class EditorScreen(Screen):
         except GpttuiError as e:
             self.bad[key] = str(e).removeprefix("--set: ")
         self.validate_all()
+
+    @on(Select.Changed, ".field-input")
+    def _picked(self, event: Select.Changed) -> None:
+        key = (event.select.id or "").removeprefix("f-")
+        if key in C.FIELDS and isinstance(event.value, str):
+            try:
+                self.values[key] = C.coerce(key, event.value, "editor")
+                self.bad.pop(key, None)
+            except GpttuiError as e:
+                self.bad[key] = str(e).removeprefix("editor: ")
+            self.validate_all()
 
     def validate_all(self) -> None:
         """Show per-field type errors, else the first whole-config error; re-estimate."""
@@ -134,7 +155,7 @@ class EditorScreen(Screen):
 
     def _show_field(self, name: str, error: str | None) -> None:
         help_ = self.query_one(f"#h-{name}", Static)
-        inp = self.query_one(f"#f-{name}", Input)
+        inp = self.query_one(f"#f-{name}")
         help_.update(error or C.FIELDS[name].metadata["help"])
         help_.set_class(bool(error), "error")
         inp.set_class(bool(error), "invalid")
