@@ -67,6 +67,7 @@ def reference(cfg, steps: int) -> float:
     env = resolve_env(cfg)
     torch.manual_seed(cfg.seed)
     model = GPT(GPTConfig.from_train_config(cfg)).to(env.device)
+    model.chunked_loss = cfg.chunked_loss  # the loss path the Trainer uses
     opt = model.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), env.device_type)
     fwd = torch.compile(model) if env.compile else model
     scaler = torch.amp.GradScaler(env.device_type, enabled=env.use_scaler)

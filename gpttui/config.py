@@ -90,6 +90,7 @@ class TrainConfig:
     dtype: str = _f(AUTO, "system", "auto (bf16 if supported, else fp16 on CUDA; fp32 on CPU)", choices=(AUTO, "float32", "bfloat16", "float16"))
     compile: bool | str = _f(AUTO, "system", "torch.compile the model (auto = on for CUDA)", types=(bool, str), choices=(AUTO,))
     seed: int = _f(1337, "system", "random seed (data sampling and init)")
+    chunked_loss: bool = _f(True, "system", "loss over row chunks, never all batch x block x vocab logits at once (same result, far less memory); false = nanoGPT's plain path")
     # -- requirements estimate -------------------------------------------------------------
     gpu: str = _f("", "estimate", "GPU to estimate for (e.g. 'RTX 4070'); empty = the one detected")
     n_gpus: int = _f(1, "estimate", "GPUs the run is planned on (torchrun --nproc_per_node)")
@@ -128,6 +129,9 @@ class TrainConfig:
 
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in fields(TrainConfig)}
+
+# What a run whose config.toml predates a key did: resuming it continues the same way.
+BEFORE_KEY_EXISTED: dict[str, Any] = {"chunked_loss": False}
 
 
 def field_types(name: str) -> tuple[type, ...]:

@@ -19,6 +19,8 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
+from gpttui.loss import linear_cross_entropy
+
 
 @dataclass
 class GPTConfig:
@@ -153,6 +155,9 @@ class GPT(nn.Module):
         ))
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.transformer.wte.weight = self.lm_head.weight  # weight tying
+        # With targets, compute the loss in row chunks without the B·T·V logits (gpttui.loss;
+        # forward then returns logits None). Not part of GPTConfig: checkpoints stay nanoGPT's.
+        self.chunked_loss = True
         self.apply(self._init_weights)
         # GPT-2 paper: scale residual projections by 1/sqrt(2 * n_layer)
         for name, p in self.named_parameters():
@@ -179,9 +184,10 @@ class GPT(nn.Module):
         idx: torch.Tensor,
         targets: torch.Tensor | None = None,
         caches: list[KVCache] | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Logits (B, T, V) and the mean cross-entropy when `targets` is given; otherwise
-        the logits of the last position only (B, 1, V), as nanoGPT does for inference.
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Logits (B, T, V) and the mean cross-entropy when `targets` is given (logits None
+        with `self.chunked_loss`, which never forms them); otherwise the logits of the last
+        position only (B, 1, V), as nanoGPT does for inference.
         With `caches`, `idx` continues the cached tokens (positions start at the cache fill)."""
         _, t = idx.size()
         start = caches[0].pos if caches else 0
@@ -192,6 +198,8 @@ class GPT(nn.Module):
         for i, block in enumerate(self.transformer.h):
             x = block(x, caches[i] if caches else None)
         x = self.transformer.ln_f(x)
+        if targets is not None and self.chunked_loss:
+            return None, linear_cross_entropy(x, self.lm_head.weight, targets, ignore_index=-1)
         if targets is not None:
             logits = self.lm_head(x)
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)

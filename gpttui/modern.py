@@ -154,6 +154,7 @@ class ModernGPT(nn.Module):
         if not c.rotary:
             mods["wpe"] = nn.Embedding(c.block_size, c.n_embd)
         self.transformer = nn.ModuleDict(mods)
+        self.chunked_loss = True  # False: the plain loss over all logits at once (as GPT's)
         self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
         if not c.untied:
             self.transformer.wte.weight = self.lm_head.weight
@@ -224,7 +225,7 @@ class ModernGPT(nn.Module):
         logits (B, 1, V), as GPT does for inference."""
         x = self.hidden(idx, caches)
         if targets is not None:
-            return None, modern_loss(x, self.lm_head.weight, targets, self.config.logit_softcap)
+            return None, modern_loss(x, self.lm_head.weight, targets, self.config.logit_softcap, self.chunked_loss)
         return self.logits(x[:, [-1], :]).float(), None
 
     # -- generation --------------------------------------------------------------------
@@ -294,12 +295,14 @@ class ModernGPT(nn.Module):
         return torch.cat([idx, *new], dim=1) if new else idx
 
 
-def modern_loss(x: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, softcap: float) -> torch.Tensor:
+def modern_loss(x: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, softcap: float,
+                chunked: bool = True) -> torch.Tensor:
     """Mean cross-entropy of soft-capped logits x @ weight.T, computed in row chunks so the
-    (B·T, V) logits are never all alive at once (`gpttui.loss` when present)."""
-    try:
-        from gpttui.loss import linear_cross_entropy
-    except ImportError:  # pragma: no cover - until the chunked loss lands
+    (B·T, V) logits are never all alive at once (`gpttui.loss`); `chunked=False` forms
+    them all (the plain path, for comparison)."""
+    from gpttui.loss import linear_cross_entropy
+
+    if not chunked:
         z = (x @ weight.t()).float()
         if softcap > 0:
             z = softcap * torch.tanh(z / softcap)

@@ -104,7 +104,8 @@ class Run:
     def config(self) -> C.TrainConfig:
         """The resolved config the run was started with."""
         path = self.path / "config.toml"
-        return C.from_dict(C.read_toml(path), source=f"run {self.id} config.toml")
+        values = {**C.BEFORE_KEY_EXISTED, **C.read_toml(path)}  # older runs lack newer keys
+        return C.from_dict(values, source=f"run {self.id} config.toml")
 
     def info(self) -> dict[str, Any]:
         return _read_json(self.path / "run.json")

@@ -73,6 +73,7 @@ class Loop:
                             f"run `gpttui prepare ... --name {cfg.dataset}` (gpttui --run prepares data_source itself)")
         torch.manual_seed(cfg.seed + self.dist.rank)
         self.model = recipes.build_model(cfg)
+        self.model.chunked_loss = cfg.chunked_loss  # training, eval and the auto-batch probe
         if self.ckpt is not None:
             self.model.load_state_dict(self.ckpt["model"])
         self.model.to(env.device)
@@ -101,6 +102,8 @@ class Loop:
               f"{', compiled' if env.compile else ''}); {self.tokens_per_iter:,} tokens/iter"
               f" = {cfg.batch_size} x {cfg.block_size} x {cfg.gradient_accumulation_steps}"
               f"{f' over {self.dist.world_size} processes' if self.dist.enabled else ''}")
+        t.log("loss: chunked, without the full logits (chunked_loss = true)" if cfg.chunked_loss
+              else "loss: plain, all logits at once (chunked_loss = false)")
 
     def _resolved_from_checkpoint(self, cfg: TrainConfig) -> TrainConfig:
         """Continue with the batch geometry the checkpoint trained with when the run's config

@@ -174,3 +174,72 @@ def test_compiled_equals_eager():
     torch.testing.assert_close(loss, ref, rtol=1e-5, atol=1e-6)
     for a, b in zip(grads(loss * 2, x, w), grads(ref * 2, x, w), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+# -- in the model ---------------------------------------------------------------------------
+
+def _model_pair(**over):
+    from gpttui.model import GPT, GPTConfig
+
+    cfg = GPTConfig(**{**dict(block_size=32, vocab_size=333, n_layer=2, n_head=2, n_embd=32,
+                              dropout=0.0, bias=True), **over})
+    torch.manual_seed(0)
+    chunked = GPT(cfg)
+    plain_model = GPT(cfg)
+    plain_model.load_state_dict(chunked.state_dict())
+    plain_model.chunked_loss = False
+    return chunked, plain_model
+
+
+def _loss_and_grads(model, x, y):
+    model.zero_grad(set_to_none=True)
+    logits, loss = model(x, y)
+    loss.backward()
+    return logits, loss.detach(), {n.removeprefix("_orig_mod."): p.grad.clone() for n, p in model.named_parameters()}
+
+
+def _batch(v=333, b=3, t=32):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(0, v, (b, t), generator=g)
+    y = torch.randint(0, v, (b, t), generator=g)
+    y[0, :20] = -1  # nanoGPT's ignore_index: part of a row and whole chunks ignored
+    return x, y
+
+
+def test_gpt_chunked_equals_plain_every_parameter():
+    chunked, plain_model = _model_pair()
+    assert chunked.chunked_loss and "chunked_loss" not in chunked.config.to_dict()
+    x, y = _batch()
+    logits, loss, g = _loss_and_grads(chunked, x, y)
+    plain_logits, ref, g0 = _loss_and_grads(plain_model, x, y)
+    assert logits is None and plain_logits.shape == (3, 32, 333)
+    torch.testing.assert_close(loss, ref, rtol=1e-6, atol=1e-6)
+    assert g.keys() == g0.keys() and len(g) == len(list(chunked.parameters()))
+    for name in g:
+        torch.testing.assert_close(g[name], g0[name], rtol=1e-5, atol=1e-7, msg=name)
+    with torch.no_grad():  # evaluation: the same loss, no autograd
+        torch.testing.assert_close(chunked(x, y)[1], ref, rtol=1e-6, atol=1e-6)
+    last, none = chunked(x)  # sampling is unchanged: the last position's logits
+    assert none is None and last.shape == (3, 1, 333)
+
+
+def test_gpt_bf16_autocast_close_to_plain():
+    chunked, plain_model = _model_pair()
+    x, y = _batch()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        _, loss, g = _loss_and_grads(chunked, x, y)
+        _, ref, g0 = _loss_and_grads(plain_model, x, y)
+    torch.testing.assert_close(loss, ref, rtol=2e-2, atol=2e-2)
+    for name in g:
+        assert (g[name] - g0[name]).norm() <= 5e-2 * g0[name].norm() + 1e-6, name
+
+
+def test_gpt_compiled_chunked_equals_plain():
+    chunked, plain_model = _model_pair(n_layer=1)
+    x, y = _batch()
+    compiled = torch.compile(chunked)
+    _, loss, g = _loss_and_grads(compiled, x, y)
+    _, ref, g0 = _loss_and_grads(plain_model, x, y)
+    torch.testing.assert_close(loss, ref, rtol=1e-5, atol=1e-5)
+    for name in g0:
+        torch.testing.assert_close(g[name], g0[name], rtol=1e-4, atol=1e-6, msg=name)

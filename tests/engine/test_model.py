@@ -83,8 +83,12 @@ def test_forward_shapes_and_initial_loss():
     x = torch.randint(0, 1000, (3, 16))
     y = torch.randint(0, 1000, (3, 16))
     logits, loss = m(x, y)
-    assert logits.shape == (3, 16, 1000)
+    assert logits is None  # the chunked loss never forms them (gpttui.loss)
     assert loss.item() == pytest.approx(math.log(1000), abs=0.1)
+    m.chunked_loss = False  # nanoGPT's path: the logits come back with the loss
+    logits, plain_loss = m(x, y)
+    assert logits.shape == (3, 16, 1000)
+    assert plain_loss.item() == pytest.approx(loss.item(), abs=1e-5)
     logits, loss = m(x)
     assert logits.shape == (3, 1, 1000) and loss is None
     with pytest.raises(ValueError):
