@@ -185,6 +185,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--evals", type=int, default=10, help="evaluations over --steps (same steps for both)")
     ap.add_argument("--val-seqs", type=int, default=48, help="fixed validation sequences")
     ap.add_argument("--throughput-steps", type=int, default=8)
+    ap.add_argument("--throughput-only", action="store_true", help="only the alternated step-time comparison")
     ap.add_argument("--ablation", action="store_true", help="also remove each modern piece in turn (seed 0)")
     ap.add_argument("--only-modern", action="store_true", help="skip the GPT-2 sweep (needs --target)")
     ap.add_argument("--target", type=float, default=None, help="val loss to reach (default: GPT-2's final)")
@@ -212,6 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; shape 4L/4H/64d, T=128, "
           f"1,024 tokens/step; val {args.val_seqs} x 128 tokens; evals at {evals}")
+    if args.throughput_only:
+        gpt2_cfg = make_cfg(**GPT2, learning_rate=3e-3, min_lr=3e-4, max_iters=args.steps, lr_decay_iters=args.steps)
+        modern_cfg = make_cfg(**modern_over, max_iters=args.steps)
+        report_throughput(gpt2_cfg, modern_cfg, args.throughput_steps)
+        return 0
     gpt2_runs: dict[int, list] = {}
     targets: dict[int, float] = {}
     if not args.only_modern:
@@ -253,13 +259,17 @@ def main(argv: list[str] | None = None) -> int:
     if tok_ratios:
         print(f"tokens to GPT-2's final val loss, modern / gpt2: {fmt_ratio(tok_ratios)}")
         print(f"train time to it, modern / gpt2 (sequential runs, shared cores): {fmt_ratio(time_ratios)}")
-    med, pairs = throughput(gpt2_cfg, modern_cfg, args.throughput_steps)
-    print(f"step time modern / gpt2 (alternated, {args.throughput_steps} steps each, median): {med:.3f} "
-          f"-> tokens/s ratio {1 / med:.3f} (pairs: {min(pairs):.2f}-{max(pairs):.2f})")
+    report_throughput(gpt2_cfg, modern_cfg, args.throughput_steps)
     if args.ablation:
         ablate(modern_over, m_steps, m_evals, val, targets.get(0), best_adamw_lr=gpt2_cfg.learning_rate)
     print(f"bench took {(time.perf_counter() - t_start) / 60:.1f} min")
     return 0
+
+
+def report_throughput(gpt2_cfg, modern_cfg, steps: int) -> None:
+    med, pairs = throughput(gpt2_cfg, modern_cfg, steps)
+    print(f"step time modern / gpt2 (alternated, {steps} steps each, median): {med:.3f} "
+          f"-> tokens/s ratio {1 / med:.3f} (pairs: {min(pairs):.2f}-{max(pairs):.2f})", flush=True)
 
 
 def ablate(modern_over: dict, m_steps: int, m_evals: list[int], val, target: float | None,
