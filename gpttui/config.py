@@ -59,7 +59,7 @@ class TrainConfig:
     dropout: float = _f(0.0, "model", "dropout probability; 0 for pretraining, 0.1+ if it overfits")
     bias: bool = _f(False, "model", "biases in Linear and LayerNorm (GPT-2 had them; False is a bit faster)")
     recipe: str = _f("gpt2", "model", "gpt2: nanoGPT's GPT-2 recipe, nanoGPT-compatible checkpoints; modern: rotary, QK-norm, ReLU², untied head, Muon, warmup-stable-decay (same loss in fewer tokens, see bench/RESULTS.md)", choices=("gpt2", "modern"))
-    logit_softcap: float = _f(15.0, "model", "modern recipe: logits = cap·tanh(logits/cap); 0 = off")
+    logit_softcap: float = _f(0.0, "model", "modern recipe: logits = cap·tanh(logits/cap), e.g. 15; 0 = off (on CPU it costs ~1.5x step time)")
     # -- batching --------------------------------------------------------------------------
     batch_size: int | str = _f(12, "batching", "micro-batch sequences per forward pass, or 'auto' (CUDA: largest that fits)", types=(int, str), choices=(AUTO,))
     gradient_accumulation_steps: int = _f(40, "batching", "micro-batches per optimizer step (split across GPUs under torchrun)")

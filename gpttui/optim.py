@@ -27,13 +27,13 @@ NS_COEFFS = (3.4445, -4.7750, 2.0315)
 
 def orthogonalize(g: torch.Tensor, steps: int = 5, eps: float = 1e-7) -> torch.Tensor:
     """An approximately semi-orthogonal matrix with g's row/column spaces (Newton–Schulz,
-    bf16 on CUDA for speed, fp32 elsewhere)."""
+    bf16 on CUDA for speed, fp32 elsewhere); g may be a stack (..., rows, cols)."""
     a, b, c = NS_COEFFS
     x = g.to(torch.bfloat16 if g.is_cuda else torch.float32)
     tall = x.size(-2) > x.size(-1)
     if tall:
         x = x.mT
-    x = x / (x.norm() + eps)
+    x = x / (torch.linalg.matrix_norm(x, keepdim=True) + eps)  # per matrix of a stack
     for _ in range(steps):
         m = x @ x.mT
         x = a * x + (b * m + c * (m @ m)) @ x
@@ -69,7 +69,11 @@ class MuonAdamW(torch.optim.Optimizer):
         return loss
 
     def _muon(self, group: dict[str, Any]) -> None:
+        """Momentum per matrix, then one batched Newton–Schulz per shape: a model's hidden
+        matrices come in few shapes, so a step costs ~15 matmul launches per shape instead
+        of 15 per matrix (which dominated small models' steps)."""
         lr, mom, wd = group["lr"], group["momentum"], group["weight_decay"]
+        by_shape: dict[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]] = {}
         for p in group["params"]:
             if p.grad is None:
                 continue
@@ -78,11 +82,14 @@ class MuonAdamW(torch.optim.Optimizer):
                 state["momentum_buffer"] = torch.zeros_like(p)
             buf = state["momentum_buffer"]
             buf.mul_(mom).add_(p.grad)
-            update = p.grad.add(buf, alpha=mom)  # Nesterov
-            update = orthogonalize(update, group["ns_steps"])
-            if wd:
-                p.mul_(1 - lr * wd)
-            p.add_(update, alpha=-lr * math.sqrt(max(1.0, p.size(0) / p.size(1))))
+            by_shape.setdefault(tuple(p.shape), []).append((p, p.grad.add(buf, alpha=mom)))  # Nesterov
+        for (rows, cols), items in by_shape.items():
+            updates = orthogonalize(torch.stack([u for _, u in items]), group["ns_steps"])
+            scale = -lr * math.sqrt(max(1.0, rows / cols))
+            for (p, _), u in zip(items, updates.unbind(0), strict=True):
+                if wd:
+                    p.mul_(1 - lr * wd)
+                p.add_(u, alpha=scale)
 
     def _adamw(self, group: dict[str, Any]) -> None:
         """torch's own AdamW arithmetic (fused kernel on CUDA) on this group's tensors."""
