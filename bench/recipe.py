@@ -35,7 +35,7 @@ SHAPE = dict(n_layer=4, n_head=4, n_embd=64, block_size=128, batch_size=8, gradi
 GPT2 = dict(recipe="gpt2", warmup_iters=20, beta1=0.9, beta2=0.99, weight_decay=0.1, grad_clip=1.0)
 MODERN = dict(recipe="modern", learning_rate=0.008, embed_lr=0.3, muon_lr=0.03, muon_momentum=0.95,
               beta1=0.8, beta2=0.95, weight_decay=0.0, grad_clip=0.0, warmup_iters=10, min_lr=0.0,
-              warmdown_frac=0.5, logit_softcap=0.0)
+              warmdown_frac=0.2, logit_softcap=0.0)
 # Each kept piece of the modern recipe, and what "removed" means for it; the soft-cap is the
 # piece this bench dropped (it costs ~1.5x step time on CPU, see RESULTS.md): its row adds it.
 ABLATIONS: dict[str, dict[str, Any]] = {
@@ -44,7 +44,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "QK-norm": {"pieces": {"qk_norm": False}},
     "ReLU² (→ GELU)": {"pieces": {"relu2": False}},
     "untied head (→ tied)": {"pieces": {"untied": False}},
-    "zero-init projections": {"pieces": {"zero_init": False}},
+    "+ zero-init projections (added)": {"pieces": {"zero_init": True}},
     "+ logit soft-cap 15 (added)": {"cfg": {"logit_softcap": 15.0}},
     "warmup-stable-decay (→ cosine)": {"cosine": True},
 }
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         report_throughput(gpt2_cfg, modern_cfg, args.throughput_steps)
         return 0
     m_steps = max(1, round(args.steps * args.modern_frac))
-    modern_cfg = make_cfg(**modern_over, max_iters=m_steps)
+    modern_cfg = make_cfg(**modern_over, max_iters=m_steps, lr_decay_iters=m_steps)
     m_evals = [s for s in evals if s <= m_steps] + ([m_steps] if m_steps not in evals else [])
     a_steps = args.ablation_steps or m_steps
     a_evals = [s for s in evals if s <= a_steps] + ([a_steps] if a_steps not in evals else [])
@@ -316,7 +316,7 @@ def ablate(modern_over: dict, m_steps: int, m_evals: list[int], val, target: flo
     rows = [("modern (all pieces)", {})] + list(ABLATIONS.items())
     tasks = {}
     for name, spec in rows:
-        cfg = make_cfg(**{**modern_over, **spec.get("cfg", {})}, max_iters=m_steps)
+        cfg = make_cfg(**{**modern_over, **spec.get("cfg", {})}, max_iters=m_steps, lr_decay_iters=m_steps)
         extra = dict(muon=spec.get("muon", True), pieces=spec.get("pieces"), cosine=spec.get("cosine", False),
                      adamw_lr=best_adamw_lr)
         tasks[name] = (cfg, 0, m_evals, f"- {name}", extra)

@@ -58,7 +58,7 @@ class TrainConfig:
     vocab_size: int = _f(50304, "model", "GPT-2's 50,257 padded to a multiple of 64 for speed")
     dropout: float = _f(0.0, "model", "dropout probability; 0 for pretraining, 0.1+ if it overfits")
     bias: bool = _f(False, "model", "biases in Linear and LayerNorm (GPT-2 had them; False is a bit faster)")
-    recipe: str = _f("gpt2", "model", "gpt2: nanoGPT's GPT-2 recipe, nanoGPT-compatible checkpoints; modern: rotary, QK-norm, ReLU², untied head, Muon, warmup-stable-decay (same loss in fewer tokens, see bench/RESULTS.md)", choices=("gpt2", "modern"))
+    recipe: str = _f("gpt2", "model", "gpt2: nanoGPT's GPT-2 recipe, nanoGPT-compatible checkpoints; modern: Muon, rotary, ReLU², untied head, QK-norm, warmup-stable-decay (the GPT-2 recipe's loss in fewer tokens, see bench/RESULTS.md)", choices=("gpt2", "modern"))
     logit_softcap: float = _f(0.0, "model", "modern recipe: logits = cap·tanh(logits/cap), e.g. 15; 0 = off (on CPU it costs ~1.5x step time)")
     # -- batching --------------------------------------------------------------------------
     batch_size: int | str = _f(12, "batching", "micro-batch sequences per forward pass, or 'auto' (CUDA: largest that fits)", types=(int, str), choices=(AUTO,))
@@ -78,7 +78,7 @@ class TrainConfig:
     warmup_iters: int = _f(2000, "schedule", "linear warmup steps")
     lr_decay_iters: int = _f(600000, "schedule", "step where the cosine reaches min_lr (~max_iters)")
     min_lr: float = _f(6e-5, "schedule", "floor of the schedule (~learning_rate / 10)")
-    warmdown_frac: float = _f(0.4, "schedule", "modern recipe: lr decays linearly to min_lr over this last fraction of max_iters (warmup-stable-decay)")
+    warmdown_frac: float = _f(0.2, "schedule", "modern recipe: lr decays linearly to min_lr over this last fraction of max_iters (warmup-stable-decay)")
     # -- eval and logging ------------------------------------------------------------------
     eval_interval: int = _f(2000, "eval", "steps between train/val evaluations")
     eval_iters: int = _f(200, "eval", "batches averaged per evaluation")

@@ -10,8 +10,7 @@ estimator treat both alike. The pieces (each can be switched off for the ablatio
 - QK-norm: RMS-normalised queries and keys before attention;
 - ReLU² in the MLP instead of GELU;
 - an untied output head (`lm_head` is its own matrix, initialised small);
-- zero-initialised output projections (`c_proj` of attention and MLP): every block starts
-  as the identity;
+- optional zero-initialised output projections (`zero_init`, off: it measured worse here);
 - optional logit soft-capping `cap · tanh(logits / cap)` (off by default: at our CPU scale it
   cost ~1.5x step time for no measured gain, see bench/RESULTS.md);
 - parameter-free RMSNorm everywhere (no gains to tune, none to decay).
@@ -48,7 +47,7 @@ class ModernConfig:
     qk_norm: bool = True
     relu2: bool = True  # False: GELU
     untied: bool = True  # False: lm_head shares the embedding matrix
-    zero_init: bool = True  # False: GPT-2's scaled-normal init of the output projections
+    zero_init: bool = False  # True: zero output projections (nanochat); measured worse here, see RESULTS.md
     recipe: str = RECIPE  # recorded in checkpoints' model_args
 
     @classmethod
