@@ -13,8 +13,9 @@ same fixed validation tokens at the same steps.
 4. Throughput: steps of the two recipes alternated on the same batches, median step time.
 5. `--ablation`: the modern recipe with each kept piece removed in turn (seed 0).
 
-  python bench/recipe.py                     # the full bench (~15 min on 2 idle cores)
-  python bench/recipe.py --ablation          # plus the ablation table
+  python bench/recipe.py                     # the full bench: 10 runs, 2 processes of 1 thread
+                                             # (28 min at load 15 on 2 shared cores; ~10-15 idle)
+  python bench/recipe.py --ablation-only --ablation-steps 40   # the ablation table (seed 0)
 """
 
 from __future__ import annotations
@@ -179,13 +180,13 @@ def fmt_ratio(values: list[float]) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=200, help="GPT-2 recipe steps (1,024 tokens each)")
+    ap.add_argument("--steps", type=int, default=100, help="GPT-2 recipe steps (1,024 tokens each)")
     ap.add_argument("--seeds", type=int, default=2)
-    ap.add_argument("--gpt2-lrs", default="1e-3,3e-3,6e-3", help="learning rates swept for the GPT-2 recipe")
+    ap.add_argument("--gpt2-lrs", default="1.5e-3,3e-3,6e-3,1.2e-2", help="learning rates swept for the GPT-2 recipe")
     ap.add_argument("--modern-frac", type=float, default=0.5, help="modern schedule length / --steps")
-    ap.add_argument("--evals", type=int, default=10, help="evaluations over --steps (same steps for both)")
-    ap.add_argument("--val-seqs", type=int, default=48, help="fixed validation sequences")
-    ap.add_argument("--throughput-steps", type=int, default=8)
+    ap.add_argument("--evals", type=int, default=5, help="evaluations over --steps (same steps for both)")
+    ap.add_argument("--val-seqs", type=int, default=16, help="fixed validation sequences")
+    ap.add_argument("--throughput-steps", type=int, default=6)
     ap.add_argument("--throughput-only", action="store_true", help="only the alternated step-time comparison")
     ap.add_argument("--ablation", action="store_true", help="also remove each modern piece in turn (seed 0)")
     ap.add_argument("--ablation-only", action="store_true", help="only the ablation (with --target, or final losses)")
