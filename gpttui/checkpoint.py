@@ -160,6 +160,7 @@ def build_checkpoint(
         "sampler": plain(dict(sampler_state)) if sampler_state is not None else None,
         "tokens_seen": int(tokens_seen),
         "elapsed_s": float(elapsed_s),
+        "recipe": str(model_args.get("recipe", "gpt2")),
     }
 
 
@@ -286,6 +287,29 @@ def load_checkpoint(path: Path | str, map_location: Any = "cpu", trust: bool = F
     return ckpt
 
 
+def checkpoint_recipe(ckpt: Mapping[str, Any]) -> str:
+    """The recipe a checkpoint was trained with: "gpt2" (nanoGPT's, also every nanoGPT
+    file) or "modern" (recorded in the checkpoint, its model_args and its config)."""
+    for where in (ckpt, ckpt.get("model_args") or {}, ckpt.get("config") or {}):
+        if isinstance(where, Mapping) and isinstance(where.get("recipe"), str):
+            return where["recipe"]
+    return "gpt2"
+
+
+def require_recipe(ckpt: Mapping[str, Any], recipe: str, action: str) -> None:
+    """RunError (one line) unless the checkpoint was trained with `recipe`: e.g. a modern
+    checkpoint cannot `action` as nanoGPT's GPT-2 (other layers, no position table), nor
+    "resume" under a config that names the other recipe."""
+    have = checkpoint_recipe(ckpt)
+    if have == recipe:
+        return
+    if recipe == "gpt2" and action != "resume":
+        raise RunError(f"cannot {action}: this checkpoint was trained with the '{have}' recipe, not nanoGPT's GPT-2",
+                       "its layers (rotary, QK-norm, untied head) do not exist in nanoGPT; use gpttui to sample it")
+    raise RunError(f"cannot {action}: this checkpoint was trained with the '{have}' recipe, the config says '{recipe}'",
+                   f"set recipe = \"{have}\" (a run keeps the recipe it started with)")
+
+
 def _model_args(ckpt: Mapping[str, Any]) -> dict[str, Any]:
     """model_args, completed from the config dict and the state dict's shapes (old nanoGPT
     files may lack fields)."""
@@ -309,12 +333,18 @@ def _model_args(ckpt: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def load_model(path: Path | str, device: str | torch.device = "cpu", trust: bool = False) -> tuple[Any, dict[str, Any]]:
-    """A GPT with the checkpoint's weights on `device` (eval mode), and the checkpoint.
-    Reads gpttui and nanoGPT `ckpt.pt` files alike."""
+def load_model(path: Path | str, device: str | torch.device = "cpu", trust: bool = False,
+               recipe: str | None = None) -> tuple[Any, dict[str, Any]]:
+    """The checkpoint's model (GPT, or ModernGPT for a modern checkpoint) with its weights
+    on `device` (eval mode), and the checkpoint. Reads gpttui and nanoGPT `ckpt.pt` files
+    alike; `recipe="gpt2"` refuses anything nanoGPT's GPT could not load (one-line RunError)."""
     from gpttui.model import GPT, GPTConfig
 
     ckpt = load_checkpoint(path, map_location="cpu", trust=trust)
+    if recipe is not None:
+        require_recipe(ckpt, recipe, "load it as a nanoGPT GPT-2 model" if recipe == "gpt2" else "load it")
+    if checkpoint_recipe(ckpt) == "modern":
+        return _load_modern(path, ckpt, device), ckpt
     config = GPTConfig.from_dict(_model_args(ckpt))
     if config.n_embd % config.n_head:
         raise RunError(f"{resolve(path)}: n_embd {config.n_embd} is not divisible by n_head {config.n_head}",
@@ -330,3 +360,17 @@ def load_model(path: Path | str, device: str | torch.device = "cpu", trust: bool
                        "this is not a nanoGPT-style GPT checkpoint")
     model.to(device).eval()
     return model, ckpt
+
+
+def _load_modern(path: Path | str, ckpt: dict[str, Any], device: str | torch.device) -> Any:
+    from gpttui.modern import ModernConfig, ModernGPT
+
+    try:
+        model = ModernGPT(ModernConfig.from_dict(dict(ckpt.get("model_args") or {})))
+        model.load_state_dict(ckpt["model"])
+    except (ValueError, RuntimeError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise RunError(f"{resolve(path)}: weights do not fit the modern model ({first})",
+                       "the checkpoint's model_args or weights are damaged") from None
+    model.to(device).eval()
+    return model

@@ -57,6 +57,8 @@ class TrainConfig:
     vocab_size: int = _f(50304, "model", "GPT-2's 50,257 padded to a multiple of 64 for speed")
     dropout: float = _f(0.0, "model", "dropout probability; 0 for pretraining, 0.1+ if it overfits")
     bias: bool = _f(False, "model", "biases in Linear and LayerNorm (GPT-2 had them; False is a bit faster)")
+    recipe: str = _f("gpt2", "model", "gpt2: nanoGPT's GPT-2 recipe, nanoGPT-compatible checkpoints; modern: Muon, rotary, ReLU², untied head, QK-norm, warmup-stable-decay (the GPT-2 recipe's loss in fewer tokens, see bench/RESULTS.md)", choices=("gpt2", "modern"))
+    logit_softcap: float = _f(0.0, "model", "modern recipe: logits = cap·tanh(logits/cap), e.g. 15; 0 = off (on CPU it costs ~1.5x step time)")
     # -- batching --------------------------------------------------------------------------
     batch_size: int | str = _f(12, "batching", "micro-batch sequences per forward pass, or 'auto' (CUDA: largest that fits)", types=(int, str), choices=(AUTO,))
     gradient_accumulation_steps: int = _f(40, "batching", "micro-batches per optimizer step (split across GPUs under torchrun)")
@@ -66,12 +68,16 @@ class TrainConfig:
     beta1: float = _f(0.9, "optimizer", "AdamW beta1")
     beta2: float = _f(0.95, "optimizer", "AdamW beta2 (0.99 for small batches)")
     grad_clip: float = _f(1.0, "optimizer", "clip gradient norm at this value (0 = off)")
+    muon_lr: float = _f(0.02, "optimizer", "modern recipe: Muon learning rate of the hidden matrices (learning_rate is the head's AdamW lr)")
+    muon_momentum: float = _f(0.95, "optimizer", "modern recipe: Muon's Nesterov momentum")
+    embed_lr: float = _f(0.2, "optimizer", "modern recipe: AdamW learning rate of the token embedding")
     # -- schedule --------------------------------------------------------------------------
     max_iters: int = _f(600000, "schedule", "optimizer steps in the run")
     decay_lr: bool = _f(True, "schedule", "cosine decay after warmup")
     warmup_iters: int = _f(2000, "schedule", "linear warmup steps")
     lr_decay_iters: int = _f(600000, "schedule", "step where the cosine reaches min_lr (~max_iters)")
     min_lr: float = _f(6e-5, "schedule", "floor of the schedule (~learning_rate / 10)")
+    warmdown_frac: float = _f(0.2, "schedule", "modern recipe: lr decays linearly to min_lr over this last fraction of max_iters (warmup-stable-decay)")
     # -- eval and logging ------------------------------------------------------------------
     eval_interval: int = _f(2000, "eval", "steps between train/val evaluations")
     eval_iters: int = _f(200, "eval", "batches averaged per evaluation")
@@ -275,6 +281,7 @@ def validate(cfg: TrainConfig, source: str = "config") -> None:
         raise bad("warmup_iters", f"is more than max_iters = {cfg.max_iters}", "warm up for a few % of max_iters")
     if cfg.decay_lr and cfg.lr_decay_iters < cfg.warmup_iters:
         raise bad("lr_decay_iters", f"is less than warmup_iters = {cfg.warmup_iters}", "set lr_decay_iters to about max_iters")
+    _validate_modern(cfg, bad)
     if not 0 < cfg.val_fraction < 0.5:
         raise bad("val_fraction", "must be in (0, 0.5)", "e.g. 0.0005 for large data, 0.05 for small")
     if not 0 < cfg.assumed_mfu <= 1:
@@ -290,6 +297,27 @@ def validate(cfg: TrainConfig, source: str = "config") -> None:
         check_name(cfg.dataset, "dataset name")
     except Exception as e:
         raise ConfigError(f"{source}: 'dataset' = {cfg.dataset!r} is not a valid dataset name", "use letters, digits, '.', '_' or '-'") from e
+
+
+def _validate_modern(cfg: TrainConfig, bad: Any) -> None:
+    """The modern recipe's knobs (checked whatever the recipe, so a preset switched to
+    'modern' later never meets a bad value)."""
+    for key in ("muon_lr", "embed_lr"):
+        if not getattr(cfg, key) > 0 or not math.isfinite(getattr(cfg, key)):
+            raise bad(key, "must be > 0", "typical: muon_lr 0.02-0.05, embed_lr 0.1-0.6")
+    if not 0 <= cfg.muon_momentum < 1:
+        raise bad("muon_momentum", "must be in [0, 1)", "typical: 0.95")
+    if not 0 <= cfg.warmdown_frac <= 1:
+        raise bad("warmdown_frac", "must be in [0, 1]", "typical: 0.3-0.5 of the run")
+    if cfg.logit_softcap < 0 or not math.isfinite(cfg.logit_softcap):
+        raise bad("logit_softcap", "must be >= 0", "15 (nanochat), or 0 for no cap")
+    if cfg.recipe == "modern" and (cfg.n_embd // cfg.n_head) % 2:
+        raise bad("n_head", f"gives an odd head size {cfg.n_embd // cfg.n_head}, which rotary cannot split in pairs",
+                  "pick n_head so that n_embd / n_head is even")
+    if cfg.recipe == "modern" and cfg.bias:
+        raise bad("bias", "is not supported by the modern recipe (it has no biases)", "set bias = false or recipe = \"gpt2\"")
+    if cfg.recipe == "modern" and cfg.dropout > 0:
+        raise bad("dropout", "is not supported by the modern recipe", "set dropout = 0 (pretraining) or recipe = \"gpt2\"")
 
 
 # -- reading files -------------------------------------------------------------------------

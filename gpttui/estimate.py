@@ -56,13 +56,27 @@ class ParamCount:
 
 
 def count_params(cfg: Any) -> ParamCount:
-    """Exactly what `GPT(GPTConfig(...))` holds for `cfg` (see the module docstring)."""
+    """Exactly what `GPT(GPTConfig(...))` holds for `cfg` (see the module docstring), or
+    `ModernGPT` for recipe "modern" (see `modern_params`)."""
+    if getattr(cfg, "recipe", "gpt2") == "modern":
+        return modern_params(cfg)
     d, bias = cfg.n_embd, bool(cfg.bias)
     per_block = 12 * d * d + (13 * d if bias else 2 * d)
     wte, wpe = cfg.vocab_size * d, cfg.block_size * d
     ln_f = 2 * d if bias else d
     total = cfg.n_layer * per_block + wte + wpe + ln_f
     return ParamCount(total, total - wpe, total - wte - wpe, per_block, wte, wpe)
+
+
+def modern_params(cfg: Any) -> ParamCount:
+    """ModernGPT: per block q, k, v, proj (4·d²) and the MLP (8·d²), no biases, no norm
+    gains; wte V·d and an untied lm_head V·d; no position table (rotary). `nanogpt` (the
+    6N basis) is total − wte: every parameter that a token's matmuls touch."""
+    d = cfg.n_embd
+    per_block = 12 * d * d
+    wte = head = cfg.vocab_size * d
+    total = cfg.n_layer * per_block + wte + head
+    return ParamCount(total, total - wte, total - wte - head, per_block, wte, 0)
 
 
 @dataclass(frozen=True)
@@ -120,6 +134,27 @@ class Estimate:
         out: dict[str, Any] = {name: asdict(fig) for name, fig in self.figures().items()}
         out["warnings"] = list(self.warnings)
         return out
+
+
+def optimizer_bytes(cfg: Any, params_total: int) -> tuple[int, str]:
+    """fp32 optimizer state and its basis: AdamW keeps exp_avg + exp_avg_sq (8 B/param);
+    the modern recipe's Muon keeps one momentum buffer (4 B) for the hidden matrices."""
+    if getattr(cfg, "recipe", "gpt2") != "modern":
+        return 8 * params_total, "AdamW exp_avg + exp_avg_sq, 8 B/param"
+    hidden = cfg.n_layer * 12 * cfg.n_embd * cfg.n_embd
+    return 4 * hidden + 8 * (params_total - hidden), "Muon momentum 4 B/param (hidden matrices) + AdamW 8 B/param (embedding, head)"
+
+
+def _param_figures(cfg: Any, pc: ParamCount) -> dict[str, Figure]:
+    if getattr(cfg, "recipe", "gpt2") == "modern":
+        return dict(
+            params_total=Figure(pc.total, "params", f"{COMPUTED}: L·12d² + 2·V·d (modern: untied head, rotary, no biases or gains)"),
+            params_nanogpt=Figure(pc.nanogpt, "params", f"{COMPUTED}: total − wte (the parameters a token's matmuls use)"),
+            params_non_embedding=Figure(pc.non_embedding, "params", f"{COMPUTED}: total − wte − lm_head"))
+    return dict(
+        params_total=Figure(pc.total, "params", f"{COMPUTED}: L·(12d² + {13 if cfg.bias else 2}d) + V·d + T·d + ln_f"),
+        params_nanogpt=Figure(pc.nanogpt, "params", f"{COMPUTED}: total − wpe (what nanoGPT prints)"),
+        params_non_embedding=Figure(pc.non_embedding, "params", f"{COMPUTED}: total − wte − wpe"))
 
 
 def _none(unit: str, why: str) -> Figure:
@@ -180,7 +215,7 @@ def memory_bytes(cfg: Any, params_total: int, micro_batch: int, dtype: str,
     else:
         logits = logit_bytes(dtype, compiled)[0] * micro_batch * cfg.block_size * cfg.vocab_size
     parts = {"weights": 4 * params_total, "grads": 4 * params_total,
-             "optimizer": 8 * params_total, "activations": act, "logits": logits}
+             "optimizer": optimizer_bytes(cfg, params_total)[0], "activations": act, "logits": logits}
     overhead = int(FRAGMENTATION * sum(parts.values())) + CUDA_CONTEXT_BYTES if cuda else CPU_RUNTIME_BYTES
     parts["overhead"] = overhead
     parts["total"] = sum(parts.values())
@@ -227,9 +262,7 @@ def estimate(cfg: Any, gpu: GPUSpec | None = None, measured_tokens_per_s: float 
         device=Figure(name, "", "named with --gpu or in the config, else detected"),
         dtype=Figure(dtype, "", "from config" if cfg.dtype != "auto" else "dtype 'auto' resolved for the device"),
         n_gpus=Figure(cfg.n_gpus, "", "from config (n_gpus)"),
-        params_total=Figure(pc.total, "params", f"{COMPUTED}: L·(12d² + {13 if cfg.bias else 2}d) + V·d + T·d + ln_f"),
-        params_nanogpt=Figure(pc.nanogpt, "params", f"{COMPUTED}: total − wpe (what nanoGPT prints)"),
-        params_non_embedding=Figure(pc.non_embedding, "params", f"{COMPUTED}: total − wte − wpe"),
+        **_param_figures(cfg, pc),
         micro_batch=Figure(mb, "seq", mb_basis),
         tokens_per_iter=Figure(tpi, "tokens", f"{COMPUTED}: batch_size × block_size × gradient_accumulation_steps" if tpi else auto_note),
         total_tokens=Figure(total, "tokens", f"{COMPUTED}: tokens_per_iter × max_iters" if total else auto_note),
@@ -293,7 +326,7 @@ def _memory_figures(cfg: Any, params_total: int, mb: int, dtype: str, cuda: bool
     out = {
         "mem_weights": Figure(parts["weights"], "B", f"{COMPUTED}: fp32 master weights, 4 B/param"),
         "mem_grads": Figure(parts["grads"], "B", f"{COMPUTED}: fp32 gradients, 4 B/param"),
-        "mem_optimizer": Figure(parts["optimizer"], "B", f"{COMPUTED}: AdamW exp_avg + exp_avg_sq, 8 B/param"),
+        "mem_optimizer": Figure(parts["optimizer"], "B", f"{COMPUTED}: {optimizer_bytes(cfg, params_total)[1]}"),
         "mem_activations": Figure(parts["activations"], "B", f"{COMPUTED}: {34 if dtype != 'float32' else 66}·B·T·d per layer (Korthikanti 2022, flash attention) + embeddings, {per}"),
         "mem_logits": Figure(parts["logits"], "B", f"{COMPUTED}: {loss_why}"),
         "mem_overhead": Figure(parts["overhead"], "B", "assumed: CUDA context 0.6 GB + 10 % allocator fragmentation" if cuda

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from gpttui import events as E
+from gpttui import recipes
 from gpttui.config import TrainConfig, to_dict
 from gpttui.errors import DataError, RunError
 from gpttui.faults import pause_point
@@ -59,9 +60,8 @@ class Loop:
     # -- set-up ---------------------------------------------------------------------------------
     def setup(self) -> None:
         t, cfg = self.t, self.cfg
-        from gpttui.checkpoint import load_checkpoint
+        from gpttui.checkpoint import load_checkpoint, require_recipe
         from gpttui.data.reader import BatchReader
-        from gpttui.model import GPT, GPTConfig
         from gpttui.paths import datasets_dir
 
         self.env = env = S.resolve_env(cfg, self.dist.local_rank, self.dist.enabled)
@@ -70,13 +70,14 @@ class Loop:
             S.enable_tf32()
         if t.resume_requested and t.run_obj is not None:
             self.ckpt = load_checkpoint(t.run_obj.checkpoint_path, map_location=env.device)
+            require_recipe(self.ckpt, cfg.recipe, "resume")
             cfg = self._resolved_from_checkpoint(cfg)
         data_dir = datasets_dir() / cfg.dataset
         if not (data_dir / "train.bin").is_file():
             raise DataError(f"dataset '{cfg.dataset}' is not prepared",
                             f"run `gpttui prepare ... --name {cfg.dataset}` (gpttui --run prepares data_source itself)")
         torch.manual_seed(cfg.seed + self.dist.rank)
-        self.model = GPT(GPTConfig.from_train_config(cfg))
+        self.model = recipes.build_model(cfg)
         self.model.chunked_loss = cfg.chunked_loss  # training, eval and the auto-batch probe
         if self.ckpt is not None:
             self.model.load_state_dict(self.ckpt["model"])
@@ -86,8 +87,7 @@ class Loop:
             load_weights(self.model, cfg, t.log)
         self.model.to(env.device)
         self.scaler = torch.amp.GradScaler(env.device_type, enabled=env.use_scaler)
-        self.optimizer = self.model.configure_optimizers(
-            cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), env.device_type)
+        self.optimizer = recipes.build_optimizer(self.model, cfg, env.device_type)
         if cfg.batch_size == "auto":
             cfg = self._auto_batch(cfg)
         self.cfg = t.cfg = cfg
@@ -272,9 +272,7 @@ class Loop:
     def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimizer step over `accum` micro-batches; returns the prefetched next batch."""
         cfg, env, model = self.cfg, self.env, self.train_model
-        lr = S.get_lr(cfg, self.iter_num)
-        for g in self.optimizer.param_groups:
-            g["lr"] = lr
+        lr = recipes.apply_lr(self.optimizer, cfg, self.iter_num)
         rng = torch.get_rng_state()
         loss_sum = torch.zeros((), device=env.device)
         for micro in range(self.accum):

@@ -27,6 +27,7 @@ from gpttui.tui.widgets.estimate_panel import EstimatePanel
 
 SHOWN_GROUPS = ("data", "model", "batching", "optimizer", "schedule", "eval", "system", "estimate")
 WIDE_FIELDS = frozenset({"description", "data_source"})  # free text: the input gets a line of its own
+PICKED_FIELDS = frozenset({"recipe"})  # a choice among few named values: a picker, not free text
 _KEY_IN_MESSAGE = re.compile(r"'([a-z_0-9]+)'")
 
 
@@ -83,6 +84,10 @@ class EstimateReady(Message):
 class EditorScreen(Screen):
     """Edit a preset's values; save as a user preset (ctrl+s) or start the run (ctrl+r)."""
 
+    DEFAULT_CSS = """
+    EditorScreen Select.field-input > SelectCurrent { border: none; height: 1; padding: 0 1; }
+    EditorScreen Select.field-input > SelectOverlay { width: 1fr; }
+    """
     BINDINGS = [
         Binding("ctrl+s", "save", "Save preset"),
         Binding("ctrl+r", "start", "Start run"),
@@ -126,6 +131,10 @@ class EditorScreen(Screen):
                     opts = dataset_options([], self.values[name], self.values["data_source"])
                     yield Select(opts, value=self.values[name], allow_blank=False, compact=True,
                                  id="f-dataset", classes="field-input field-select")
+                elif name in PICKED_FIELDS:  # a fixed set of choices (recipe)
+                    choices = C.FIELDS[name].metadata["choices"]
+                    yield Select([(c, c) for c in choices], value=self.values[name], allow_blank=False,
+                                 id=f"f-{name}", classes="field-input")
                 else:  # long free text keeps its start in view when focused (no select-all to the end)
                     yield Input(as_text(self.values[name]), id=f"f-{name}", classes="field-input",
                                 select_on_focus=not wide)
@@ -191,6 +200,17 @@ class EditorScreen(Screen):
             hint = f" — {e.hint}" if getattr(e, "hint", "") and e.hint not in str(e) else ""
             self.bad[key] = editor_words(str(e) + hint)
         self.validate_all()
+
+    @on(Select.Changed, ".field-input")
+    def _picked(self, event: Select.Changed) -> None:
+        key = (event.select.id or "").removeprefix("f-")
+        if key in PICKED_FIELDS and isinstance(event.value, str):  # (the dataset picker has its own)
+            try:
+                self.values[key] = C.coerce(key, event.value, "editor")
+                self.bad.pop(key, None)
+            except GpttuiError as e:
+                self.bad[key] = str(e).removeprefix("editor: ")
+            self.validate_all()
 
     def validate_all(self) -> None:
         """Show per-field type errors, else the first whole-config error; re-estimate."""

@@ -282,12 +282,31 @@ def compare_table(a: str, ea: list[E.Event], b: str, eb: list[E.Event], rows: in
     vb_ev = {e.iter: e for e in eb if isinstance(e, E.EvalResult)}
     t.add_row("best val", fmt.num(min((e.val_loss for e in va_ev.values()), default=None), ".4f"),
               fmt.num(min((e.val_loss for e in vb_ev.values()), default=None), ".4f"))
+    _reach_rows(t, ea, eb)
     common = sorted(set(va_ev) & set(vb_ev))
     for it in common[-rows:]:
         t.add_row(f"val @ iter {it:,}", f"{va_ev[it].val_loss:.4f}", f"{vb_ev[it].val_loss:.4f}")
     if not common:
         t.add_row("val @ same iter", "no common eval", "")
     return t
+
+
+def _reach_rows(t: Table, ea: list[E.Event], eb: list[E.Event], target: float | None = None) -> None:
+    """Tokens and training time each run needed to reach `target` (default: the best val
+    loss both reached), measured at their evaluations."""
+    from gpttui.compare import common_target, reached
+
+    target = common_target(ea, eb) if target is None else target
+    if target is None:
+        return
+    ra, rb = reached(ea, target), reached(eb, target)
+
+    def cell(r, f) -> str:
+        return fmt.DASH if r is None else f(r)
+
+    t.add_row(f"tokens to val {target:.4f}", cell(ra, lambda r: fmt.si(r.tokens)), cell(rb, lambda r: fmt.si(r.tokens)))
+    t.add_row(f"time to val {target:.4f}", cell(ra, lambda r: fmt.duration(r.elapsed_s)),
+              cell(rb, lambda r: fmt.duration(r.elapsed_s)))
 
 
 class CompareScreen(Screen):
