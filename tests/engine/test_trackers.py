@@ -3,7 +3,9 @@ from their own files; a missing package or a failing tracker is one warning, nev
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import json
 import struct
 import time
 
@@ -91,12 +93,13 @@ def test_wandb_offline_logs_config_steps_and_evals_into_the_run_folder(monkeypat
     assert (first.run_id, first.project) == (run.id, "proj")
     config = {u.key for r in recs if r.WhichOneof("record_type") == "run" for u in r.run.config.update}
     assert {"learning_rate", "n_layer", "wandb_log"} <= config
-    hist = [{(i.key or "/".join(i.nested_key)): float(i.value_json) for i in r.history.item}
+    hist = [{(i.key or "/".join(i.nested_key)): json.loads(i.value_json) for i in r.history.item}
             for r in recs if r.WhichOneof("record_type") == "history"]
     losses = {int(h["iter"]): h["train/loss"] for h in hist if "train/loss" in h}
     kinds = sorted({r.WhichOneof("record_type") or "" for r in recs})
     assert losses == pytest.approx(_steps(run), rel=1e-6), f"{len(hist)} history records; record types {kinds}"
     assert any("val/loss" in h for h in hist)
+    assert any(k.startswith("samples") for h in hist for k in h)  # the eval samples, as a W&B table
     assert not [e for e in got if isinstance(e, E.LogMessage) and e.level == "warning"]
 
 

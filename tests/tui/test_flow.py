@@ -78,7 +78,7 @@ async def test_editor_validates_and_estimate_changes() -> None:
         await settle(pilot)
         help_ = ed.query_one("#h-n_layer", Static)
         assert help_.has_class("error")
-        assert "must be" in text_of(help_) and "int" in text_of(help_), text_of(help_)
+        assert "must be a whole number" in text_of(help_), text_of(help_)
         assert ed.cfg is None
         # a cross-field rule (n_embd % n_head) is shown under the field it names
         inp.value = "2"
