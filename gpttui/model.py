@@ -256,13 +256,7 @@ class GPT(nn.Module):
         keeps the padding ids (50,257 and up, which no tokenizer can decode) from being drawn.
         """
         bs = self.config.block_size
-        keep = bs // 2 if keep is None else keep
-        if not 1 <= keep <= bs:
-            raise ValueError(f"keep must be in [1, {bs}], got {keep}")
-        if idx.dim() == 1:
-            idx = idx.unsqueeze(0)
-        if idx.size(1) == 0:
-            raise ValueError("the prompt must hold at least one token")
+        idx, keep = stream_args(idx, bs, keep)
         context = idx[:, -bs:]
         caches: list[KVCache] | None = None
         for _ in range(max_new_tokens):
@@ -305,6 +299,19 @@ class GPT(nn.Module):
             idx = idx.unsqueeze(0)
         new = list(self.stream(idx, max_new_tokens, temperature, top_k, generator, keep, vocab_limit))
         return torch.cat([idx, *new], dim=1) if new else idx
+
+
+def stream_args(idx: torch.Tensor, block_size: int, keep: int | None) -> tuple[torch.Tensor, int]:
+    """The prompts as (B, T) and the positions kept when a full cache restarts (default
+    block_size // 2), checked: `stream`'s arguments for both model classes."""
+    keep = block_size // 2 if keep is None else keep
+    if not 1 <= keep <= block_size:
+        raise ValueError(f"keep must be in [1, {block_size}], got {keep}")
+    if idx.dim() == 1:
+        idx = idx.unsqueeze(0)
+    if idx.size(1) == 0:
+        raise ValueError("the prompt must hold at least one token")
+    return idx, keep
 
 
 def sample_next(

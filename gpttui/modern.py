@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from gpttui.model import KVCache, sample_next
+from gpttui.model import KVCache, sample_next, stream_args
 
 RECIPE = "modern"
 
@@ -253,13 +253,7 @@ class ModernGPT(nn.Module):
         position per token. A full cache slides (rotary) by block_size - keep positions
         instead of re-running the context; without rotary the last `keep` tokens re-run."""
         bs = self.config.block_size
-        keep = bs // 2 if keep is None else keep
-        if not 1 <= keep <= bs:
-            raise ValueError(f"keep must be in [1, {bs}], got {keep}")
-        if idx.dim() == 1:
-            idx = idx.unsqueeze(0)
-        if idx.size(1) == 0:
-            raise ValueError("the prompt must hold at least one token")
+        idx, keep = stream_args(idx, bs, keep)
         context = idx[:, -bs:]
         caches: list[KVCache] | None = None
         was_training = self.training
