@@ -180,7 +180,7 @@ def test_prepare_from_the_datasets_screen_then_train_and_see_a_sample(tmp_path: 
         texts = [f"def f{i}_{j}(x):\n    return x * {j} + {i}\n" for j in range(300)]
         pq.write_table(pa.table({"text": texts}), src / f"part-{i}.parquet")
     preset = (PRESET.replace('dataset = "e2e-ds"', 'dataset = "pq-ds"\nval_fraction = 0.05\nsample_tokens = 8')
-              .replace("eval_interval = 100000", "eval_interval = 5"))
+              .replace("eval_interval = 100000", "eval_interval = 400"))  # the iter-0 sample stays up for seconds
     data, env = make_env(tmp_path, preset)
     session = f"gpttui-ds-{os.getpid()}"
     start_tui(session, env)
