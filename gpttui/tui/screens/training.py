@@ -24,6 +24,7 @@ from gpttui.tui import fmt
 from gpttui.tui.live import LiveRun
 from gpttui.tui.screens import training_view as V
 from gpttui.tui.screens.dialogs import ChoiceScreen
+from gpttui.tui.screens.reference import ReferenceOverlay
 from gpttui.tui.widgets.chart import LineChart, Series
 from gpttui.tui.widgets.gauge import Gauge
 
@@ -60,7 +61,7 @@ class ProgressLine(Widget):
         return V.progress_line(self.fraction, self.size.width)
 
 
-class TrainingScreen(Screen):
+class TrainingScreen(ReferenceOverlay, Screen):
     """Live view of one run; controls work only on the run this process trains."""
 
     BINDINGS = [
@@ -72,6 +73,7 @@ class TrainingScreen(Screen):
         Binding("right_square_bracket", "sample_step(1)", "Newer sample", show=False),
         Binding("w", "dismiss_warning", "Dismiss warning", show=False),
         Binding("b", "toggle_bell", "Bell on warnings on/off", show=False),
+        Binding("f", "reference", "Reference run on the chart (pick or none)", show=False),
         Binding("escape", "back", "Back"),
     ]
 
@@ -91,6 +93,7 @@ class TrainingScreen(Screen):
         self._sample_i: int | None = None  # the sample shown (None: the newest)
         self._warned = 0  # warnings dismissed (w) or already shown in the banner
         self._banner: E.RunWarning | None = None
+        self._reference_init()
 
     @property
     def live(self) -> LiveRun | None:
@@ -181,7 +184,7 @@ class TrainingScreen(Screen):
         now = time.monotonic()
         if chart or now - self._chart_t >= self.CHART_S:
             self._chart_t = now
-            self.query_one(LineChart).set_series(loss_series(live))
+            self.query_one(LineChart).set_series(loss_series(live) + self.reference)
 
     def _status(self, live: LiveRun) -> None:
         t = Text()
