@@ -25,8 +25,6 @@ from gpttui.errors import ConfigError, RunError
 
 NO_WEIGHTS = ("scratch", "resume")
 SHAPE = ("n_layer", "n_head", "n_embd", "block_size", "vocab_size", "bias")
-# `recipe` values whose checkpoints are GPT-2's architecture (others cannot become GPT2LMHeadModel).
-GPT2_RECIPES = ("", "gpt2", "nanogpt", "classic", "default")
 
 
 @dataclass(frozen=True)
@@ -172,18 +170,12 @@ FORMATS = {"hf": "a Hugging Face GPT-2 folder (model.safetensors, config.json, G
 
 def export(ckpt_path: Path, out: Path, fmt: str = "hf") -> tuple[Path, dict[str, Any]]:
     """Write the checkpoint's model to `out` in `fmt`; returns the folder and model_args."""
-    from gpttui.checkpoint import load_checkpoint, load_model
+    from gpttui.checkpoint import load_model
 
     if fmt not in FORMATS:
         raise RunError(f"export format {fmt!r} is not supported",
                        "use " + "; ".join(f"--format {k}: {v}" for k, v in FORMATS.items()))
-    ckpt = load_checkpoint(ckpt_path)
-    recipe = str((ckpt.get("config") or {}).get("recipe") or (ckpt.get("model_args") or {}).get("recipe") or "")
-    if recipe not in GPT2_RECIPES:
-        raise RunError(f"{ckpt_path}: recipe '{recipe}' is not GPT-2's architecture; GPT2LMHeadModel cannot load it",
-                       "export runs trained with the default recipe")
-    del ckpt
-    model, ckpt = load_model(ckpt_path)
+    model, ckpt = load_model(ckpt_path, recipe="gpt2")  # a modern checkpoint: one-line refusal
     args = model.config.to_dict()
     hf.write_folder(out, model.state_dict(), args)
     return out, {**args, "iter_num": int(ckpt.get("iter_num", 0))}
