@@ -20,6 +20,8 @@ import re
 import sys
 from dataclasses import dataclass
 
+from gpttui.hostmem import total_ram
+
 GIB = 1024**3
 
 
@@ -282,9 +284,9 @@ def detect_device(index: int = 0) -> DeviceInfo:
     if info is not None:
         return info
     if sys.platform == "darwin" and platform.machine() == "arm64":
-        return DeviceInfo("mps", "Apple GPU (MPS)", 0, _ram_bytes(), None, None,
+        return DeviceInfo("mps", "Apple GPU (MPS)", 0, total_ram(), None, None,
                           "Apple GPU: no table peak; measured when a run starts", None)
-    return DeviceInfo("cpu", _cpu_name(), 0, _ram_bytes(), None, None,
+    return DeviceInfo("cpu", _cpu_name(), 0, total_ram(), None, None,
                       "CPU: no table peak; measured with a matmul when needed", None)
 
 
@@ -324,13 +326,6 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} threads)"
-
-
-def _ram_bytes() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from gpttui import events as E
 from gpttui.config import TrainConfig
 from gpttui.events import Event
+from gpttui.hostmem import total_ram
 from gpttui.tui.peaks import MEASURING, PeakCache, measure_matmul, peak_target
 
 Listener = Callable[[Event], None]
@@ -137,22 +138,12 @@ def _estimate(cfg: TrainConfig, device: Any, peaks: PeakCache | None = None, run
     if device is None or cfg.device == "cpu" or device.kind == "cpu":
         on_cpu = device is not None and device.kind == "cpu"
         where = Target("cpu", device.name if on_cpu else "CPU", None, peak, basis,
-                       device.memory_bytes if on_cpu else _ram_bytes(), None, "detected")
+                       device.memory_bytes if on_cpu else total_ram(), None, "detected")
         return estimate_on(cfg, where, ds_tokens, runs)
     if device.spec is not None or device.peak_tflops:
         peak, basis = (device.peak_tflops, device.peak_basis) if device.spec is None else (None, "")
     where = Target(device.kind, device.name, device.spec, peak, basis, device.memory_bytes, device.board_power_w, "detected")
     return estimate_on(cfg, where, ds_tokens, runs)
-
-
-def _ram_bytes() -> int | None:
-    """System RAM, what a CPU run's memory estimate is compared with."""
-    import os
-
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def _list_runs() -> list[Any]:
