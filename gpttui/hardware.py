@@ -20,7 +20,7 @@ import re
 import sys
 from dataclasses import dataclass
 
-from gpttui.hostmem import total_ram
+from gpttui.hostmem import cpu_model, total_ram
 
 GIB = 1024**3
 
@@ -318,14 +318,7 @@ def _nvml_device(index: int) -> DeviceInfo | None:
 
 
 def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return f"CPU ({line.split(':', 1)[1].strip()}, {os.cpu_count()} threads)"
-    except OSError:
-        pass
-    return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} threads)"
+    return f"CPU ({cpu_model() or platform.processor() or platform.machine()}, {os.cpu_count()} threads)"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gpttui.fsutil import atomic_write_text
+from gpttui.hostmem import cpu_model
 from gpttui.paths import data_dir
 
 FILE = "peaks.json"
@@ -24,20 +25,11 @@ FILE = "peaks.json"
 
 def machine_key(device: str, dtype: str, threads: int | None = None) -> str:
     """What a measurement is valid for: this CPU model, thread count and dtype."""
-    cpu = _cpu_model() or platform.processor() or platform.machine()
+    cpu = cpu_model() or platform.processor() or platform.machine()
     n = threads if threads is not None else (os.cpu_count() or 0)
     return f"{device}|{dtype}|{cpu}|{n} threads"
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return ""
 
 
 def _load() -> dict[str, Any]:
