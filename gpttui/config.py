@@ -370,10 +370,11 @@ def build(preset_values: dict[str, Any], overrides: list[str] | tuple[str, ...] 
     for text in overrides:
         key, value = parse_override(text)
         merged[key] = value
-    if merged.get("init_from", "scratch") not in ("scratch", "resume"):
-        from gpttui.pretrained import apply_shape  # pretrained weights decide the model's shape
+    from gpttui.pretrained import (
+        apply_shape,  # pretrained weights decide the model's shape (torch-free)
+    )
 
-        merged = apply_shape(merged)
+    merged = apply_shape(merged)  # (unchanged for init_from scratch / resume)
     cfg = TrainConfig(**merged)
     validate(cfg, source if not overrides else f"{source} + --set")
     return cfg

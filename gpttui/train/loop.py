@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from gpttui import events as E
-from gpttui import recipes
+from gpttui import pretrained, recipes
 from gpttui.config import TrainConfig, to_dict
 from gpttui.errors import DataError, RunError
 from gpttui.faults import pause_point
@@ -81,10 +81,8 @@ class Loop:
         self.model.chunked_loss = cfg.chunked_loss  # training, eval and the auto-batch probe
         if self.ckpt is not None:
             self.model.load_state_dict(self.ckpt["model"])
-        elif cfg.init_from not in ("scratch", "resume"):
-            from gpttui.pretrained import load_weights
-
-            load_weights(self.model, cfg, t.log)
+        elif pretrained.wants_weights(cfg.init_from):
+            pretrained.load_weights(self.model, cfg, t.log)
         self.model.to(env.device)
         self.scaler = torch.amp.GradScaler(env.device_type, enabled=env.use_scaler)
         self.optimizer = recipes.build_optimizer(self.model, cfg, env.device_type)
