@@ -370,11 +370,9 @@ def build(preset_values: dict[str, Any], overrides: list[str] | tuple[str, ...] 
     for text in overrides:
         key, value = parse_override(text)
         merged[key] = value
-    from gpttui.pretrained import (
-        apply_shape,  # pretrained weights decide the model's shape (torch-free)
-    )
+    from gpttui.pretrained import apply_shape
 
-    merged = apply_shape(merged)  # (unchanged for init_from scratch / resume)
+    merged = apply_shape(merged)  # pretrained weights decide the shape (scratch / resume: unchanged)
     cfg = TrainConfig(**merged)
     validate(cfg, source if not overrides else f"{source} + --set")
     return cfg
