@@ -69,6 +69,9 @@ class SoakSession:
         self.listener(ev)
 
     def start(self) -> None:
+        from gpttui import hostmem
+
+        hostmem.freeze_heap()  # as the real trainer does once its set-up is done (train/loop.py)
         self.alive = True
         self._emit(E.StatusChanged("bench-ui", state=E.TRAINING, message="training"))
         threading.Thread(target=self._run, daemon=True, name="soak-trainer").start()
@@ -132,7 +135,9 @@ async def soak(rate: float, seconds: float, press_every: float) -> dict[str, Any
     rss: list[tuple[float, float]] = []
     lat: list[float] = []
     async with app.run_test(headless=False, size=(120, 40)) as pilot:
-        await asyncio.sleep(1.0)  # Home loads
+        for _ in range(3):  # Home loads (presets, estimates, the CPU peak measured once per machine)
+            await app.workers.wait_for_complete()
+            await asyncio.sleep(0.3)
         app.start_training(cfg, "soak")
         t0 = time.perf_counter()
         next_rss, n = t0, 0

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import collections
 import os
+import pstats
 import sys
 import tempfile
 import threading
@@ -90,7 +92,7 @@ class FakeSession:
     def join(self, timeout: float | None = None) -> None: ...
 
 
-async def measure(rate: float, seconds: float, size: tuple[int, int]) -> None:
+async def measure(rate: float, seconds: float, size: tuple[int, int], profile: int = 0) -> None:
     from gpttui import config as C
     from gpttui.tui.app import make_app
 
@@ -110,8 +112,13 @@ async def measure(rate: float, seconds: float, size: tuple[int, int]) -> None:
         app.start_training(C.TrainConfig(), "bench")
         await asyncio.sleep(2.0)  # the Training screen composes, the first chart draws
         Widget.render_lines = counting  # type: ignore[method-assign]
+        prof = cProfile.Profile() if profile else None
         f0, cpu0, t0 = frames[0], time.thread_time(), time.perf_counter()
+        if prof:
+            prof.enable()
         await asyncio.sleep(seconds)
+        if prof:
+            prof.disable()
         cpu, wall, nframes = time.thread_time() - cpu0, time.perf_counter() - t0, frames[0] - f0
         Widget.render_lines = real_render_lines  # type: ignore[method-assign]
         app.session.stop()
@@ -119,6 +126,8 @@ async def measure(rate: float, seconds: float, size: tuple[int, int]) -> None:
           f"({100 * cpu / wall:.1f} % of a core), {nframes / wall:.1f} frames/s, "
           f"{DiscardingTerminal.written / wall / 1e3:.0f} kB/s of terminal output")
     print("widget renders per second: " + ", ".join(f"{k} {v / wall:.1f}" for k, v in renders.most_common(12)))
+    if prof:
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(profile)
 
 
 def main() -> int:
@@ -126,11 +135,13 @@ def main() -> int:
     p.add_argument("--rate", type=float, default=25.0)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--size", default="120x40")
+    p.add_argument("--profile", type=int, default=0, metavar="N",
+                   help="profile the UI thread (cProfile) and print its N heaviest functions by cumulative time")
     args = p.parse_args()
     os.environ.setdefault("GPTTUI_DATA_DIR", tempfile.mkdtemp(prefix="gpttui-bench-ui-"))
     os.environ.setdefault("GPTTUI_CONFIG_DIR", tempfile.mkdtemp(prefix="gpttui-bench-ui-conf-"))
     w, h = (int(v) for v in args.size.split("x"))
-    asyncio.run(measure(args.rate, args.seconds, (w, h)))
+    asyncio.run(measure(args.rate, args.seconds, (w, h), args.profile))
     return 0
 
 

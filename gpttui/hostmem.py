@@ -52,3 +52,23 @@ def cpu_model() -> str:
     except OSError:
         pass
     return ""
+
+
+def freeze_heap() -> None:
+    """Move every object alive now out of the garbage collector's reach (`gc.freeze`).
+
+    A full collection walks every tracked object while holding the GIL (~0.5 µs each on
+    this VM): with torch, a model and compiled graphs that is 200k-1M objects, a 100-500 ms
+    pause several times a minute in a process whose UI thread renders frames and whose
+    trainer thread launches kernels. The training loop calls this once its set-up is done;
+    `thaw_heap` undoes it when the run ends."""
+    import gc
+
+    gc.freeze()
+
+
+def thaw_heap() -> None:
+    """Let the collector see the frozen objects again (what set-up built may now be freed)."""
+    import gc
+
+    gc.unfreeze()

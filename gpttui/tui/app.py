@@ -246,8 +246,7 @@ class GptTuiApp(App):
                 self.notify(f"Run {live.run_id}: {live.state}" + (f" — {live.message}" if isinstance(ev, E.Failed) else ""),
                             severity="error" if isinstance(ev, E.Failed) else "information")
         if self.training_screen is not None and self.training_screen.is_attached:
-            self.training_screen.mark_dirty(urgent)
-            self.training_screen.redraw_if_dirty()  # now, not at the screen's own next tick
+            self.training_screen.mark_dirty(urgent)  # drawn at the screen's next tick, or now if urgent
 
     def on_session_failed(self, msg: SessionFailed) -> None:
         if self.live is not None:

@@ -228,10 +228,11 @@ class RunViewScreen(TrainingScreen):
     def on_followed(self, msg: Followed) -> None:
         if msg.metrics_offset < self.metrics_offset:
             return  # a stale read
+        first = self.metrics_offset == 0
         for ev in msg.events:
             self._live.apply(ev)
         self.metrics_offset = msg.metrics_offset
-        self.refresh_view(chart=True)
+        self.mark_dirty(urgent=first or any(not isinstance(ev, (E.StepMetrics, E.Progress)) for ev in msg.events))
 
     def action_resume(self) -> None:
         if self._live.active:

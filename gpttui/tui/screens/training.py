@@ -1,10 +1,11 @@
 """The live training screen: status, progress, loss charts, MFU/VRAM gauges, log.
 
 It renders the app's `LiveRun` (or a `LiveRun` it is given, for a run another process
-trains). Events only mark the view dirty; the app's 2 Hz inbox drain (or, for a run another
-process trains, a 2 Hz timer) redraws the numbers, and the chart in the same frame once a
-second, so a fast trainer never makes the UI thread (and the GIL it shares with the
-trainer) busy: each frame costs ~10 ms of pure Python (bench/ui_cost.py).
+trains). Events only mark the view dirty (the app folds them into the LiveRun); the screen's
+one clock redraws the numbers once a second while it is shown, and the plotext chart every
+other second, so a fast trainer never makes the UI thread (and the GIL it shares with the
+trainer) busy (`bench/ui_cost.py`). State changes, evals and keys redraw at once. A screen
+that is covered (Help on top) draws nothing until it is shown again.
 """
 
 from __future__ import annotations
@@ -77,8 +78,8 @@ class TrainingScreen(ReferenceOverlay, Screen):
         Binding("escape", "back", "Back"),
     ]
 
-    REFRESH_S = 0.5  # numbers, gauges, sparkline, log (only when an event arrived)
-    CHART_S = 1.0  # the plotext chart, drawn in the same frame as the numbers when due
+    REFRESH_S = 1.0  # the one clock: numbers, gauges, sparkline, log; elapsed and ETA tick
+    CHART_S = 2.0  # the plotext chart (~15 ms a build), drawn in the same frame when due
 
     def __init__(self, live: LiveRun | None = None, controllable: bool = True) -> None:
         super().__init__()
@@ -93,6 +94,7 @@ class TrainingScreen(ReferenceOverlay, Screen):
         self._sample_i: int | None = None  # the sample shown (None: the newest)
         self._warned = 0  # warnings dismissed (w) or already shown in the banner
         self._banner: E.RunWarning | None = None
+        self._w: dict[str, Widget] = {}  # widgets by selector, looked up once (a query walks the DOM)
         self._reference_init()
 
     @property
@@ -122,8 +124,20 @@ class TrainingScreen(ReferenceOverlay, Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        for sel in ("#status", "#banner", "#iter", "#numbers", "#mfu", "#vram", "#ram", "#sample",
+                    "#mfu-basis", "#spark-label"):
+            self._w[sel] = self.query_one(sel)
+        self._w["progress"] = self.query_one(ProgressLine)
+        self._w["spark"] = self.query_one(Sparkline)
+        self._w["log"] = self.query_one(RichLog)
+        self._w["chart"] = self.query_one(LineChart)
         self.set_interval(self.REFRESH_S, self._tick)
         self.refresh_view(chart=True)
+
+    def on_screen_resume(self) -> None:
+        """Shown again (Help closed, back from Runs): catch up at once."""
+        if self._dirty:
+            self.refresh_view(chart=True)
 
     def _put(self, selector: str, content: str | Text) -> None:
         """Update a Static only if its text changed, and re-layout the screen only if its
@@ -135,33 +149,32 @@ class TrainingScreen(ReferenceOverlay, Screen):
             return
         prev = self._shown.get(selector)
         shape_changed = prev is None or len(prev) != len(plain) or prev.count("\n") != plain.count("\n")
-        self.query_one(selector, Static).update(content, layout=shape_changed)
+        w = self._w[selector]
+        assert isinstance(w, Static)
+        w.update(content, layout=shape_changed)
         self._shown[selector], self._drawn[selector] = plain, key
 
     def mark_dirty(self, urgent: bool = False) -> None:
-        """Called by the app for each event; urgent ones (state changes) redraw now."""
+        """Called by the app for each batch of events; urgent ones (state changes, evals,
+        keys) redraw now if the screen is shown, the rest at the next tick."""
         self._dirty = True
-        if urgent:
+        if urgent and self.is_current:
             self.refresh_view(chart=True)
 
-    def redraw_if_dirty(self) -> None:
-        if self._dirty:
-            self.refresh_view(chart=False)
-
     def _tick(self) -> None:
-        """Twice a second: redraw what events changed; while the run's clock runs, once a
-        second anyway (elapsed and ETA tick even when a step takes minutes)."""
+        """Once a second, while shown: redraw what events changed, and while the run's clock
+        runs redraw anyway (elapsed and ETA tick even when a step takes minutes)."""
         live = self.live
-        self._ticks = getattr(self, "_ticks", 0) + 1
-        if live is not None and (live.running or live.state == E.PREPARING) and self._ticks % 2 == 0:
+        if live is not None and (live.running or live.state == E.PREPARING):
             self._dirty = True
-        self.redraw_if_dirty()
+        if self._dirty and self.is_current:
+            self.refresh_view(chart=False)
 
     def refresh_view(self, chart: bool = True) -> None:
         """Redraw every widget from the LiveRun (not before it is composed, nor while the
         app tears it down)."""
         self._dirty = False
-        if not self.query("#numbers"):
+        if not self._w or not self.is_attached:
             return
         live = self.live
         if live is None:
@@ -175,16 +188,17 @@ class TrainingScreen(ReferenceOverlay, Screen):
         spark = live.recent_losses()
         if spark != self._spark:
             self._spark = spark
-            self.query_one(Sparkline).data = list(spark)
+            self._w["spark"].data = list(spark)  # type: ignore[attr-defined]
         self._put("#spark-label", V.spark_label(spark))  # (cached: repainted only when it changes)
-        log = self.query_one(RichLog)
+        log = self._w["log"]
+        assert isinstance(log, RichLog)
         for line in live.new_log_lines(self._log_seen):
             log.write(line)
         self._log_seen = live.log_total
         now = time.monotonic()
         if chart or now - self._chart_t >= self.CHART_S:
             self._chart_t = now
-            self.query_one(LineChart).set_series(loss_series(live) + self.reference)
+            self._w["chart"].set_series(loss_series(live) + self.reference)  # type: ignore[attr-defined]
 
     def _status(self, live: LiveRun) -> None:
         t = Text()
@@ -204,11 +218,11 @@ class TrainingScreen(ReferenceOverlay, Screen):
         self._put("#status", t)
 
     def _progress(self, live: LiveRun) -> None:
-        self.query_one(ProgressLine).set_fraction(V.fraction_done(live))
+        self._w["progress"].set_fraction(V.fraction_done(live))  # type: ignore[attr-defined]
         self._put("#iter", V.iter_text(live))
 
     def _show(self, selector: str, on: bool) -> None:
-        w = self.query_one(selector)
+        w = self._w[selector]
         if w.display != on:
             w.display = on
 
@@ -230,13 +244,18 @@ class TrainingScreen(ReferenceOverlay, Screen):
             return
         self._show("#mfu", s.mfu is not None)
         if s.mfu is not None:
-            self.query_one("#mfu", Gauge).set_value(s.mfu, f"{fmt.pct(s.mfu)} of {s.peak_tflops:.3g} TFLOPS", over_is_bad=False)
+            self._gauge("#mfu").set_value(s.mfu, f"{fmt.pct(s.mfu)} of {s.peak_tflops:.3g} TFLOPS", over_is_bad=False)
         self._show("#mfu-basis", True)
         self._put("#mfu-basis", V.mfu_basis_line(s))
         for sel, detail in (("#vram", V.vram_detail(s)), ("#ram", V.ram_detail(s))):
             self._show(sel, detail is not None)
             if detail is not None:
-                self.query_one(sel, Gauge).set_value(*detail)
+                self._gauge(sel).set_value(*detail)
+
+    def _gauge(self, selector: str) -> Gauge:
+        w = self._w[selector]
+        assert isinstance(w, Gauge)
+        return w
 
     # -- keys ------------------------------------------------------------------------------
     def _can_control(self) -> bool:
