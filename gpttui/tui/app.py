@@ -23,11 +23,10 @@ from gpttui import events as E
 from gpttui.config import TrainConfig
 from gpttui.errors import GpttuiError
 from gpttui.tui.live import LiveRun
-from gpttui.tui.messages import EventInbox, InboxReady, SessionFailed
+from gpttui.tui.messages import EventInbox, InboxReady, Notice, SessionFailed
 from gpttui.tui.peaks import PeakCache, peak_target
 from gpttui.tui.quitting import ask_quit, hand_off
 from gpttui.tui.screens.dialogs import TooSmallNote
-from gpttui.tui.screens.editor import Notice
 from gpttui.tui.services import Services, TrainSession
 
 MIN_SIZE = (80, 24)
