@@ -55,9 +55,11 @@ class EventInbox:
 # -- app ------------------------------------------------------------------------------------
 @dataclass(eq=False)
 class SessionFailed(Message):
-    """Starting a run failed before the trainer ran (bad dataset, locked run, ...)."""
+    """Starting a run failed before the trainer ran (bad dataset, locked run, ...);
+    `quiet`: the failed-worker handler notifies instead (a bug, with its traceback)."""
 
     text: str
+    quiet: bool = False
 
 
 @dataclass(eq=False)

@@ -22,6 +22,7 @@ from textual.worker import get_current_worker
 from gpttui import config as C
 from gpttui.errors import ConfigError, GpttuiError
 from gpttui.pretrained import SHAPE, wants_weights
+from gpttui.tui.failures import ReportsWorkerFailures
 from gpttui.tui.messages import DatasetsListed, EstimateReady, PresetSaved, ReadyToStart
 from gpttui.tui.peaks import waits_for_peak
 from gpttui.tui.screens.dialogs import ChoiceScreen
@@ -63,7 +64,7 @@ def as_text(value: Any) -> str:
     return str(value)
 
 
-class EditorScreen(Screen):
+class EditorScreen(ReportsWorkerFailures, Screen):
     """Edit a preset's values; save as a user preset (ctrl+s) or start the run (ctrl+r)."""
 
     DEFAULT_CSS = """
