@@ -30,14 +30,14 @@ def log_path() -> Path:
     return data_dir() / "logs" / LOG_NAME
 
 
-def append_traceback(worker: Worker, error: BaseException) -> Path:
-    """Append `error`'s traceback, stamped with the time and the worker, to the log."""
+def append_traceback(what: str, error: BaseException) -> Path:
+    """Append `error`'s traceback, stamped with the time and `what` failed, to the log."""
     path = log_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y-%m-%d %H:%M:%S %z")
     text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
     with open(path, "a", encoding="utf-8") as f:  # a log: appended, never rewritten
-        f.write(f"--- {stamp} worker {worker.name or '?'} (group {worker.group})\n{text}\n")
+        f.write(f"--- {stamp} {what}\n{text}\n")
     return path
 
 
@@ -52,7 +52,7 @@ def report(app: Any, worker: Worker) -> None:
         return
     what = f"{type(error).__name__}: {error}".replace("\n", " ")
     try:
-        where = f"traceback in {append_traceback(worker, error)}"
+        where = f"traceback in {append_traceback(f'worker {worker.name} (group {worker.group})', error)}"
     except OSError as e:  # a full or read-only disk must not hide the failure itself
         where = f"the traceback could not be written ({e})"
     app.notify(f"Internal error in {worker.name or worker.group}: {what} — {where}", severity="error", timeout=20)
