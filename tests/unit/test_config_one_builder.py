@@ -92,3 +92,23 @@ def test_set_keeps_its_cli_words():
     with pytest.raises(ConfigError) as e:
         C.parse_override("n_layer=x")
     assert str(e.value) == "--set: 'n_layer' must be int, got 'x' — e.g. --set n_layer=12"
+
+
+def test_an_unknown_gpu_in_the_config_is_the_gpu_keys_fault():
+    from gpttui import report
+
+    with pytest.raises(ConfigError) as e:
+        report._named_gpu("RTX 9999", "config gpu")
+    assert e.value.key == "gpu"
+    with pytest.raises(ConfigError) as e:
+        report._named_gpu("RTX 9999", "--gpu")
+    assert e.value.key is None  # a command-line flag, not a key
+
+
+def test_float16_on_a_cpu_is_the_dtype_keys_fault():
+    pytest.importorskip("torch")
+    from gpttui.train.setup import resolve_env
+
+    with pytest.raises(ConfigError) as e:
+        resolve_env(C.build({**BASE, "device": "cpu", "dtype": "float16"}))
+    assert e.value.key == "dtype"
