@@ -6,7 +6,8 @@ which it turns into its own message. Anything else ends the worker in Textual's 
 state. Textual tells the worker's node (a screen) and not the app, so each screen that
 runs workers mixes in `ReportsWorkerFailures`, which forwards that state change to the
 app; the app's one `@on(Worker.StateChanged)` handler calls `report`: a notification of
-one line, and the traceback appended to `<data dir>/logs/tui-errors.log`.
+one line, and the traceback appended to `<data dir>/logs/tui-errors.log`; the same
+failure of the same worker again (a polling worker) is reported once per session.
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ def report(app: Any, worker: Worker) -> None:
     error = worker.error
     if error is None:
         return
+    seen = app.__dict__.setdefault("_failures_reported", set())
+    key = (worker.name, worker.group, type(error).__name__, str(error))
+    if key in seen:  # a polling worker (a followed run every 0.2 s) failing the same way again
+        return
+    seen.add(key)
     if isinstance(error, GpttuiError):
         app.notify(str(error), severity="error", timeout=10)
         return

@@ -69,6 +69,10 @@ async def test_the_apps_own_worker_failure_reaches_the_same_handler(isolated_dir
         await until(pilot, lambda: any("probe" in n for n in notes(app)))
         assert any("Internal error in probe: RuntimeError: boom in a worker" in n for n in notes(app)), notes(app)
         assert "worker probe" in (data / "logs" / "tui-errors.log").read_text()
+        app.run_worker(boom, name="probe", thread=True, exit_on_error=False)  # a poller failing again
+        await pilot.pause(0.5)
+        assert sum("probe" in n for n in notes(app)) == 1
+        assert (data / "logs" / "tui-errors.log").read_text().count("worker probe") == 1
 
 
 async def test_an_expected_error_stays_one_line_without_a_log(isolated_dirs) -> None:
