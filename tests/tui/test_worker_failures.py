@@ -151,3 +151,25 @@ async def test_workers_post_results_instead_of_assigning_screen_state(isolated_d
         await settle(pilot)
         assert app.screen.preset == "mine" and any("Saved preset 'mine'" in n for n in notes(app))
     assert off_thread == []
+
+
+async def test_a_bug_starting_a_run_fails_the_run_and_is_logged_once(isolated_dirs) -> None:
+    """Before, the run's screen said 'RuntimeError: …' and the traceback was lost."""
+    from tui_fakes import FakeSession
+
+    data, _ = isolated_dirs
+
+    class Broken(FakeSession):
+        def start(self) -> None:
+            raise RuntimeError("bug while preparing")
+
+    app = make_app(services(new_session=lambda cfg, preset, listener: Broken(cfg, preset, listener)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("down", "r")
+        await until(pilot, lambda: any("bug while preparing" in n for n in notes(app)))
+        await pilot.pause(0.3)
+        assert app.live.state == "failed" and "RuntimeError: bug while preparing" in app.live.message
+        said = [n for n in notes(app) if "bug while preparing" in n]
+        assert len(said) == 1 and "tui-errors.log" in said[0], said
+        assert "_start_session" in (data / "logs" / "tui-errors.log").read_text()
