@@ -301,8 +301,10 @@ class EditorScreen(ReportsWorkerFailures, Screen):
 
     def action_start(self) -> None:
         cfg = self._valid_cfg()
-        if cfg is not None:
-            self._shape_to_start(cfg)
+        if cfg is not None and wants_weights(cfg.init_from):
+            self._shape_to_start(cfg)  # reads the weights' shape: off the event loop
+        elif cfg is not None:
+            self.app.start_training(cfg, self.preset)
 
     @work(thread=True, exclusive=True, group="editor-start", exit_on_error=False)
     def _shape_to_start(self, cfg: C.TrainConfig) -> None:
