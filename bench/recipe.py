@@ -54,7 +54,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
 def make_cfg(**values: Any):
     from gpttui import config as C
 
-    return C.from_dict({**SHAPE, **values}, source="bench")
+    return C.build({**SHAPE, **values}, source="bench")
 
 
 def val_set(cfg, n_seq: int):

@@ -1,8 +1,10 @@
 """TrainConfig: every knob of a run, with nanoGPT's names, typed and validated.
 
-A config is built from defaults, then a preset (TOML, or a nanoGPT `config/train_*.py`
-parsed without executing it), then `--set key=value` overrides. Every error is a
-one-line `ConfigError` that names the key and the fix.
+A config is built by `build` alone: defaults, then a preset (TOML, or a nanoGPT
+`config/train_*.py` parsed without executing it), then `--set key=value` overrides, then
+the shape pretrained weights impose. Typed-in text (`--set`, the editor's fields) is read
+by `parse_value`. Every error is a one-line `ConfigError` that names the fix and carries
+the offending key in `.key`.
 """
 
 from __future__ import annotations
@@ -124,8 +126,14 @@ class TrainConfig:
         return None if t is None else t * self.max_iters
 
     def replace(self, **changes: Any) -> TrainConfig:
-        """A validated copy with `changes` applied (keys and types checked)."""
-        return from_dict({**to_dict(self), **changes}, source="override")
+        """A validated copy with `changes` applied: only the changed keys are checked for
+        type; a changed `init_from` that names weights brings their shape, as in `build`."""
+        new = {k: coerce(k, v, "override") for k, v in changes.items()}
+        if "init_from" in new:
+            new = _shaped({**to_dict(self), **new})
+        cfg = dataclasses.replace(self, **new)
+        validate(cfg, "override")
+        return cfg
 
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in fields(TrainConfig)}
@@ -168,7 +176,12 @@ def _unknown(key: str, source: str) -> ConfigError:
     alias = ALIASES.get(key.lower().replace("-", "_"))
     close = [alias] if alias else difflib.get_close_matches(key, FIELDS, n=1, cutoff=0.6)
     hint = f"did you mean '{close[0]}'?" if close else "see `gpttui --estimate demo --json` for every key"
-    return ConfigError(f"{source}: unknown key '{key}'", hint)
+    return ConfigError(f"{_at(source)}unknown key '{key}'", hint, key=key)
+
+
+def _at(source: str) -> str:
+    """The message's prefix naming where a value came from ('' in the editor: the field says it)."""
+    return f"{source}: " if source else ""
 
 
 def coerce(key: str, value: Any, source: str = "config") -> Any:
@@ -188,15 +201,16 @@ def coerce(key: str, value: Any, source: str = "config") -> Any:
     if isinstance(value, str) and choices and (str not in types or FIELDS[key].metadata.get("types")):
         # a str in a mixed field (int|'auto', bool|'auto') must be one of the choices
         if value not in choices:
-            raise ConfigError(f"{source}: '{key}' = {value!r} is not allowed", f"use one of {', '.join(map(repr, choices))}")
+            raise ConfigError(f"{_at(source)}'{key}' = {value!r} is not allowed", f"use one of {', '.join(map(repr, choices))}", key=key)
     elif isinstance(value, str) and choices and value not in choices:
-        raise ConfigError(f"{source}: '{key}' = {value!r} is not allowed", f"use one of {', '.join(map(repr, choices))}")
+        raise ConfigError(f"{_at(source)}'{key}' = {value!r} is not allowed", f"use one of {', '.join(map(repr, choices))}", key=key)
     return value
 
 
 def _type_error(key: str, value: Any, types: tuple, source: str) -> ConfigError:
     want = " or ".join("'auto'" if t is str and FIELDS[key].metadata.get("choices") else t.__name__ for t in types)
-    return ConfigError(f"{source}: '{key}' must be {want}, got {type(value).__name__} {value!r}", f"write e.g. {key} = {_example(key)}")
+    return ConfigError(f"{_at(source)}'{key}' must be {want}, got {type(value).__name__} {value!r}",
+                       f"write e.g. {key} = {_example(key)}", key=key)
 
 
 def _example(key: str) -> str:
@@ -209,47 +223,89 @@ def parse_override(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise ConfigError(f"--set {text!r}: expected key=value", "e.g. --set batch_size=8")
     key, raw = (s.strip() for s in text.split("=", 1))
+    return key, parse_value(key, raw, "--set")
+
+
+TRUE_WORDS, FALSE_WORDS = frozenset({"true", "yes", "on", "1"}), frozenset({"false", "no", "off", "0"})
+
+
+def parse_value(key: str, raw: str, source: str = "") -> Any:
+    """`raw`, typed-in text, read as `key`'s type and checked by `coerce`: the one reader
+    of `--set` values and the editor's fields. `source` '' (the editor) words the error
+    for a field ("must be a whole number, got 'x' — e.g. 12"), '--set' for the CLI."""
     if key not in FIELDS:
-        raise _unknown(key, "--set")
-    types = field_types(key)
+        raise _unknown(key, source)
+    types, raw = field_types(key), raw.strip()
     low = raw.lower()
-    if bool in types and low in {"true", "false", "yes", "no", "on", "off", "1", "0"} and int not in types:
-        return key, coerce(key, low in {"true", "yes", "on", "1"}, "--set")
+    if bool in types and int not in types and low in TRUE_WORDS | FALSE_WORDS:
+        return coerce(key, low in TRUE_WORDS, source)
     if int in types and bool not in types:
         try:
-            return key, coerce(key, int(raw.replace("_", "")), "--set")
+            return coerce(key, int(raw.replace("_", "")), source)
         except ValueError:
             try:
                 fv = float(raw)
                 if fv.is_integer():
-                    return key, coerce(key, int(fv), "--set")
+                    return coerce(key, int(fv), source)
             except ValueError:
                 pass
     if float in types:
         try:
-            return key, coerce(key, float(raw), "--set")
+            return coerce(key, float(raw), source)
         except ValueError:
-            raise ConfigError(f"--set: '{key}' must be a number, got {raw!r}", f"e.g. --set {key}={FIELDS[key].default}") from None
+            raise _text_error(key, raw, source, "a number", str(FIELDS[key].default)) from None
     if str in types:
-        return key, coerce(key, raw, "--set")
-    raise ConfigError(f"--set: '{key}' must be {' or '.join(t.__name__ for t in types)}, got {raw!r}", f"e.g. --set {key}={_example(key)}")
+        return coerce(key, raw, source)
+    cli = source == "--set"
+    want = " or ".join(t.__name__ for t in types) if cli else " or ".join(
+        {int: "a whole number", bool: "true or false"}.get(t, t.__name__) for t in types)
+    raise _text_error(key, raw, source, want, _example(key) if cli else _as_typed(FIELDS[key].default))
 
 
-def from_dict(values: dict[str, Any], source: str = "config", base: TrainConfig | None = None) -> TrainConfig:
-    """Build and validate a config from `base` (defaults) updated with `values`."""
-    merged = to_dict(base) if base is not None else {}
-    for key, value in values.items():
-        merged[key] = coerce(key, value, source)
+def _text_error(key: str, raw: str, source: str, want: str, example: str) -> ConfigError:
+    eg = f"e.g. --set {key}={example}" if source == "--set" else f"e.g. {example}"
+    return ConfigError(f"{_at(source)}'{key}' must be {want}, got {raw!r}", eg, key=key)
+
+
+def _as_typed(value: Any) -> str:
+    """A value as one types it into a field (true/false, plain numbers and text)."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def build(values: dict[str, Any], overrides: list[str] | tuple[str, ...] = (), source: str = "preset",
+          pretrained: bool = True) -> TrainConfig:
+    """The one builder of a TrainConfig: defaults ← `values` ← `--set` overrides ← the
+    shape of the weights `init_from` names (`pretrained`; False for a run's own saved
+    config, which holds its shape already, and to check typed values without reading
+    weights), validated once at the end."""
+    merged = {k: coerce(k, v, source) for k, v in values.items()}
+    for text in overrides:
+        key, value = parse_override(text)
+        merged[key] = value
+    if pretrained:
+        merged = _shaped(merged)
     cfg = TrainConfig(**merged)
-    validate(cfg, source)
+    validate(cfg, source if not overrides else f"{source} + --set")
     return cfg
+
+
+def _shaped(values: dict[str, Any]) -> dict[str, Any]:
+    """`values` with the shape pretrained weights impose (scratch / resume: unchanged);
+    a failure to read them is init_from's fault."""
+    from gpttui.pretrained import apply_shape
+
+    try:
+        return apply_shape(values)
+    except ConfigError as e:
+        e.key = e.key or "init_from"
+        raise
 
 
 def validate(cfg: TrainConfig, source: str = "config") -> None:
     """Raise a one-line ConfigError for the first value that cannot work."""
 
     def bad(key: str, why: str, fix: str) -> ConfigError:
-        return ConfigError(f"{source}: '{key}' = {getattr(cfg, key)!r} {why}", fix)
+        return ConfigError(f"{_at(source)}'{key}' = {getattr(cfg, key)!r} {why}", fix, key=key)
 
     for key in ("n_layer", "n_head", "n_embd", "block_size", "gradient_accumulation_steps",
                 "max_iters", "eval_interval", "eval_iters", "log_interval", "n_gpus"):
@@ -296,7 +352,8 @@ def validate(cfg: TrainConfig, source: str = "config") -> None:
     try:
         check_name(cfg.dataset, "dataset name")
     except Exception as e:
-        raise ConfigError(f"{source}: 'dataset' = {cfg.dataset!r} is not a valid dataset name", "use letters, digits, '.', '_' or '-'") from e
+        raise ConfigError(f"{_at(source)}'dataset' = {cfg.dataset!r} is not a valid dataset name",
+                          "use letters, digits, '.', '_' or '-'", key="dataset") from e
 
 
 def _validate_modern(cfg: TrainConfig, bad: Any) -> None:
@@ -362,20 +419,6 @@ def load_file(path: Path) -> dict[str, Any]:
     if path.suffix == ".py":
         return read_nanogpt_py(path)
     return read_toml(path)
-
-
-def build(preset_values: dict[str, Any], overrides: list[str] | tuple[str, ...] = (), source: str = "preset") -> TrainConfig:
-    """Defaults ← preset values ← `--set` overrides, validated once at the end."""
-    merged = {k: coerce(k, v, source) for k, v in preset_values.items()}
-    for text in overrides:
-        key, value = parse_override(text)
-        merged[key] = value
-    from gpttui.pretrained import apply_shape
-
-    merged = apply_shape(merged)  # pretrained weights decide the shape (scratch / resume: unchanged)
-    cfg = TrainConfig(**merged)
-    validate(cfg, source if not overrides else f"{source} + --set")
-    return cfg
 
 
 def to_toml(cfg: TrainConfig, only_changed: bool = True) -> str:

@@ -22,7 +22,12 @@ class GpttuiError(Exception):
 
 
 class ConfigError(GpttuiError):
-    """A config or preset value is unknown, mistyped or out of range."""
+    """A config or preset value is unknown, mistyped or out of range; `key` names the
+    TrainConfig key at fault (None when no one key is: a file that does not parse)."""
+
+    def __init__(self, message: str, hint: str | None = None, key: str | None = None):
+        super().__init__(message, hint)
+        self.key = key
 
 
 class DataError(GpttuiError):

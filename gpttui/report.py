@@ -40,7 +40,7 @@ def _named_gpu(name: str, source: str) -> Target:
         close = H.close_matches(name)
         hint = f"close matches: {', '.join(close)}" if close else "e.g. --gpu 'RTX 4070', 'A100', 'H100'"
         where = "--gpu" if source == "--gpu" else "config 'gpu'"
-        raise ConfigError(f"{where}: unknown GPU {name!r}", hint)
+        raise ConfigError(f"{where}: unknown GPU {name!r}", hint, key=None if source == "--gpu" else "gpu")
     return Target("cuda", spec.name, spec, None, "", None, None, source)
 
 

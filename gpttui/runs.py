@@ -128,7 +128,7 @@ class Run:
         """The resolved config the run was started with."""
         path = self.path / "config.toml"
         values = {**C.BEFORE_KEY_EXISTED, **C.read_toml(path)}  # older runs lack newer keys
-        return C.from_dict(values, source=f"run {self.id} config.toml")
+        return C.build(values, source=f"run {self.id} config.toml", pretrained=False)
 
     def info(self) -> dict[str, Any]:
         return _read_json(self.path / "run.json")

@@ -267,7 +267,7 @@ def _resume_config(run: Any) -> TrainConfig:
             raise RunError(f"{e.args[0]}; its checkpoint holds no config either",
                            "restore config.toml from a copy or start the run again") from None
         known = set(C.TrainConfig.__dataclass_fields__)
-        cfg = C.from_dict({k: v for k, v in saved.items() if k in known}, source=f"run {run.id} checkpoint")
+        cfg = C.build({k: v for k, v in saved.items() if k in known}, source=f"run {run.id} checkpoint", pretrained=False)
         bad = run.path / "config.toml"
         if bad.exists():
             os.replace(bad, bad.with_name("config.toml.damaged"))  # kept for a look, not read again

@@ -58,11 +58,11 @@ def resolve_env(cfg: TrainConfig, local_rank: int = 0, distributed: bool = False
     if dev.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ConfigError(f"device = {cfg.device!r} but no CUDA GPU is visible to torch",
-                              "set device = \"cpu\", or install a CUDA build of torch")
+                              "set device = \"cpu\", or install a CUDA build of torch", key="device")
         if distributed or dev == "cuda":
             dev = f"cuda:{local_rank if distributed else torch.cuda.current_device()}"
     if dev == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ConfigError("device = 'mps' but MPS is not available", "set device = \"cpu\"")
+        raise ConfigError("device = 'mps' but MPS is not available", "set device = \"cpu\"", key="device")
     kind = dev.split(":")[0]
     dtype = cfg.dtype
     if dtype == "auto":
@@ -71,7 +71,7 @@ def resolve_env(cfg: TrainConfig, local_rank: int = 0, distributed: bool = False
         else:
             dtype = "float32"
     if dtype == "float16" and kind != "cuda":
-        raise ConfigError(f"dtype = 'float16' needs a CUDA GPU (device is {dev})", "use float32 or bfloat16 on CPU")
+        raise ConfigError(f"dtype = 'float16' needs a CUDA GPU (device is {dev})", "use float32 or bfloat16 on CPU", key="dtype")
     compile_ = cfg.compile if isinstance(cfg.compile, bool) else kind == "cuda"
     name = torch.cuda.get_device_name(dev) if kind == "cuda" else kind
     return Env(dev, kind, dtype, dtype == "float16", bool(compile_), name)
@@ -134,4 +134,4 @@ def find_micro_batch(
             pass
         b //= 2
     raise ConfigError("batch_size auto: not even 1 sequence fits in GPU memory",
-                      "lower block_size, n_layer or n_embd")
+                      "lower block_size, n_layer or n_embd", key="batch_size")

@@ -13,21 +13,22 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from textual import work
+from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.events import Resize
 from textual.screen import Screen
+from textual.worker import Worker
 
 from gpttui import events as E
 from gpttui.config import TrainConfig
 from gpttui.errors import GpttuiError
+from gpttui.tui import failures
 from gpttui.tui.live import LiveRun
-from gpttui.tui.messages import EventInbox, InboxReady, SessionFailed
+from gpttui.tui.messages import EventInbox, InboxReady, Notice, SessionFailed
 from gpttui.tui.peaks import PeakCache, peak_target
 from gpttui.tui.quitting import ask_quit, hand_off
 from gpttui.tui.screens.dialogs import TooSmallNote
-from gpttui.tui.screens.editor import Notice
 from gpttui.tui.services import Services, TrainSession
 
 MIN_SIZE = (80, 24)
@@ -212,8 +213,9 @@ class GptTuiApp(App):
             session.start()
         except GpttuiError as e:
             self.post_message(SessionFailed(str(e)))
-        except Exception as e:  # a bug, but the UI must say so rather than hang in 'preparing'
-            self.post_message(SessionFailed(f"{type(e).__name__}: {e}"))
+        except Exception as e:  # a bug: the screen must not hang in 'preparing'; the
+            self.post_message(SessionFailed(f"{type(e).__name__}: {e}", quiet=True))
+            raise  # failed-worker handler says so, with the traceback in its log
 
     def _listener(self, event: E.Event) -> None:
         """Trainer thread → UI: queue only; never block, never raise into the trainer.
@@ -253,7 +255,14 @@ class GptTuiApp(App):
             self.live.apply(E.Failed(self.live.run_id, reason=msg.text))
             if self.training_screen is not None and self.training_screen.is_attached:
                 self.training_screen.mark_dirty(True)
-        self.notify(msg.text, severity="error", timeout=10)
+        if not msg.quiet:
+            self.notify(msg.text, severity="error", timeout=10)
+
+    @on(Worker.StateChanged)
+    def _worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one handler of failed workers, the app's and (forwarded) the screens'."""
+        if failures.failed(event):
+            failures.report(self, event.worker)
 
     def on_notice(self, msg: Notice) -> None:
         self.notify(msg.text, severity=msg.severity)  # type: ignore[arg-type]
@@ -310,7 +319,7 @@ class GptTuiApp(App):
         self.post_message(Notice("Measuring the CPU matmul peak (a few seconds)…", "information"))
         try:
             value = remeasure_cpu_peak()
-        except Exception as e:  # no torch, or a broken one: say so
+        except (ImportError, OSError) as e:  # no torch, or a broken install: say so (a bug: the handler)
             self.post_message(Notice(f"Could not measure the CPU peak: {type(e).__name__}: {e}", "error"))
             return
         self.peaks.forget()

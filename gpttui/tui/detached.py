@@ -105,7 +105,7 @@ class DetachedSession:
         try:
             self._follow_until_end()
         except Exception as e:  # noqa: BLE001 - the tab must say why it stopped following
-            self.listener(E.LogMessage(self.run_id or "", level="error", text=f"following the run failed: {e}"))
+            self.listener(E.LogMessage(self.run_id or "", level="error", text=f"following the run failed: {e}{_logged(e)}"))
         finally:
             self._done.set()
 
@@ -180,3 +180,13 @@ class DetachedSession:
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
             self._thread.join(timeout)
+
+
+def _logged(error: Exception) -> str:
+    """Where the traceback of a bug went (the failed-worker log), for its one line."""
+    from gpttui.tui.failures import append_traceback
+
+    try:
+        return f" (traceback in {append_traceback('following a detached run', error)})"
+    except OSError:
+        return ""

@@ -88,7 +88,7 @@ def test_a_detached_session_trains_elsewhere_and_is_followed_from_files():
     from gpttui import events as E
     from gpttui.tui.detached import DetachedSession
 
-    cfg = C.from_dict({**TINY, "max_iters": 100000, "lr_decay_iters": 100000, "eval_interval": 100000}, source="test")
+    cfg = C.build({**TINY, "max_iters": 100000, "lr_decay_iters": 100000, "eval_interval": 100000}, source="test")
     got: list = []
     s = DetachedSession(cfg, "tiny", got.append, poll_s=0.1)
     s.start()

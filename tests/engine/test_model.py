@@ -41,7 +41,7 @@ def test_param_count_matches_estimator(bias):
     estimate = pytest.importorskip("gpttui.estimate")
     from gpttui import config
 
-    tc = config.from_dict(dict(n_layer=2, n_head=4, n_embd=32, block_size=32, bias=bias))
+    tc = config.build(dict(n_layer=2, n_head=4, n_embd=32, block_size=32, bias=bias))
     m = GPT(GPTConfig.from_train_config(tc))
     pc = estimate.count_params(tc)
     assert pc.total == m.get_num_params(non_embedding=False)
@@ -51,7 +51,7 @@ def test_param_count_matches_estimator(bias):
 def test_from_train_config_takes_model_fields():
     from gpttui import config
 
-    tc = config.from_dict(dict(n_layer=3, n_head=2, n_embd=16, block_size=8, dropout=0.1, bias=True))
+    tc = config.build(dict(n_layer=3, n_head=2, n_embd=16, block_size=8, dropout=0.1, bias=True))
     assert GPTConfig.from_train_config(tc) == GPTConfig(8, 50304, 3, 2, 16, 0.1, True)
 
 

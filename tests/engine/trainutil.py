@@ -21,7 +21,7 @@ TINY = dict(
 
 
 def tiny_cfg(**changes) -> C.TrainConfig:
-    return C.from_dict({**TINY, **changes}, source="test")
+    return C.build({**TINY, **changes}, source="test")
 
 
 def write_dataset(name: str = "tiny", train_tokens: int = 20_000, val_tokens: int = 2_000, seed: int = 0) -> Path:

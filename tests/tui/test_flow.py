@@ -30,7 +30,7 @@ async def test_home_lists_presets_with_estimates() -> None:
 async def test_home_ignores_a_superseded_load_finishing_late() -> None:
     """Mount and screen-resume both load; the cancelled first load used to post its
     'measuring…' rows after the second load's final ones, leaving the time column at '–'."""
-    from gpttui.tui.screens.home import HomeData
+    from gpttui.tui.messages import HomeData
 
     app = make_app(services())
     async with app.run_test(size=(120, 40)) as pilot:

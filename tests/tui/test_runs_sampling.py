@@ -54,7 +54,7 @@ async def test_runs_compare_and_delete(isolated_dirs) -> None:
         await settle(pilot)
         assert app.screen.query_one("#runs", DataTable).row_count == 1
         # the reload started when the dialog closed may finish after the delete's: ignored
-        from gpttui.tui.screens.runs import RunsLoaded
+        from gpttui.tui.messages import RunsLoaded
 
         app.screen.post_message(RunsLoaded(listed_before, generation=app.screen._generation - 1))
         await settle(pilot)

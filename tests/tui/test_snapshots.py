@@ -131,3 +131,90 @@ def test_compare(snap_compare, isolated_dirs) -> None:
         await settle(pilot)
 
     assert snap_compare(make_app(services()), terminal_size=(120, 40), run_before=run_before)
+
+
+# -- Runs, a followed run, Help, the quit dialog, a failed run ---------------------------------
+def _runs_on_disk(data) -> None:
+    """A finished, a stopped and a failed run (the Runs table's states)."""
+    write_run(data, "20231114-a", "tiny", script("20231114-a", 20) + [
+        E.Finished("20231114-a", state=E.FINISHED, iter=20, best_val_loss=3.5, tokens_seen=2560, elapsed_s=5.0, time=0)])
+    write_run(data, "20231114-b", "tiny", script("20231114-b", 12), state=E.STOPPED, iters=12)
+    write_run(data, "20231114-c", "gpt2-small", script("20231114-c", 3) + [
+        E.Failed("20231114-c", reason="CUDA out of memory", hint="lower batch_size", iter=3, time=0)],
+        state=E.FAILED, iters=3)
+
+
+def test_runs_table(snap_compare, isolated_dirs) -> None:
+    data, _ = isolated_dirs
+    _runs_on_disk(data)
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("u")
+        await settle(pilot)
+        await pilot.press("space")
+        await settle(pilot)
+
+    assert snap_compare(make_app(services()), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_run_followed(snap_compare, isolated_dirs) -> None:
+    """A run another process of this host trains (its pid alive: ours), followed from its files."""
+    import json
+    import os
+
+    from gpttui.runs import host
+
+    data, _ = isolated_dirs
+    path = write_run(data, "20231114-live", "tiny", script("20231114-live", 14), state=E.TRAINING, iters=14)
+    status = json.loads((path / "status.json").read_text())
+    (path / "status.json").write_text(json.dumps({**status, "pid": os.getpid(), "host": host()}))
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        pilot.app.open_run("20231114-live")
+        await settle(pilot, 0.3)
+
+    assert snap_compare(make_app(services()), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_help(snap_compare) -> None:
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+
+    assert snap_compare(make_app(services()), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_quit_dialog_while_training(snap_compare) -> None:
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("down", "r")
+        await settle(pilot, 0.2)
+        pilot.app.drain_events()
+        await pilot.press("q")
+        await settle(pilot)
+
+    assert snap_compare(make_app(services()), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_failed_run(snap_compare) -> None:
+    """The run this window trains dies: the Training screen says why and what to change."""
+    from tui_fakes import FakeSession
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("down", "r")
+        await settle(pilot, 0.2)
+        session = FakeSession.instances[-1]
+        session.alive = False
+        session.listener(E.Failed(session.run_id, reason="CUDA out of memory at iter 20 (batch_size 12)",
+                                  hint="lower batch_size or set batch_size = 'auto'", iter=20, time=0))
+        pilot.app.drain_events()
+        pilot.app.screen.refresh_view(chart=True)
+        await settle(pilot)
+        pilot.app.clear_notifications()  # the toast times out in real time: not part of the picture
+        await settle(pilot)
+
+    assert snap_compare(make_app(services()), terminal_size=(120, 40), run_before=run_before)

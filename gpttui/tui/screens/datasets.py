@@ -15,26 +15,15 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static
 
 from gpttui import events as E
 from gpttui.errors import GpttuiError
 from gpttui.tui import fmt
+from gpttui.tui.failures import ReportsWorkerFailures
+from gpttui.tui.messages import DatasetDeleted, DatasetsLoaded, PrepareUpdate
 from gpttui.tui.screens.dialogs import ChoiceScreen
-
-
-class DatasetsLoaded(Message):
-    def __init__(self, rows: list[tuple[Any, float | None]], error: str = "") -> None:
-        super().__init__()
-        self.rows, self.error = rows, error
-
-
-class PrepareUpdate(Message):
-    def __init__(self, progress: E.PrepareProgress | None, done: str = "", error: str = "") -> None:
-        super().__init__()
-        self.progress, self.done, self.error = progress, done, error
 
 
 def size_text(n: int) -> str:
@@ -104,7 +93,7 @@ class PrepareScreen(ModalScreen[dict[str, str] | None]):
         self.dismiss(None)
 
 
-class DatasetsScreen(Screen):
+class DatasetsScreen(ReportsWorkerFailures, Screen):
     """The dataset store: n prepares a new dataset, d deletes the selected one."""
 
     BINDINGS = [
@@ -192,9 +181,9 @@ class DatasetsScreen(Screen):
         except GpttuiError as e:
             self.post_message(PrepareUpdate(None, error=str(e)))
             return
-        except Exception as e:  # a bug: say so rather than leave 'preparing' up forever
+        except Exception as e:  # a bug: not 'preparing' forever; the failed-worker handler logs it
             self.post_message(PrepareUpdate(None, error=f"{type(e).__name__}: {e}"))
-            return
+            raise
         self.post_message(PrepareUpdate(None, done=f"{info.name}: {fmt.si(info.train_tokens + info.val_tokens)} tokens"))
 
     def on_prepare_update(self, msg: PrepareUpdate) -> None:
@@ -231,9 +220,14 @@ class DatasetsScreen(Screen):
         try:
             self.app.services.delete_dataset(name)
         except GpttuiError as e:
-            self.post_message(DatasetsLoaded(self.rows, str(e)))
+            self.post_message(DatasetDeleted(name, str(e)))
             return
-        self._load()
+        self.post_message(DatasetDeleted(name))
+
+    def on_dataset_deleted(self, msg: DatasetDeleted) -> None:
+        if msg.error:
+            self.notify(msg.error, severity="error")
+        self.reload()
 
     def action_back(self) -> None:
         self.app.pop_screen()

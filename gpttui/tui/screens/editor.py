@@ -1,26 +1,29 @@
 """Config editor: every TrainConfig field by group, validated as typed, with a live estimate.
 
-Each keystroke is checked with `config.parse_override` (type) and, once every field
-parses, the whole config with `config.from_dict` (ranges, cross-field rules); the message
-appears under the field it names. A valid config is estimated in a thread worker.
+Each keystroke is read with `config.parse_value` (type) and, once every field parses,
+the whole config is checked with `config.build` (ranges, cross-field rules); the message
+appears under the field its `ConfigError.key` names. A valid config is estimated in a
+thread worker, with the shape the weights `init_from` names impose (reading them is file
+I/O: never on the event loop); starting the run uses that shaped config too.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
 from gpttui import config as C
-from gpttui.errors import GpttuiError
+from gpttui.errors import ConfigError, GpttuiError
+from gpttui.pretrained import SHAPE, wants_weights
+from gpttui.tui.failures import ReportsWorkerFailures
+from gpttui.tui.messages import DatasetsListed, EstimateReady, PresetSaved, ReadyToStart
 from gpttui.tui.peaks import waits_for_peak
 from gpttui.tui.screens.dialogs import ChoiceScreen
 from gpttui.tui.widgets.estimate_panel import EstimatePanel
@@ -28,17 +31,9 @@ from gpttui.tui.widgets.estimate_panel import EstimatePanel
 SHOWN_GROUPS = ("data", "model", "batching", "optimizer", "schedule", "eval", "system", "estimate")
 WIDE_FIELDS = frozenset({"description", "data_source"})  # free text: the input gets a line of its own
 PICKED_FIELDS = frozenset({"recipe"})  # a choice among few named values: a picker, not free text
-_KEY_IN_MESSAGE = re.compile(r"'([a-z_0-9]+)'")
 
 
 FROM_SOURCE = "\x00from-source"  # the dataset picker's "from a source…" entry
-
-
-def editor_words(message: str) -> str:
-    """A config error as the editor says it: the user types in a field, not `--set key=`."""
-    message = message.removeprefix("--set: ").removeprefix("editor: ")
-    message = re.sub(r"--set ([a-z_0-9]+)=", "", message)
-    return message.replace(" must be int,", " must be a whole number,")
 
 
 def dataset_options(datasets: list[Any], current: str, source: str) -> list[tuple[str, str]]:
@@ -62,12 +57,6 @@ def _si(n: int) -> str:
     return fmt.si(n)
 
 
-class DatasetsListed(Message):
-    def __init__(self, datasets: list[Any]) -> None:
-        super().__init__()
-        self.datasets = datasets
-
-
 def as_text(value: Any) -> str:
     """A field value as the user types it (TOML-ish: true/false, plain numbers)."""
     if isinstance(value, bool):
@@ -75,13 +64,7 @@ def as_text(value: Any) -> str:
     return str(value)
 
 
-class EstimateReady(Message):
-    def __init__(self, est: Any, error: str = "") -> None:
-        super().__init__()
-        self.est, self.error = est, error
-
-
-class EditorScreen(Screen):
+class EditorScreen(ReportsWorkerFailures, Screen):
     """Edit a preset's values; save as a user preset (ctrl+s) or start the run (ctrl+r)."""
 
     DEFAULT_CSS = """
@@ -193,12 +176,10 @@ class EditorScreen(Screen):
             return
         key = field_id.removeprefix("f-")
         try:
-            _, value = C.parse_override(f"{key}={event.value}")
-            self.values[key] = value
+            self.values[key] = C.parse_value(key, event.value)
             self.bad.pop(key, None)
-        except GpttuiError as e:
-            hint = f" — {e.hint}" if getattr(e, "hint", "") and e.hint not in str(e) else ""
-            self.bad[key] = editor_words(str(e) + hint)
+        except ConfigError as e:
+            self.bad[key] = str(e)
         self.validate_all()
 
     @on(Select.Changed, ".field-input")
@@ -206,10 +187,10 @@ class EditorScreen(Screen):
         key = (event.select.id or "").removeprefix("f-")
         if key in PICKED_FIELDS and isinstance(event.value, str):  # (the dataset picker has its own)
             try:
-                self.values[key] = C.coerce(key, event.value, "editor")
+                self.values[key] = C.coerce(key, event.value, "")
                 self.bad.pop(key, None)
-            except GpttuiError as e:
-                self.bad[key] = str(e).removeprefix("editor: ")
+            except ConfigError as e:
+                self.bad[key] = str(e)
             self.validate_all()
 
     def validate_all(self) -> None:
@@ -224,20 +205,23 @@ class EditorScreen(Screen):
             form.update(f"{len(self.bad)} invalid value(s): fix the fields marked in red")
             self.query_one(EstimatePanel).show_message("Fix the invalid values to see the estimate.", error=True)
             return
-        try:
-            self.cfg = C.from_dict(self.values, source="editor")
-        except GpttuiError as e:
-            self.cfg = None
-            msg = editor_words(str(e))
-            form.update(msg)
-            form.display = True
-            m = _KEY_IN_MESSAGE.search(msg)
-            if m and m.group(1) in C.FIELDS:
-                self._show_field(m.group(1), msg)
-            self.query_one(EstimatePanel).show_message("Fix the invalid value to see the estimate.", error=True)
+        try:  # the weights' shape is applied by the estimate worker (file I/O)
+            self.cfg = C.build(self.values, source="", pretrained=False)
+        except ConfigError as e:
+            self._invalid(str(e), e.key)
             return
         form.update("")
         self.request_estimate()
+
+    def _invalid(self, message: str, key: str | None) -> None:
+        """The config cannot work: say why, under the field at fault too; no estimate."""
+        self.cfg = None
+        form = self.query_one("#form-error", Static)
+        form.update(message)
+        form.display = True
+        if key in C.FIELDS and self.query(f"#h-{key}"):  # (compat keys such as init_from have no field)
+            self._show_field(key, message)
+        self.query_one(EstimatePanel).show_message("Fix the invalid value to see the estimate.", error=True)
 
     def _show_field(self, name: str, error: str | None) -> None:
         help_ = self.query_one(f"#h-{name}", Static)
@@ -256,24 +240,35 @@ class EditorScreen(Screen):
         estimate again. A superseded worker (the user typed on) posts nothing."""
         worker = get_current_worker()
         try:
+            cfg = shaped(cfg)
             est = self.app.estimate(cfg)
             if not worker.is_cancelled:
-                self.post_message(EstimateReady(est))
+                self.post_message(EstimateReady(est, cfg=cfg))
             if waits_for_peak(est):
                 est = self.app.estimate(cfg, measure=True)
                 if not worker.is_cancelled:
-                    self.post_message(EstimateReady(est))
+                    self.post_message(EstimateReady(est, cfg=cfg))
         except GpttuiError as e:
             if not worker.is_cancelled:
-                self.post_message(EstimateReady(None, str(e)))
+                self.post_message(EstimateReady(None, str(e), getattr(e, "key", None)))
 
     def on_estimate_ready(self, msg: EstimateReady) -> None:
         panel = self.query_one(EstimatePanel)
-        if msg.est is None:
+        if msg.est is None and msg.key in C.FIELDS:  # e.g. the weights init_from names are gone
+            self._invalid(msg.error, msg.key)
+        elif msg.est is None:
             panel.show_message(msg.error, error=True)
         elif self.cfg is not None:
             panel.show_estimate(msg.est)
+            self._show_imposed(msg.cfg)
         self.estimate = msg.est
+
+    def _show_imposed(self, cfg: C.TrainConfig) -> None:
+        """Under each shape field the weights override, the value they impose."""
+        for name in SHAPE:
+            if name not in self.bad and getattr(cfg, name) != self.values.get(name):
+                self.query_one(f"#h-{name}", Static).update(
+                    f"{as_text(getattr(cfg, name))} from init_from's weights (they decide the model's shape)")
 
     # -- actions ---------------------------------------------------------------------------
     def _valid_cfg(self) -> C.TrainConfig | None:
@@ -293,16 +288,38 @@ class EditorScreen(Screen):
         try:
             path = save_user_preset(name, cfg)
         except GpttuiError as e:
-            self.app.post_message(Notice(str(e), "error"))
+            self.post_message(PresetSaved(name, error=str(e)))
             return
-        self.preset = name
-        self.saved_values = C.to_dict(cfg)
-        self.app.post_message(Notice(f"Saved preset '{name}' to {path}", "information"))
+        self.post_message(PresetSaved(name, C.to_dict(cfg), str(path)))
+
+    def on_preset_saved(self, msg: PresetSaved) -> None:
+        if msg.error:
+            self.notify(msg.error, severity="error")
+            return
+        self.preset, self.saved_values = msg.name, msg.values
+        self.notify(f"Saved preset '{msg.name}' to {msg.path}")
 
     def action_start(self) -> None:
         cfg = self._valid_cfg()
-        if cfg is not None:
+        if cfg is not None and wants_weights(cfg.init_from):
+            self._shape_to_start(cfg)  # reads the weights' shape: off the event loop
+        elif cfg is not None:
             self.app.start_training(cfg, self.preset)
+
+    @work(thread=True, exclusive=True, group="editor-start", exit_on_error=False)
+    def _shape_to_start(self, cfg: C.TrainConfig) -> None:
+        """The run gets the shape its weights impose, as a preset started from Home does."""
+        try:
+            self.post_message(ReadyToStart(shaped(cfg)))
+        except ConfigError as e:
+            self.post_message(ReadyToStart(None, str(e), e.key))
+
+    def on_ready_to_start(self, msg: ReadyToStart) -> None:
+        if msg.cfg is None:
+            self._invalid(msg.error, msg.key)
+            self.notify(msg.error, severity="error")
+        else:
+            self.app.start_training(msg.cfg, self.preset)
 
     def action_back(self) -> None:
         """Leave; with unsaved changes, ask first (Keep editing is the default)."""
@@ -320,9 +337,11 @@ class EditorScreen(Screen):
                                           f"Changed: {shown}. Save them as a preset with ctrl+s."), done)
 
 
-class Notice(Message):
-    """A notification from a worker thread (shown by the app)."""
-
-    def __init__(self, text: str, severity: str = "information") -> None:
-        super().__init__()
-        self.text, self.severity = text, severity
+def shaped(cfg: C.TrainConfig) -> C.TrainConfig:
+    """`cfg` with the shape of the weights `init_from` names (reads them: worker threads
+    only). The keys the weights decide are left out, so weights that cannot be found are
+    an error here, not the typed shape standing in for them (see `apply_shape`)."""
+    if not wants_weights(cfg.init_from):
+        return cfg
+    decided = set(SHAPE) - {"block_size"}  # block_size may only crop the weights' positions
+    return C.build({k: v for k, v in C.to_dict(cfg).items() if k not in decided}, source="")

@@ -14,7 +14,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.widgets.data_table import ColumnKey
@@ -23,6 +22,8 @@ from textual.worker import get_current_worker
 from gpttui.config import TrainConfig
 from gpttui.errors import GpttuiError
 from gpttui.tui import fmt
+from gpttui.tui.failures import ReportsWorkerFailures
+from gpttui.tui.messages import HomeData
 from gpttui.tui.peaks import peak_target, waits_for_peak
 from gpttui.tui.widgets.estimate_panel import fit_label
 
@@ -39,16 +40,8 @@ class PresetRow:
     error: str = ""
 
 
-class HomeData(Message):
-    """Result of the loading worker."""
 
-    def __init__(self, rows: list[PresetRow], runs: list[Any], error: str = "", generation: int = 0) -> None:
-        super().__init__()
-        self.rows, self.runs, self.error = rows, runs, error
-        self.generation = generation
-
-
-class HomeScreen(Screen):
+class HomeScreen(ReportsWorkerFailures, Screen):
     """Pick a preset to run or edit; see recent runs."""
 
     BINDINGS = [

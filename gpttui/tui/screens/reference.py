@@ -13,13 +13,14 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from gpttui import events as E
 from gpttui.errors import GpttuiError
+from gpttui.tui.failures import ReportsWorkerFailures
+from gpttui.tui.messages import ReferenceLoaded, ReferenceRunsListed
 from gpttui.tui.widgets.chart import Series
 
 NONE = "__none__"  # the picker's "no reference" answer
@@ -71,19 +72,9 @@ class ReferencePicker(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class ReferenceRunsListed(Message):
-    def __init__(self, runs: list[Any], error: str = "") -> None:
-        super().__init__()
-        self.runs, self.error = runs, error
 
 
-class ReferenceLoaded(Message):
-    def __init__(self, run_id: str, series: list[Series], error: str = "") -> None:
-        super().__init__()
-        self.run_id, self.series, self.error = run_id, series, error
-
-
-class ReferenceOverlay:
+class ReferenceOverlay(ReportsWorkerFailures):
     """Mixed into the Training screen: `reference` holds the extra series it draws."""
 
     reference: list[Series]

@@ -11,35 +11,21 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from gpttui import events as E
 from gpttui.errors import GpttuiError
 from gpttui.tui import fmt
+from gpttui.tui.failures import ReportsWorkerFailures
 from gpttui.tui.live import LiveRun
+from gpttui.tui.messages import Compared, Followed, RunDeleted, RunsLoaded
 from gpttui.tui.screens.dialogs import ChoiceScreen
 from gpttui.tui.screens.training import TrainingScreen
 from gpttui.tui.widgets.chart import LineChart, Series
 
 
-class RunsLoaded(Message):
-    def __init__(self, runs: list[Any], error: str = "", generation: int = 0) -> None:
-        super().__init__()
-        self.runs, self.error = runs, error
-        self.generation = generation
-
-
-class RunDeleted(Message):
-    """A delete worker finished (with the error, if it failed); the list must be reloaded."""
-
-    def __init__(self, error: str = "") -> None:
-        super().__init__()
-        self.error = error
-
-
-class RunsScreen(Screen):
+class RunsScreen(ReportsWorkerFailures, Screen):
     """The table of runs."""
 
     BINDINGS = [
@@ -176,14 +162,15 @@ class RunsScreen(Screen):
         try:
             self.app.services.delete_run(run_id)
         except GpttuiError as e:
-            self.post_message(RunDeleted(str(e)))
+            self.post_message(RunDeleted(run_id, str(e)))
             return
-        self.marked = [m for m in self.marked if m != run_id]
-        self.post_message(RunDeleted())
+        self.post_message(RunDeleted(run_id))
 
     def on_run_deleted(self, msg: RunDeleted) -> None:
         if msg.error:
             self.notify(msg.error, severity="error")
+        else:
+            self.marked = [m for m in self.marked if m != msg.run_id]
         self.reload()
 
     def action_back(self) -> None:
@@ -191,11 +178,6 @@ class RunsScreen(Screen):
 
 
 # -- one run ---------------------------------------------------------------------------------
-class Followed(Message):
-    def __init__(self, events: list[E.Event], offset: int) -> None:
-        super().__init__()
-        self.events, self.metrics_offset = events, offset
-
 
 class RunViewScreen(TrainingScreen):
     """A run from its files: charts of a finished run, or live by following metrics.jsonl."""
@@ -251,11 +233,6 @@ def open_run_view(app: Any, run_id: str) -> None:
 
 
 # -- comparison ------------------------------------------------------------------------------
-class Compared(Message):
-    def __init__(self, data: dict[str, list[E.Event]], error: str = "") -> None:
-        super().__init__()
-        self.data, self.error = data, error
-
 
 def _median(xs: list[float]) -> float | None:
     return statistics.median(xs) if xs else None
@@ -310,7 +287,7 @@ def _reach_rows(t: Table, ea: list[E.Event], eb: list[E.Event], target: float | 
               cell(rb, lambda r: fmt.duration(r.elapsed_s)))
 
 
-class CompareScreen(Screen):
+class CompareScreen(ReportsWorkerFailures, Screen):
     """Val loss against tokens seen for two runs, and a side-by-side table."""
 
     BINDINGS = [Binding("escape", "back", "Back")]

@@ -10,29 +10,20 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Static
 from textual.worker import get_current_worker
 
 from gpttui.errors import GpttuiError
+from gpttui.tui.failures import ReportsWorkerFailures
+from gpttui.tui.messages import LatestRun, SampleDone, SamplePiece
 
 PARAMS = (("temperature", "0.8", float), ("top_k", "200", int), ("max_new_tokens", "200", int), ("seed", "1337", int))
 
 
-class SamplePiece(Message):
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
 
 
-class SampleDone(Message):
-    def __init__(self, note: str, error: bool = False) -> None:
-        super().__init__()
-        self.note, self.error = note, error
-
-
-class SamplingScreen(Screen):
+class SamplingScreen(ReportsWorkerFailures, Screen):
     """Settings on the left, the streamed text on the right."""
 
     BINDINGS = [
@@ -71,15 +62,19 @@ class SamplingScreen(Screen):
 
     @work(thread=True, group="sample-runs", exit_on_error=False)
     def _latest_run(self) -> None:
-        runs = self.app.services.list_runs()
+        try:
+            runs = self.app.services.list_runs()
+        except GpttuiError as e:  # the field stays empty: the user names a run
+            self.post_message(SampleDone(str(e), error=True))
+            return
         if runs:
-            self.post_message(SampleDone(f"latest run: {runs[-1].id}"))
-            self.app.call_from_thread(self._set_run, runs[-1].id)
+            self.post_message(LatestRun(runs[-1].id))
 
-    def _set_run(self, run_id: str) -> None:
+    def on_latest_run(self, msg: LatestRun) -> None:
+        self.query_one("#sample-status", Static).update(f"latest run: {msg.run_id}")
         inp = self.query_one("#s-run", Input)
         if not inp.value:
-            inp.value = run_id
+            inp.value = msg.run_id
 
     def settings(self) -> dict[str, Any]:
         """The form as stream_sample keyword arguments (GpttuiError for a bad number)."""
