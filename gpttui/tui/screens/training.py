@@ -258,6 +258,13 @@ class TrainingScreen(ReferenceOverlay, Screen):
         return w
 
     # -- keys ------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Pause, save and stop belong to the process that trains the run: a run followed
+        from its files does not offer them (its footer would promise keys that only warn)."""
+        if action in ("pause", "save", "stop") and (not self.controllable or self._live is not None):
+            return False
+        return True
+
     def _can_control(self) -> bool:
         if not self.controllable or self._live is not None:
             self.notify("This run is trained by another process; control it there.", severity="warning")
