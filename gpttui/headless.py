@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -144,25 +145,21 @@ class RichPrinter:
 
 
 # -- commands -----------------------------------------------------------------------------------
-def _ensure_dataset(cfg: Any, quiet: bool) -> None:
-    """Prepare cfg.dataset from cfg.data_source if it is missing, with progress lines."""
+def _prepare_lines(cfg: Any) -> Callable[[E.PrepareProgress], None]:
+    """Progress lines for a dataset prepared on first use (at most one each 2 s)."""
     from gpttui.data.cli import plain_line
-    from gpttui.data.store import ensure_dataset, get_dataset
 
-    info = get_dataset(cfg.dataset)
-    if info is not None and info.ready:
-        return
     last = [0.0]
 
     def progress(ev: E.PrepareProgress) -> None:
         now = time.monotonic()
-        if not quiet and not last[0]:  # said once preparing has really begun
+        if not last[0]:  # said once preparing has really begun
             print(f"preparing dataset '{cfg.dataset}' from {cfg.data_source} (first run only)", flush=True)
-        if not quiet and (now - last[0] >= 2.0 or ev.stage == "done"):
+        if now - last[0] >= 2.0 or ev.stage == "done":
             last[0] = now
             print(plain_line(ev), flush=True)
 
-    ensure_dataset(cfg, progress)
+    return progress
 
 
 def _printer(args: argparse.Namespace, run_id: str, max_iters: int) -> Any:
@@ -171,72 +168,34 @@ def _printer(args: argparse.Namespace, run_id: str, max_iters: int) -> Any:
     return PlainPrinter()
 
 
-def _setup_dist(cfg: Any) -> Any:
-    """Join the torchrun process group early (dataset preparation waits on rank 0)."""
-    from gpttui.train import ddp
-    from gpttui.train.setup import resolve_env
-
-    dist = ddp.from_env()
-    if dist.enabled:
-        env = resolve_env(cfg, dist.local_rank, True)
-        ddp.split_accumulation(cfg.gradient_accumulation_steps if isinstance(cfg.gradient_accumulation_steps, int) else 1,
-                               dist.world_size)
-        ddp.init(dist, env.device_type)
-    return dist
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """`gpttui --run PRESET [--set k=v] [--name N]`: a new run, trained headless."""
-    from gpttui import presets, runs
+    from gpttui import launch, presets
 
     preset = presets.get(args.run)
     cfg = preset.config(args.overrides)
-    dist = _setup_dist(cfg)
+    trainer = launch.start(cfg, preset.name, name=args.name, progress_for=_prepare_lines)
     try:
-        if dist.is_master:
-            _ensure_dataset(cfg, quiet=False)
-        _barrier(dist)
-        run = runs.create_run(cfg, preset.name, args.name) if dist.is_master else None
+        run = trainer.run_obj
         if run is not None:
             print(f"run {run.id}: {run.path}", flush=True)
-        from gpttui.trainer import Trainer
-
-        return _drive(Trainer(cfg, run, dist=dist), args, run.id if run else "", cfg.max_iters)
+        return _drive(trainer, args, run.id if run else "", cfg.max_iters)
     finally:
-        _shutdown(dist)
+        launch.leave(trainer)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     """`gpttui --resume RUN [--set k=v]`: continue a stopped, failed or interrupted run."""
-    from gpttui import runs
-    from gpttui.trainer import Trainer
+    from gpttui import launch, runs
 
     run = runs.get_run(args.resume)
-    trainer = Trainer.for_resume(run, overrides=args.overrides)
-    dist = _setup_dist(trainer.cfg)
-    trainer.dist = dist
+    trainer = launch.resume(run, overrides=args.overrides, progress_for=_prepare_lines)
     try:
-        if dist.is_master:
-            _ensure_dataset(trainer.cfg, quiet=False)
+        if trainer.dist.is_master:
             print(f"resuming run {run.id}: {run.path}", flush=True)
-        _barrier(dist)
         return _drive(trainer, args, run.id, trainer.cfg.max_iters)
     finally:
-        _shutdown(dist)
-
-
-def _barrier(dist: Any) -> None:
-    if dist.enabled:
-        from gpttui.train import ddp
-
-        ddp.barrier()
-
-
-def _shutdown(dist: Any) -> None:
-    if dist.enabled:
-        from gpttui.train import ddp
-
-        ddp.shutdown()
+        launch.leave(trainer)
 
 
 def _drive(trainer: Any, args: argparse.Namespace, run_id: str, max_iters: int) -> int:

@@ -19,7 +19,7 @@ import torch
 from gpttui import events as E
 from gpttui import pretrained, recipes
 from gpttui.config import TrainConfig, to_dict
-from gpttui.errors import DataError, RunError
+from gpttui.errors import RunError
 from gpttui.faults import pause_point
 from gpttui.train import ddp
 from gpttui.train import setup as S
@@ -62,7 +62,7 @@ class Loop:
         t, cfg = self.t, self.cfg
         from gpttui.checkpoint import load_checkpoint, require_recipe
         from gpttui.data.reader import BatchReader
-        from gpttui.paths import datasets_dir
+        from gpttui.data.store import require_ready
 
         self.env = env = S.resolve_env(cfg, self.dist.local_rank, self.dist.enabled)
         ddp.init(self.dist, env.device_type)
@@ -72,10 +72,7 @@ class Loop:
             self.ckpt = load_checkpoint(t.run_obj.checkpoint_path, map_location=env.device)
             require_recipe(self.ckpt, cfg.recipe, "resume")
             cfg = self._resolved_from_checkpoint(cfg)
-        data_dir = datasets_dir() / cfg.dataset
-        if not (data_dir / "train.bin").is_file():
-            raise DataError(f"dataset '{cfg.dataset}' is not prepared",
-                            f"run `gpttui prepare ... --name {cfg.dataset}` (gpttui --run prepares data_source itself)")
+        data_dir = require_ready(cfg.dataset).path
         torch.manual_seed(cfg.seed + self.dist.rank)
         self.model = recipes.build_model(cfg)
         self.model.chunked_loss = cfg.chunked_loss  # training, eval and the auto-batch probe

@@ -3,8 +3,8 @@
 `Services()` wires the real modules (imported lazily, inside worker threads, so the first
 frame never waits for torch or NVML); tests pass fakes for the clock, the device, the
 trainer and the sampler. This is also the thin adapter layer between the screens and
-`trainer.py`/`runs.py`: a `TrainSession` is a trainer plus the run it creates, with the
-dataset preparation that has to happen first.
+`gpttui.launch`: a `TrainSession` is a trainer plus the run it creates or resumes (the
+dataset preparation that has to happen first is `launch`'s, as for headless runs).
 """
 
 from __future__ import annotations
@@ -51,23 +51,19 @@ class RealSession:
         self._stop_requested = threading.Event()
 
     def start(self) -> None:
-        from gpttui import runs
-        from gpttui.trainer import Trainer
+        from gpttui import launch
 
+        progress_for = lambda _cfg: self.listener  # noqa: E731 - PrepareProgress goes to the screen
         if self.resume_id is not None:
-            run = runs.get_run(self.resume_id)
-            trainer = Trainer.for_resume(run, listeners=(self.listener,))
-            self._replay_history(run)
+            trainer = launch.resume(self.resume_id, listeners=(self.listener,), progress_for=progress_for)
+            self._replay_history(trainer.run_obj)
         else:
-            from gpttui.data.store import ensure_dataset
-
             assert self.cfg is not None
-            ensure_dataset(self.cfg, progress=self.listener)
-            if self._stop_requested.is_set():
+            trainer = launch.start(self.cfg, self.preset, listeners=(self.listener,), progress_for=progress_for,
+                                   cancelled=self._stop_requested.is_set)
+            if trainer is None:
                 return
-            run = runs.create_run(self.cfg, self.preset)
-            trainer = Trainer(self.cfg, run, listeners=(self.listener,))
-        self.run_id = run.id
+        self.run_id = trainer.run_obj.id
         self.trainer = trainer
         trainer.start()
         if self._stop_requested.is_set():

@@ -12,7 +12,7 @@ import torch
 from trainutil import one_thread, tiny_cfg, write_dataset  # noqa: F401 - one_thread is a fixture
 
 from gpttui import events as E
-from gpttui import runs
+from gpttui import launch, runs
 from gpttui.checkpoint import load_checkpoint
 from gpttui.train import loop as L
 from gpttui.trainer import Trainer
@@ -208,7 +208,7 @@ def test_resume_gives_exactly_the_uninterrupted_losses():
     kept = load_checkpoint(run.checkpoint_path)["recent_losses"]
     assert kept == pytest.approx([losses_full[i] for i in (1, 2, 3, 4)], abs=1e-6)
     got2: list[E.Event] = []
-    second = Trainer.for_resume(runs.get_run("split"), [got2.append]).run()
+    second = launch.resume("split", listeners=[got2.append]).run()
     assert isinstance(second, E.Finished) and second.state == E.FINISHED and second.iter == 8
     resumed = {s.iter: s.loss for s in _of(got2, E.StepMetrics)}
     assert sorted(resumed) == [5, 6, 7, 8]
