@@ -106,10 +106,10 @@ def get_dataset(name: str) -> DatasetInfo | None:
 
 
 def not_ready(info: DatasetInfo | None) -> str:
-    """What is wrong with a dataset that is not ready: 'is not prepared', 'is damaged (…)'
+    """What is wrong with a dataset that is not ready: 'does not exist', 'is damaged (…)'
     or 'is incomplete' ('' for a ready one)."""
     if info is None:
-        return "is not prepared"
+        return "does not exist"
     if info.ready:
         return ""
     return "is damaged (its meta.json does not parse)" if info.meta.get("damaged") else "is incomplete"

@@ -13,38 +13,15 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from gpttui.config import TrainConfig
+from gpttui.hardware import measured_peak
+from gpttui.target import MEASURING, PeakKey
 
-Target = tuple[str, str]  # (torch device: "cpu" | "mps" | "cuda:N", dtype)
-MEASURING = "measuring a matmul peak…"
-
-
-def peak_target(cfg: TrainConfig, device: Any) -> Target | None:
-    """The (device, dtype) whose measured matmul rate stands in for `cfg`'s peak, or None
-    when a table peak applies (the config names a GPU, or the detected card is listed)."""
-    from gpttui.hardware import default_dtype
-
-    if cfg.gpu or device is None:
-        return None
-    if cfg.device == "cpu" or device.kind == "cpu":
-        return "cpu", cfg.dtype if cfg.dtype != "auto" else default_dtype(None, "cpu")
-    if device.spec is not None or device.peak_tflops:
-        return None
-    torch_dev = "mps" if device.kind == "mps" else f"cuda:{device.index}"
-    return torch_dev, cfg.dtype if cfg.dtype != "auto" else default_dtype(None, device.kind)
+Target = PeakKey  # (torch device: "cpu" | "mps" | "cuda:N", dtype)
 
 
 def waits_for_peak(est: Any) -> bool:
     """Whether `est` was made before its device's peak was measured."""
     return est is not None and est.peak_tflops.basis == MEASURING
-
-
-def basis_text(target: Target, tflops: float) -> str:
-    """'CPU matmul 0.21 TFLOPS (measured)', with the dtype when it is not fp32."""
-    dev, dtype = target
-    name = "CPU" if dev == "cpu" else ("Apple GPU" if dev == "mps" else dev.upper())
-    short = {"bfloat16": "bf16", "float16": "fp16"}.get(dtype)
-    return f"{name} matmul {tflops:.3g} TFLOPS (measured{', ' + short if short else ''})"
 
 
 def measure_matmul(device: str, dtype: str) -> float:
@@ -70,11 +47,7 @@ class PeakCache:
         """Measure `target` once (later callers wait for the first and share its result)."""
         with self._lock:
             if target not in self._peaks:
-                try:
-                    value = float(self._measure(*target))
-                    self._peaks[target] = (value, basis_text(target, value))
-                except Exception as e:  # no torch / no such device: say so, never raise
-                    self._peaks[target] = (None, f"{target[0]}: could not measure a matmul peak ({type(e).__name__})")
+                self._peaks[target] = measured_peak(*target, measure=self._measure)  # never raises
             return self._peaks[target]
 
     def forget(self) -> None:

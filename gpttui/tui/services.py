@@ -19,8 +19,7 @@ from typing import Any, Protocol
 from gpttui import events as E
 from gpttui.config import TrainConfig
 from gpttui.events import Event
-from gpttui.hostmem import total_ram
-from gpttui.tui.peaks import MEASURING, PeakCache, measure_matmul, peak_target
+from gpttui.tui.peaks import MEASURING, PeakCache, measure_matmul
 
 Listener = Callable[[Event], None]
 
@@ -114,32 +113,18 @@ def _detect_device() -> Any:
 
 
 def _estimate(cfg: TrainConfig, device: Any, peaks: PeakCache | None = None, runs: list[Any] | None = None) -> Any:
-    """The estimate for `cfg`: on the config's named GPU, else on the detected device
-    (or the CPU, against system RAM, when the config pins device = "cpu"), with the
-    prepared dataset's size. A CPU or unlisted card uses its measured matmul peak from
-    `peaks` once known (see `gpttui.tui.peaks`); until then time and speed are unknown.
-    On this machine, a past run of the same shape measured the speed: time comes from it
-    (`runs`: the run summaries, when the caller has listed them already)."""
-    from gpttui.data.store import train_tokens
-    from gpttui.estimate import estimate
-    from gpttui.hardware import lookup_gpu
-    from gpttui.report import Target, estimate_on
+    """The estimate for `cfg` on the target `gpttui.target` resolves (as `--estimate` does:
+    an unknown `gpu` name is the same ConfigError), `device` being the detected one. A CPU
+    or unlisted card uses its matmul peak once `peaks` has measured it (see
+    `gpttui.tui.peaks`); until then time and speed are unknown. `runs`: the run summaries,
+    when the caller has listed them already (a past run's measured speed)."""
+    from gpttui.target import estimate_for, resolve_target
 
-    ds_tokens = train_tokens(cfg.dataset)
-    if cfg.gpu:
-        return estimate(cfg, lookup_gpu(cfg.gpu), dataset_tokens=ds_tokens)
-    target = peak_target(cfg, device)
-    known = peaks.known(target) if peaks is not None else None
-    peak, basis = known if known is not None else (None, MEASURING if target else "")
-    if device is None or cfg.device == "cpu" or device.kind == "cpu":
-        on_cpu = device is not None and device.kind == "cpu"
-        where = Target("cpu", device.name if on_cpu else "CPU", None, peak, basis,
-                       device.memory_bytes if on_cpu else total_ram(), None, "detected")
-        return estimate_on(cfg, where, ds_tokens, runs)
-    if device.spec is not None or device.peak_tflops:
-        peak, basis = (device.peak_tflops, device.peak_basis) if device.spec is None else (None, "")
-    where = Target(device.kind, device.name, device.spec, peak, basis, device.memory_bytes, device.board_power_w, "detected")
-    return estimate_on(cfg, where, ds_tokens, runs)
+    def measured(key: Any) -> tuple[float | None, str]:
+        known = peaks.known(key) if peaks is not None else None
+        return known if known is not None else (None, MEASURING)
+
+    return estimate_for(cfg, resolve_target(cfg, device, measured=measured), runs)
 
 
 def _list_runs() -> list[Any]:

@@ -163,7 +163,7 @@ def test_any_exception_becomes_failed_with_its_message(monkeypatch):
 
 def test_missing_dataset_fails_with_a_hint():
     run, tr, res, got = _train(tiny_cfg(dataset="absent"))
-    assert isinstance(res, E.Failed) and "dataset 'absent' is not prepared" in res.reason and "gpttui prepare" in res.hint
+    assert isinstance(res, E.Failed) and "dataset 'absent' does not exist" in res.reason and "gpttui prepare" in res.hint
 
 
 def test_compile_failure_falls_back_to_eager(monkeypatch):
