@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gpttui.fmt import short_dtype
 from gpttui.hostmem import cpu_model, total_ram
 
 GIB = 1024**3
@@ -229,11 +230,6 @@ def measured_basis(device: str, dtype: str, tflops: float, name: str | None = No
     name = name or device.upper()
     short = short_dtype(dtype) if dtype != "float32" else ""
     return f"{name} matmul {tflops:.3g} TFLOPS (measured{', ' + short if short else ''})"
-
-
-def short_dtype(dtype: str) -> str:
-    """'bfloat16' -> 'bf16', 'float16' -> 'fp16', 'float32' -> 'fp32' (others unchanged)."""
-    return {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}.get(dtype, dtype)
 
 
 @functools.cache

@@ -21,38 +21,20 @@ from dataclasses import asdict
 from typing import Any
 
 from gpttui import events as E
+from gpttui import fmt
 
 EXIT_OK, EXIT_FAILED = 0, 1
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
-# -- formatting -------------------------------------------------------------------------------
-def si(n: float | None, digits: int = 1) -> str:
-    """41234.5 -> '41.2k'; None -> '-'."""
-    if n is None:
-        return "-"
-    for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= div:
-            return f"{n / div:.{digits}f}{suffix}"
-    return f"{n:.{digits}f}" if n != int(n) else f"{int(n)}"
-
-
-def duration(s: float | None) -> str:
-    """80 -> '1m20s', 4000 -> '1h06m'; None -> '-'."""
-    if s is None:
-        return "-"
-    s = int(max(0, s))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+# -- lines ------------------------------------------------------------------------------------
+def si(n: float | None) -> str:
+    """41234.5 -> '41.2k'; None -> '-' (log lines stay ASCII where a figure is unknown)."""
+    return fmt.si(n, none="-")
 
 
 def _gib(n: int | None) -> str:
-    return "-" if n is None else f"{n / 2**30:.1f}"
+    return fmt.gib(n, unit="", none="-")
 
 
 def step_line(ev: E.StepMetrics) -> str:
@@ -64,7 +46,7 @@ def step_line(ev: E.StepMetrics) -> str:
         parts.append(f"vram {_gib(ev.vram_peak)}/{_gib(ev.vram_total)} GiB")
     if ev.power_w is not None:
         parts.append(f"{ev.power_w:.0f} W")
-    parts.append("compiling" if ev.compiling else f"eta {duration(ev.eta_s)}")
+    parts.append("compiling" if ev.compiling else f"eta {fmt.duration_compact(ev.eta_s)}")
     return " | ".join(parts)
 
 
@@ -83,7 +65,7 @@ def event_line(ev: E.Event) -> str | None:
     if isinstance(ev, E.Finished):
         best = f", best val {ev.best_val_loss:.4f}" if ev.best_val_loss is not None else ""
         why = f" ({ev.reason})" if ev.reason else ""
-        return f"{ev.state} at iter {ev.iter} after {duration(ev.elapsed_s)}: {si(ev.tokens_seen)} tokens{best}{why}"
+        return f"{ev.state} at iter {ev.iter} after {fmt.duration_compact(ev.elapsed_s)}: {si(ev.tokens_seen)} tokens{best}{why}"
     if isinstance(ev, E.RunWarning):
         return f"WARN {ev.code}: {ev.text} → {ev.hint}"
     if isinstance(ev, E.Sample):
@@ -128,7 +110,7 @@ class RichPrinter:
         if isinstance(ev, E.StepMetrics):
             mfu = f"{ev.mfu * 100:.1f}%" if ev.mfu is not None else "-"
             vram = f" vram {_gib(ev.vram_peak)}/{_gib(ev.vram_total)}G" if ev.vram_total else ""
-            eta = "compiling" if ev.compiling else f"eta {duration(ev.eta_s)}"
+            eta = "compiling" if ev.compiling else f"eta {fmt.duration_compact(ev.eta_s)}"
             self.progress.update(self.task, completed=ev.iter, total=ev.max_iters,
                                  stats=f"loss {ev.loss:.4f} {si(ev.tokens_per_s)} tok/s mfu {mfu}{vram} {eta}")
         elif isinstance(ev, E.Progress):  # inside a long step: the bar moves by micro-steps

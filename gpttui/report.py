@@ -14,10 +14,10 @@ import math
 from typing import Any
 
 from gpttui import estimate as E
-from gpttui import hardware as H
 from gpttui import presets as P
 from gpttui.config import TrainConfig
 from gpttui.errors import GpttuiError
+from gpttui.fmt import figure, si_spaced
 from gpttui.target import Target, estimate_for, resolve_target
 
 
@@ -25,55 +25,6 @@ def build_estimate(cfg: TrainConfig, gpu_arg: str | None) -> tuple[E.Estimate, T
     """`--estimate`'s figures: the one target resolution and estimate the TUI also uses."""
     target = resolve_target(cfg, gpu_arg=gpu_arg)
     return estimate_for(cfg, target), target
-
-
-# -- formatting ----------------------------------------------------------------------------
-
-def _si(x: float, unit: str = "") -> str:
-    for div, suffix in ((1e12, " T"), (1e9, " B"), (1e6, " M"), (1e3, " k")):
-        if abs(x) >= div:
-            return f"{x / div:.2f}{suffix}{unit}"
-    return f"{x:,.0f}{(' ' + unit) if unit else ''}"
-
-
-def _duration(s: float) -> str:
-    if s < 120:
-        return f"{s:.0f} s"
-    if s < 7200:
-        return f"{s / 60:.0f} min"
-    h = s / 3600
-    return f"{h:.1f} h" + (f" ({h / 24:.1f} d)" if h >= 48 else "")
-
-
-def fmt(fig: E.Figure) -> str:
-    """A figure's value in human units (M params, B tokens, 2.55e18 FLOPs, GiB, h, kWh)."""
-    v, u = fig.value, fig.unit
-    if v is None:
-        return "–"
-    if isinstance(v, (str, bool)):
-        return str(v)
-    if u == "B":
-        return f"{v / H.GIB:.2f} GiB"
-    if u == "params":
-        return _si(v)
-    if u == "tokens":
-        return f"{v:,}" if v < 1e7 else _si(v)
-    if u == "FLOP":
-        mant, exp = f"{v:.3g}e0".split("e")[:2] if v < 1000 else f"{v:.2e}".split("e")
-        return f"{mant}e{int(exp)}" if v >= 1000 else mant
-    if u == "s":
-        return _duration(v)
-    if u == "":
-        return f"{v:.1%}" if isinstance(v, float) and v <= 1 else str(v)
-    if u == "seq":
-        return f"{v} seq"
-    if u in ("tokens/s",):
-        return _si(v)
-    if u == "TFLOPS":
-        return f"{v:.4g} TFLOPS"
-    if u in ("kWh", "W", "epochs", "tokens/param"):
-        return f"{v:,.3g} {u}" if v < 1000 else f"{v:,.0f} {u}"
-    return f"{v:,.2f} {u}"  # currency
 
 
 SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
@@ -109,7 +60,7 @@ def render_estimate(est: E.Estimate, title: str) -> Any:
         table.add_row(f"[cyan]{section}[/]", "", "", end_section=False)
         for key, label in rows:
             fig = getattr(est, key)
-            table.add_row(f"  {label}", fmt(fig), fig.basis)
+            table.add_row(f"  {label}", figure(fig), fig.basis)
         table.add_section()
     return table
 
@@ -178,8 +129,8 @@ def cmd_presets(args: argparse.Namespace) -> int:
                       ("tokens", "right"), ("description", "left")):
         table.add_column(col, justify=just, no_wrap=col != "description")
     for r in rows:
-        params = _si(r["params"]) if r["params"] else "–"
-        tokens = _si(r["total_tokens"]) if r["total_tokens"] else ("auto" if not r["error"] else "–")
+        params = si_spaced(r["params"]) if r["params"] else "–"
+        tokens = si_spaced(r["total_tokens"]) if r["total_tokens"] else ("auto" if not r["error"] else "–")
         desc = f"[red]{r['error']}[/]" if r["error"] else r["description"]
         table.add_row(r["name"], r["source"], params, tokens, desc)
     _console().print(table)

@@ -20,10 +20,10 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.widgets.data_table import ColumnKey
 from textual.worker import get_current_worker
 
+from gpttui import fmt
 from gpttui.config import TrainConfig
 from gpttui.errors import GpttuiError
 from gpttui.target import peak_key
-from gpttui.tui import fmt
 from gpttui.tui.peaks import waits_for_peak
 from gpttui.tui.widgets.estimate_panel import fit_label
 

@@ -16,8 +16,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from gpttui import events as E
+from gpttui import fmt
 from gpttui.errors import GpttuiError
-from gpttui.tui import fmt
 from gpttui.tui.live import LiveRun
 from gpttui.tui.screens.dialogs import ChoiceScreen
 from gpttui.tui.screens.training import TrainingScreen
