@@ -29,6 +29,7 @@ from gpttui.faults import is_user_os_error, os_error
 from gpttui.train import ddp
 from gpttui.train.loop import Loop
 from gpttui.train.metrics import NonFiniteLoss
+from gpttui.train.owner import Job
 
 Listener = Callable[[E.Event], None]
 
@@ -57,7 +58,7 @@ class Trainer:
         self._running.set()
         self._thread: threading.Thread | None = None
         self.result: E.Event | None = None  # Finished or Failed once the run ends
-        self.iter_num = 0
+        self._loop: Loop | None = None
         self.refused: str | None = None  # set when another process holds the run's lock
 
     # -- control API (any thread) ----------------------------------------------------------
@@ -102,6 +103,11 @@ class Trainer:
     def stop_requested(self) -> bool:
         return self._stop.is_set()
 
+    @property
+    def iter_num(self) -> int:
+        """The last iteration taken (0 before the loop has set up)."""
+        return self._loop.iter_num if self._loop is not None else 0
+
     # -- events --------------------------------------------------------------------------------
     def emit(self, ev: E.Event) -> None:
         """Send `ev` to every listener; a listener that raises is reported once, not fatal."""
@@ -128,6 +134,11 @@ class Trainer:
             self._state = state
             self.emit(E.StatusChanged(self.run_id, state=state, message=message))
 
+    def end_state(self, state: str) -> None:
+        """The final state (finished/stopped), announced even when it does not change."""
+        self._state = state
+        self.emit(E.StatusChanged(self.run_id, state=state))
+
     # -- the thread body -------------------------------------------------------------------------
     def run(self) -> E.Event:
         """Train to the end (blocking); returns the Finished or Failed event."""
@@ -152,7 +163,8 @@ class Trainer:
 
                 self._listeners.extend(listeners_for(self.cfg, run, self.log))  # W&B, TensorBoard
             self.emit(E.StatusChanged(self.run_id, state=E.PREPARING, message="starting"))
-            loop = Loop(self)
+            job = Job(self.cfg, self.run_obj, self.run_id, self.dist, self.resume_requested)
+            loop = self._loop = Loop(job, self)
             self.result = loop.train()
         except NonFiniteLoss as e:
             self._fail(loop, f"loss became {e.value} at iteration {e.iter_num}; stopped, the last good checkpoint is kept",
