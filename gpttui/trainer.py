@@ -147,7 +147,7 @@ class Trainer:
         loop: Loop | None = None
         try:
             if run is not None:
-                from gpttui.runs import MetricsWriter
+                from gpttui.runwriter import MetricsWriter
 
                 try:
                     run.acquire_lock()
