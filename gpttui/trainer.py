@@ -84,6 +84,12 @@ class Trainer:
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
+    def is_alive(self) -> bool:
+        """Training or about to: its thread runs, or it has not been started and not ended."""
+        if self._thread is not None:
+            return self._thread.is_alive()
+        return self._state not in (E.FINISHED, E.STOPPED, E.FAILED)
+
     def pause(self) -> None:
         self._running.clear()
 

@@ -95,11 +95,7 @@ class RealSession:
             self.trainer.save_now()
 
     def is_alive(self) -> bool:
-        t = getattr(self.trainer, "_thread", None)
-        if t is not None:
-            return t.is_alive()
-        state = getattr(self.trainer, "state", None)
-        return self.trainer is not None and state not in ("finished", "stopped", "failed")
+        return self.trainer is not None and self.trainer.is_alive()
 
     def join(self, timeout: float | None = None) -> None:
         if self.trainer is not None:
