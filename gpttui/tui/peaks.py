@@ -16,8 +16,6 @@ from typing import Any
 from gpttui.hardware import measured_peak
 from gpttui.target import MEASURING, PeakKey
 
-Target = PeakKey  # (torch device: "cpu" | "mps" | "cuda:N", dtype)
-
 
 def waits_for_peak(est: Any) -> bool:
     """Whether `est` was made before its device's peak was measured."""
@@ -37,13 +35,13 @@ class PeakCache:
     def __init__(self, measure: Callable[[str, str], float] = measure_matmul) -> None:
         self._measure = measure
         self._lock = threading.Lock()
-        self._peaks: dict[Target, tuple[float | None, str]] = {}
+        self._peaks: dict[PeakKey, tuple[float | None, str]] = {}
 
-    def known(self, target: Target | None) -> tuple[float | None, str] | None:
+    def known(self, target: PeakKey | None) -> tuple[float | None, str] | None:
         """(TFLOPS or None if the measurement failed, basis), or None if not measured yet."""
         return None if target is None else self._peaks.get(target)
 
-    def measure(self, target: Target) -> tuple[float | None, str]:
+    def measure(self, target: PeakKey) -> tuple[float | None, str]:
         """Measure `target` once (later callers wait for the first and share its result)."""
         with self._lock:
             if target not in self._peaks:

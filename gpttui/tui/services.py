@@ -19,7 +19,8 @@ from typing import Any, Protocol
 from gpttui import events as E
 from gpttui.config import TrainConfig
 from gpttui.events import Event
-from gpttui.tui.peaks import MEASURING, PeakCache, measure_matmul
+from gpttui.target import MEASURING
+from gpttui.tui.peaks import PeakCache, measure_matmul
 
 Listener = Callable[[Event], None]
 

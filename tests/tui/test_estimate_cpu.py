@@ -16,9 +16,10 @@ from gpttui import config as C
 from gpttui.errors import ConfigError
 from gpttui.hardware import DeviceInfo, measured_basis
 from gpttui.paths import user_presets_dir
+from gpttui.target import MEASURING
 from gpttui.target import peak_key as peak_target
 from gpttui.tui.app import make_app
-from gpttui.tui.peaks import MEASURING, PeakCache
+from gpttui.tui.peaks import PeakCache
 from gpttui.tui.widgets.estimate_panel import EstimatePanel
 
 
