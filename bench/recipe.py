@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from gpttui import config as C
-    from gpttui.data.store import ensure_dataset
+    from gpttui.data.ensure import ensure_dataset
 
     args = parse_args(argv)
     if args.threads:

@@ -114,14 +114,14 @@ class SoakSession:
 
 async def soak(rate: float, seconds: float, press_every: float) -> dict[str, Any]:
     from gpttui import config as C
-    from gpttui import runs
+    from gpttui import runs, runwriter
     from gpttui.tui.app import make_app
     from gpttui.tui.screens.help import HelpScreen
     from gpttui.tui.screens.training import TrainingScreen
 
     cfg = C.TrainConfig()
     run = runs.create_run(cfg, "soak", name="soak", params=124_000_000)
-    writer = runs.MetricsWriter(run)
+    writer = runwriter.MetricsWriter(run)
     sessions: list[SoakSession] = []
 
     def new_session(cfg: Any, preset: str, listener: Any) -> SoakSession:

@@ -141,7 +141,7 @@ def trainer_time(cfg, warmup: int, iters: int, listeners: bool, trackers: bool =
     """Seconds the Trainer takes for `iters` steps after `warmup` steps (compile, the first
     eval and the final checkpoint fall outside the timed span)."""
     from gpttui import runs
-    from gpttui.headless import PlainPrinter
+    from gpttui.printers import PlainPrinter
     from gpttui.trainer import Trainer
 
     total = warmup + iters

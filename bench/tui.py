@@ -137,7 +137,7 @@ def make_cfg(iters: int, log_interval: int, device: str = "cpu", preset: str = "
 
 def headless(cfg: Any, warmup: int) -> float:
     from gpttui import runs
-    from gpttui.headless import PlainPrinter
+    from gpttui.printers import PlainPrinter
     from gpttui.trainer import Trainer
 
     clock = StepClock(cfg.tokens_per_iter, warmup)

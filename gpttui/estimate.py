@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from gpttui.chunking import default_chunk_rows
-from gpttui.hardware import GIB, GPUSpec, default_dtype
+from gpttui.hardware import GIB, GPUSpec, default_dtype, table_peak
 
 CUDA_CONTEXT_BYTES = int(0.6 * 1e9)  # CUDA context + cuBLAS/cuDNN workspaces, typical
 # CPU: what a training process holds besides its tensors (Python, the PyTorch runtime and
@@ -237,9 +237,7 @@ def estimate(cfg: Any, gpu: GPUSpec | None = None, measured_tokens_per_s: float 
     cuda = kind == "cuda"
     dtype = cfg.dtype if cfg.dtype != "auto" else default_dtype(gpu, kind)
     if gpu is not None and peak_tflops is None:
-        peak_tflops = gpu.tflops(dtype)
-        short = {"bfloat16": "bf16", "float16": "fp16"}.get(dtype, "FP32 non-tensor")
-        peak_basis = f"{gpu.name} {short} dense peak (table)"
+        peak_tflops, peak_basis = table_peak(gpu, dtype)
     name = device_name or (gpu.name if gpu else "CPU")
     mem_avail = memory_bytes_available or (int(gpu.memory_gb * GIB) if gpu else None)
     watts = power_w or (gpu.board_power_w if gpu else None)

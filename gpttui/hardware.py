@@ -18,8 +18,10 @@ import os
 import platform
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from gpttui.fmt import short_dtype
 from gpttui.hostmem import cpu_model, total_ram
 
 GIB = 1024**3
@@ -187,25 +189,47 @@ def peak_for(device_name: str, dtype: str) -> tuple[float | None, str]:
     unknown cards are measured with a short torch matmul (imports torch)."""
     spec = None if device_name in {"cpu", "mps"} else lookup_gpu(device_name)
     if spec is not None:
-        if dtype == "auto":
-            dtype = default_dtype(spec)
-        value = spec.tflops(dtype)
-        if value is None:
-            return None, f"{spec.name} has no {dtype} tensor cores"
-        kind = "FP32 (non-tensor)" if dtype == "float32" else f"{_short(dtype)} dense"
-        return value, f"{spec.name} {kind} peak {value:g} TFLOPS (table)"
+        return table_peak(spec, dtype)
     device = "cpu" if device_name == "cpu" else ("mps" if device_name == "mps" else "cuda")
     if dtype == "auto":
-        dtype = "float32" if device == "cpu" else "bfloat16"
+        dtype = default_dtype(None, device)
+    return measured_peak(device, dtype, device_name)
+
+
+def table_peak(spec: GPUSpec, dtype: str) -> tuple[float | None, str]:
+    """(TFLOPS, basis) of a table card in `dtype` ('auto': the card's default): the one
+    wording of a table peak, e.g. 'RTX 4070 bf16 dense peak 58.3 TFLOPS (table)'."""
+    if dtype == "auto":
+        dtype = default_dtype(spec)
+    value = spec.tflops(dtype)
+    if value is None:
+        return None, f"{spec.name} has no {dtype} tensor cores"
+    kind = "FP32 (non-tensor)" if dtype == "float32" else f"{short_dtype(dtype)} dense"
+    return value, f"{spec.name} {kind} peak {value:g} TFLOPS (table)"
+
+
+def measured_peak(device: str, dtype: str, name: str | None = None,
+                  measure: Callable[[str, str], float] | None = None) -> tuple[float | None, str]:
+    """(TFLOPS, basis) of a matmul measured now on torch `device` ('cpu', 'mps', 'cuda:N');
+    (None, why) when it cannot be measured. Imports torch; seconds (a CPU's is kept).
+    `measure`: the measurement (default `measured_matmul_tflops`; tests pass a fake)."""
     try:
-        value = measured_matmul_tflops(device, dtype)
+        value = float((measure or measured_matmul_tflops)(device, dtype))
     except Exception as e:  # no torch device of that kind: report, never raise
-        return None, f"{device_name}: could not measure a matmul peak ({type(e).__name__})"
-    return value, f"measured {_short(dtype)} matmul on {device_name}: {value:.3g} TFLOPS"
+        return None, f"{name or device}: could not measure a matmul peak ({type(e).__name__})"
+    return value, measured_basis(device, dtype, value, name)
 
 
-def _short(dtype: str) -> str:
-    return {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}.get(dtype, dtype)
+def measured_basis(device: str, dtype: str, tflops: float, name: str | None = None) -> str:
+    """The one wording of a measured peak: 'CPU matmul 0.21 TFLOPS (measured)', with the
+    dtype when it is not fp32 ('Apple GPU …', the card's name or 'CUDA:0 …' elsewhere)."""
+    if device == "cpu":
+        name = "CPU"
+    elif device == "mps":
+        name = "Apple GPU"
+    name = name or device.upper()
+    short = short_dtype(dtype) if dtype != "float32" else ""
+    return f"{name} matmul {tflops:.3g} TFLOPS (measured{', ' + short if short else ''})"
 
 
 @functools.cache
@@ -311,9 +335,7 @@ def _nvml_device(index: int) -> DeviceInfo | None:
     if spec is None:
         return DeviceInfo("cuda", name, index, memory, None, None,
                           f"{name} is not in the peak table; measured with a matmul when needed", power)
-    dtype = default_dtype(spec)
-    peak = spec.tflops(dtype)
-    basis = f"{spec.name} {_short(dtype)} dense peak {peak:g} TFLOPS (table)"
+    peak, basis = table_peak(spec, "auto")
     return DeviceInfo("cuda", name, index, memory, spec, peak, basis, power or spec.board_power_w)
 
 

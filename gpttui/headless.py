@@ -16,153 +16,33 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
 from gpttui import events as E
+from gpttui.printers import PlainPrinter, RichPrinter, si
 
 EXIT_OK, EXIT_FAILED = 0, 1
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
-# -- formatting -------------------------------------------------------------------------------
-def si(n: float | None, digits: int = 1) -> str:
-    """41234.5 -> '41.2k'; None -> '-'."""
-    if n is None:
-        return "-"
-    for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= div:
-            return f"{n / div:.{digits}f}{suffix}"
-    return f"{n:.{digits}f}" if n != int(n) else f"{int(n)}"
-
-
-def duration(s: float | None) -> str:
-    """80 -> '1m20s', 4000 -> '1h06m'; None -> '-'."""
-    if s is None:
-        return "-"
-    s = int(max(0, s))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
-
-
-def _gib(n: int | None) -> str:
-    return "-" if n is None else f"{n / 2**30:.1f}"
-
-
-def step_line(ev: E.StepMetrics) -> str:
-    """`iter 120/400 loss 5.4321 lr 1.9e-03 | 41.2k tok/s | mfu 3.1% of <basis> | eta 1m20s`."""
-    parts = [f"iter {ev.iter}/{ev.max_iters} loss {ev.loss:.4f} lr {ev.lr:.1e}",
-             f"{si(ev.tokens_per_s)} tok/s"]
-    parts.append(f"mfu {ev.mfu * 100:.1f}% of {ev.peak_basis}" if ev.mfu is not None else f"mfu - ({ev.peak_basis})")
-    if ev.vram_total:
-        parts.append(f"vram {_gib(ev.vram_peak)}/{_gib(ev.vram_total)} GiB")
-    if ev.power_w is not None:
-        parts.append(f"{ev.power_w:.0f} W")
-    parts.append("compiling" if ev.compiling else f"eta {duration(ev.eta_s)}")
-    return " | ".join(parts)
-
-
-def event_line(ev: E.Event) -> str | None:
-    """A plain line for the events worth a line of their own (None for the rest)."""
-    if isinstance(ev, E.StepMetrics):
-        return step_line(ev)
-    if isinstance(ev, E.EvalResult):
-        return f"eval iter {ev.iter}: train {ev.train_loss:.4f} val {ev.val_loss:.4f} (best {ev.best_val_loss:.4f})"
-    if isinstance(ev, E.CheckpointSaved):
-        return f"checkpoint ({ev.reason}) at iter {ev.iter}: {ev.path}"
-    if isinstance(ev, E.LogMessage):
-        return f"{ev.level}: {ev.text}" if ev.level != "info" else ev.text
-    if isinstance(ev, E.StatusChanged) and ev.state in (E.COMPILING, E.PAUSED, E.STOPPING):
-        return f"[{ev.state}] {ev.message}".rstrip()
-    if isinstance(ev, E.Finished):
-        best = f", best val {ev.best_val_loss:.4f}" if ev.best_val_loss is not None else ""
-        why = f" ({ev.reason})" if ev.reason else ""
-        return f"{ev.state} at iter {ev.iter} after {duration(ev.elapsed_s)}: {si(ev.tokens_seen)} tokens{best}{why}"
-    if isinstance(ev, E.RunWarning):
-        return f"WARN {ev.code}: {ev.text} → {ev.hint}"
-    if isinstance(ev, E.Sample):
-        return f"sample @ iter {ev.iter}: {(ev.prompt + ev.text)!r}"
-    return None
-
-
-class PlainPrinter:
-    """Listener printing one line per interesting event (failures go to stderr separately)."""
-
-    def __init__(self, stream: Any = None):
-        self.stream = stream or sys.stdout
-
-    def __call__(self, ev: E.Event) -> None:
-        line = event_line(ev)
-        if line is not None:
-            print(line, file=self.stream, flush=True)
-
-
-class RichPrinter:
-    """Listener driving a rich progress bar; other events print above it."""
-
-    def __init__(self, run_id: str, max_iters: int):
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-        self.console = Console(stderr=False)
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[stats]}"), console=self.console, refresh_per_second=4,
-        )
-        self.task = self.progress.add_task(run_id, total=max_iters, stats="preparing")
-
-    def __enter__(self) -> RichPrinter:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def __call__(self, ev: E.Event) -> None:
-        if isinstance(ev, E.StepMetrics):
-            mfu = f"{ev.mfu * 100:.1f}%" if ev.mfu is not None else "-"
-            vram = f" vram {_gib(ev.vram_peak)}/{_gib(ev.vram_total)}G" if ev.vram_total else ""
-            eta = "compiling" if ev.compiling else f"eta {duration(ev.eta_s)}"
-            self.progress.update(self.task, completed=ev.iter, total=ev.max_iters,
-                                 stats=f"loss {ev.loss:.4f} {si(ev.tokens_per_s)} tok/s mfu {mfu}{vram} {eta}")
-        elif isinstance(ev, E.Progress):  # inside a long step: the bar moves by micro-steps
-            self.progress.update(self.task, completed=ev.iter + (ev.micro / ev.accum if ev.accum else 0))
-        elif isinstance(ev, E.StatusChanged):
-            self.progress.update(self.task, stats=ev.state)
-            line = event_line(ev)
-            if line:
-                self.progress.console.print(line)
-        elif not isinstance(ev, E.Failed):
-            line = event_line(ev)
-            if line:
-                self.progress.console.print(line, markup=False, highlight=False)
-
-
 # -- commands -----------------------------------------------------------------------------------
-def _ensure_dataset(cfg: Any, quiet: bool) -> None:
-    """Prepare cfg.dataset from cfg.data_source if it is missing, with progress lines."""
+def _prepare_lines(cfg: Any) -> Callable[[E.PrepareProgress], None]:
+    """Progress lines for a dataset prepared on first use (at most one each 2 s)."""
     from gpttui.data.cli import plain_line
-    from gpttui.data.store import ensure_dataset, get_dataset
 
-    info = get_dataset(cfg.dataset)
-    if info is not None and info.ready:
-        return
     last = [0.0]
 
     def progress(ev: E.PrepareProgress) -> None:
         now = time.monotonic()
-        if not quiet and not last[0]:  # said once preparing has really begun
+        if not last[0]:  # said once preparing has really begun
             print(f"preparing dataset '{cfg.dataset}' from {cfg.data_source} (first run only)", flush=True)
-        if not quiet and (now - last[0] >= 2.0 or ev.stage == "done"):
+        if now - last[0] >= 2.0 or ev.stage == "done":
             last[0] = now
             print(plain_line(ev), flush=True)
 
-    ensure_dataset(cfg, progress)
+    return progress
 
 
 def _printer(args: argparse.Namespace, run_id: str, max_iters: int) -> Any:
@@ -171,72 +51,34 @@ def _printer(args: argparse.Namespace, run_id: str, max_iters: int) -> Any:
     return PlainPrinter()
 
 
-def _setup_dist(cfg: Any) -> Any:
-    """Join the torchrun process group early (dataset preparation waits on rank 0)."""
-    from gpttui.train import ddp
-    from gpttui.train.setup import resolve_env
-
-    dist = ddp.from_env()
-    if dist.enabled:
-        env = resolve_env(cfg, dist.local_rank, True)
-        ddp.split_accumulation(cfg.gradient_accumulation_steps if isinstance(cfg.gradient_accumulation_steps, int) else 1,
-                               dist.world_size)
-        ddp.init(dist, env.device_type)
-    return dist
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """`gpttui --run PRESET [--set k=v] [--name N]`: a new run, trained headless."""
-    from gpttui import presets, runs
+    from gpttui import launch, presets
 
     preset = presets.get(args.run)
     cfg = preset.config(args.overrides)
-    dist = _setup_dist(cfg)
+    trainer = launch.start(cfg, preset.name, name=args.name, progress_for=_prepare_lines)
     try:
-        if dist.is_master:
-            _ensure_dataset(cfg, quiet=False)
-        _barrier(dist)
-        run = runs.create_run(cfg, preset.name, args.name) if dist.is_master else None
+        run = trainer.run_obj
         if run is not None:
             print(f"run {run.id}: {run.path}", flush=True)
-        from gpttui.trainer import Trainer
-
-        return _drive(Trainer(cfg, run, dist=dist), args, run.id if run else "", cfg.max_iters)
+        return _drive(trainer, args, run.id if run else "", cfg.max_iters)
     finally:
-        _shutdown(dist)
+        launch.leave(trainer)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     """`gpttui --resume RUN [--set k=v]`: continue a stopped, failed or interrupted run."""
-    from gpttui import runs
-    from gpttui.trainer import Trainer
+    from gpttui import launch, runs
 
     run = runs.get_run(args.resume)
-    trainer = Trainer.for_resume(run, overrides=args.overrides)
-    dist = _setup_dist(trainer.cfg)
-    trainer.dist = dist
+    trainer = launch.resume(run, overrides=args.overrides, progress_for=_prepare_lines)
     try:
-        if dist.is_master:
-            _ensure_dataset(trainer.cfg, quiet=False)
+        if trainer.dist.is_master:
             print(f"resuming run {run.id}: {run.path}", flush=True)
-        _barrier(dist)
         return _drive(trainer, args, run.id, trainer.cfg.max_iters)
     finally:
-        _shutdown(dist)
-
-
-def _barrier(dist: Any) -> None:
-    if dist.enabled:
-        from gpttui.train import ddp
-
-        ddp.barrier()
-
-
-def _shutdown(dist: Any) -> None:
-    if dist.enabled:
-        from gpttui.train import ddp
-
-        ddp.shutdown()
+        launch.leave(trainer)
 
 
 def _drive(trainer: Any, args: argparse.Namespace, run_id: str, max_iters: int) -> int:

@@ -14,7 +14,6 @@ GradScaler on older GPUs), torch.compile on CUDA with an eager fallback, DDP und
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 import traceback
@@ -24,12 +23,13 @@ from typing import Any
 import torch
 
 from gpttui import events as E
-from gpttui.config import TrainConfig, to_dict
+from gpttui.config import TrainConfig
 from gpttui.errors import GpttuiError, RunError
 from gpttui.faults import is_user_os_error, os_error
 from gpttui.train import ddp
 from gpttui.train.loop import Loop
 from gpttui.train.metrics import NonFiniteLoss
+from gpttui.train.owner import Job
 
 Listener = Callable[[E.Event], None]
 
@@ -39,7 +39,8 @@ class Trainer:
 
     Listeners are called on the trainer thread with each event; keep them quick. With a run,
     a `MetricsWriter` (metrics.jsonl + status.json) is always the first listener, and the
-    run's lock is held while training. Under torchrun only rank 0 writes anything."""
+    run's lock is held while training. Under torchrun only rank 0 writes anything.
+    Runs are started and resumed through `gpttui.launch` (dataset, run folder, torchrun)."""
 
     def __init__(self, cfg: TrainConfig, run: Any = None, listeners: Iterable[Listener] = (),
                  *, resume: bool = False, dist: ddp.DistInfo | None = None):
@@ -57,29 +58,8 @@ class Trainer:
         self._running.set()
         self._thread: threading.Thread | None = None
         self.result: E.Event | None = None  # Finished or Failed once the run ends
-        self.iter_num = 0
+        self._loop: Loop | None = None
         self.refused: str | None = None  # set when another process holds the run's lock
-
-    @classmethod
-    def for_resume(cls, run: Any, listeners: Iterable[Listener] = (), overrides: Iterable[str] = (),
-                   dist: ddp.DistInfo | None = None) -> Trainer:
-        """A Trainer continuing `run` from its ckpt.pt (model, optimizer, RNG, data order)."""
-        try:
-            st = run.status()
-        except RunError:  # damaged: the checkpoint is the truth, a new status.json is written
-            st = {}
-        if run.latest_checkpoint() is None:
-            raise RunError(f"run {run.id} has no checkpoint to resume from", "start it again with `gpttui --run`")
-        cfg = _resume_config(run)
-        overrides = list(overrides)
-        if overrides:
-            from gpttui.config import build
-
-            cfg = build(to_dict(cfg), overrides, source=f"run {run.id}")
-        if st.get("state") == E.FINISHED and int(st.get("iter", 0)) >= cfg.max_iters:
-            raise RunError(f"run {run.id} already finished its {cfg.max_iters} iterations",
-                           "raise the goal to continue, e.g. --set max_iters=" + str(2 * cfg.max_iters))
-        return cls(cfg, run, listeners, resume=True, dist=dist)
 
     # -- control API (any thread) ----------------------------------------------------------
     @property
@@ -104,6 +84,12 @@ class Trainer:
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
+    def is_alive(self) -> bool:
+        """Training or about to: its thread runs, or it has not been started and not ended."""
+        if self._thread is not None:
+            return self._thread.is_alive()
+        return self._state not in (E.FINISHED, E.STOPPED, E.FAILED)
+
     def pause(self) -> None:
         self._running.clear()
 
@@ -122,6 +108,11 @@ class Trainer:
     @property
     def stop_requested(self) -> bool:
         return self._stop.is_set()
+
+    @property
+    def iter_num(self) -> int:
+        """The last iteration taken (0 before the loop has set up)."""
+        return self._loop.iter_num if self._loop is not None else 0
 
     # -- events --------------------------------------------------------------------------------
     def emit(self, ev: E.Event) -> None:
@@ -149,6 +140,11 @@ class Trainer:
             self._state = state
             self.emit(E.StatusChanged(self.run_id, state=state, message=message))
 
+    def end_state(self, state: str) -> None:
+        """The final state (finished/stopped), announced even when it does not change."""
+        self._state = state
+        self.emit(E.StatusChanged(self.run_id, state=state))
+
     # -- the thread body -------------------------------------------------------------------------
     def run(self) -> E.Event:
         """Train to the end (blocking); returns the Finished or Failed event."""
@@ -157,7 +153,7 @@ class Trainer:
         loop: Loop | None = None
         try:
             if run is not None:
-                from gpttui.runs import MetricsWriter
+                from gpttui.runwriter import MetricsWriter
 
                 try:
                     run.acquire_lock()
@@ -173,7 +169,8 @@ class Trainer:
 
                 self._listeners.extend(listeners_for(self.cfg, run, self.log))  # W&B, TensorBoard
             self.emit(E.StatusChanged(self.run_id, state=E.PREPARING, message="starting"))
-            loop = Loop(self)
+            job = Job(self.cfg, self.run_obj, self.run_id, self.dist, self.resume_requested)
+            loop = self._loop = Loop(job, self)
             self.result = loop.train()
         except NonFiniteLoss as e:
             self._fail(loop, f"loss became {e.value} at iteration {e.iter_num}; stopped, the last good checkpoint is kept",
@@ -250,29 +247,6 @@ class Trainer:
             self._save.clear()
             return True
         return False
-
-
-def _resume_config(run: Any) -> TrainConfig:
-    """The run's config.toml, or, if that file is damaged or gone, the config its checkpoint
-    was saved with (every checkpoint carries the resolved config); config.toml is rewritten."""
-    try:
-        return run.config()
-    except GpttuiError as e:
-        from gpttui import config as C
-        from gpttui.checkpoint import load_checkpoint
-        from gpttui.fsutil import atomic_write_text
-
-        saved = load_checkpoint(run.checkpoint_path).get("config")
-        if not isinstance(saved, dict):
-            raise RunError(f"{e.args[0]}; its checkpoint holds no config either",
-                           "restore config.toml from a copy or start the run again") from None
-        known = set(C.TrainConfig.__dataclass_fields__)
-        cfg = C.build({k: v for k, v in saved.items() if k in known}, source=f"run {run.id} checkpoint", pretrained=False)
-        bad = run.path / "config.toml"
-        if bad.exists():
-            os.replace(bad, bad.with_name("config.toml.damaged"))  # kept for a look, not read again
-        atomic_write_text(bad, C.to_toml(cfg, only_changed=False))
-        return cfg
 
 
 def _oom_hint(cfg: TrainConfig) -> str:

@@ -3,6 +3,7 @@
 
 Modules: `sources` (find and read documents), `tokenize` (worker processes), `writer`
 (the deterministic split and the output files), `prepare` (the crash-safe build),
-`store` (listing, `ensure_dataset`), `cli` (`gpttui prepare` / `gpttui datasets`),
+`store` (listing; whether a dataset is ready), `ensure` (`ensure_dataset`: prepared
+on first use), `cli` (`gpttui prepare` / `gpttui datasets`),
 `reader` (training-side batches). Importing this package imports nothing heavy.
 """

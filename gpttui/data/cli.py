@@ -8,39 +8,23 @@ import sys
 import time
 from collections.abc import Callable
 
+from gpttui import fmt
 from gpttui.events import PrepareProgress
 
 PLAIN_EVERY_S = 5.0
 
 
-def human_count(n: float) -> str:
-    """1234567 -> '1.23M' (tokens, documents)."""
-    for unit, div in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= div:
-            return f"{n / div:.2f}{unit}"
-    return f"{n:.0f}"
-
-
-def human_bytes(n: float) -> str:
-    for unit, div in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= div:
-            return f"{n / div:.1f} {unit}"
-    return f"{n:.0f} B"
-
-
-def _eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    s = int(seconds)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+def _count(n: float) -> str:
+    """1234567 -> '1.23M' (tokens, documents, rates)."""
+    return fmt.si(n, digits=2, whole_below_k=True)
 
 
 def plain_line(ev: PrepareProgress) -> str:
     """One progress line for logs and pipes."""
     pct = 100.0 * ev.bytes_done / ev.bytes_total if ev.bytes_total else 0.0
     return (
-        f"prepare {ev.run_id}: {ev.stage} {pct:5.1f}% {human_bytes(ev.bytes_done)}/{human_bytes(ev.bytes_total)}, "
-        f"{ev.documents:,} docs, {human_count(ev.tokens)} tokens, {human_count(ev.tokens_per_s)} tok/s, ETA {_eta(ev.eta_s)}"
+        f"prepare {ev.run_id}: {ev.stage} {pct:5.1f}% {fmt.bytes_decimal(ev.bytes_done)}/{fmt.bytes_decimal(ev.bytes_total)}, "
+        f"{ev.documents:,} docs, {_count(ev.tokens)} tokens, {_count(ev.tokens_per_s)} tok/s, ETA {fmt.hms(ev.eta_s)}"
     )
 
 
@@ -70,7 +54,7 @@ def _rich_progress(console) -> tuple[object, Callable[[PrepareProgress], None]]:
 
     def update(ev: PrepareProgress) -> None:
         bar.update(task, description=f"{ev.run_id} {ev.stage}", completed=ev.bytes_done, total=ev.bytes_total or None,
-                   docs=f"{ev.documents:,}", rate=human_count(ev.tokens_per_s))
+                   docs=f"{ev.documents:,}", rate=_count(ev.tokens_per_s))
 
     return bar, update
 
@@ -106,8 +90,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     tokens = info.train_tokens + info.val_tokens
     print(
         f"dataset {info.name}: train {info.train_tokens:,} tokens ({info.train_docs:,} docs), "
-        f"val {info.val_tokens:,} tokens ({info.val_docs:,} docs), {human_bytes(info.size_bytes)} "
-        f"in {elapsed:.1f} s ({human_count(tokens / max(elapsed, 1e-9))} tok/s) -> {info.path}"
+        f"val {info.val_tokens:,} tokens ({info.val_docs:,} docs), {fmt.bytes_decimal(info.size_bytes)} "
+        f"in {elapsed:.1f} s ({_count(tokens / max(elapsed, 1e-9))} tok/s) -> {info.path}"
     )
     skipped = info.meta.get("skipped", {})
     if any(skipped.values()):
@@ -143,7 +127,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         table.add_column(col, justify=just)  # type: ignore[arg-type]
     for i in infos:
         table.add_row(
-            i.name, f"{i.train_tokens:,}", f"{i.val_tokens:,}", human_bytes(i.size_bytes),
+            i.name, f"{i.train_tokens:,}", f"{i.val_tokens:,}", fmt.bytes_decimal(i.size_bytes),
             "; ".join(i.sources) or ("(meta.json damaged)" if i.meta.get("damaged") else "(no meta.json)"), "yes" if i.ready else "[red]no[/red]",
         )
     Console().print(table)

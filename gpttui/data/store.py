@@ -1,9 +1,12 @@
-"""The dataset store: `datasets_dir()/<name>/` folders, listed, looked up, prepared on demand.
+"""The dataset store: `datasets_dir()/<name>/` folders, listed, looked up, judged ready.
 
 A folder is *ready* when its `meta.json` parses and `train.bin`/`val.bin` hold exactly the
 token counts it records. A folder with the two .bin files and no meta.json (copied from
 nanoGPT's `data/<name>/`) is also ready; its counts come from the file sizes. Hidden folders
 (`.name.tmp-PID`, a prepare in progress or killed) are never listed.
+
+Whether a dataset is ready is decided here only (`read_info`, and `require_ready` for the
+callers that must stop on an unready one); preparing a missing one is `data/ensure.py`.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gpttui.errors import DataError
 from gpttui.paths import datasets_dir
 
 META = "meta.json"
@@ -101,50 +105,21 @@ def get_dataset(name: str) -> DatasetInfo | None:
     return read_info(path) if path.is_dir() else None
 
 
-def ensure_dataset(cfg, progress=None) -> DatasetInfo:
-    """`cfg.dataset`, prepared from `cfg.data_source` (';'-separated) first if not ready."""
-    from gpttui.errors import DataError
-
-    info = get_dataset(cfg.dataset)
-    if info is not None and info.ready:
-        return info
-    specs = [s.strip() for s in (cfg.data_source or "").split(";") if s.strip()]
-    if not specs:
-        state = "does not exist" if info is None else (
-            "is damaged (its meta.json does not parse)" if info.meta.get("damaged") else "is incomplete")
-        raise DataError(
-            f"dataset {cfg.dataset!r} {state} and data_source is empty",
-            f"run `gpttui prepare SOURCE --name {cfg.dataset}` or set data_source",
-        )
+def not_ready(info: DatasetInfo | None) -> str:
+    """What is wrong with a dataset that is not ready: 'does not exist', 'is damaged (…)'
+    or 'is incomplete' ('' for a ready one)."""
     if info is None:
-        twin = _prepared_from(specs, cfg.text_column, cfg.val_fraction)
-        if twin is not None:
-            # A name that does not exist with a data_source already prepared is a typo or a
-            # guess far more often than a wish for a second copy (minutes, and as much disk
-            # again); a deliberate copy is one explicit `gpttui prepare` away.
-            raise DataError(
-                f"no dataset {cfg.dataset!r}; data_source {';'.join(specs)} is already prepared as {twin.name!r}",
-                f"use --set dataset={twin.name} (or dataset = \"{twin.name}\"); for a second copy run "
-                f"`gpttui prepare {' '.join(specs)} --name {cfg.dataset}`")
-    from gpttui.data.prepare import prepare
-
-    return prepare(specs, cfg.dataset, text_column=cfg.text_column, val_fraction=cfg.val_fraction, progress=progress)
+        return "does not exist"
+    if info.ready:
+        return ""
+    return "is damaged (its meta.json does not parse)" if info.meta.get("damaged") else "is incomplete"
 
 
-def _prepared_from(specs: list[str], text_column: str, val_fraction: float) -> DatasetInfo | None:
-    """A ready dataset prepared from exactly these sources with the same column and split."""
-    def norm(spec: str) -> str:
-        return spec if ":" in spec.split("/")[0] else str(Path(spec).expanduser().resolve())
-
-    want = sorted(norm(s) for s in specs)
-    for info in list_datasets():
-        fp = info.meta.get("fingerprint") if info.ready else None
-        if not isinstance(fp, dict):
-            continue
-        try:
-            got = sorted(norm(str(src["path"])) for src in fp.get("sources", []))
-        except (KeyError, TypeError):
-            continue
-        if got == want and fp.get("text_column", "text") == text_column and fp.get("val_fraction") == val_fraction:
-            return info
-    return None
+def require_ready(name: str) -> DatasetInfo:
+    """The ready dataset `name`; a one-line DataError when it is missing, damaged or
+    incomplete (a training run must not start on it)."""
+    info = get_dataset(name)
+    if info is None or not info.ready:
+        raise DataError(f"dataset {name!r} {not_ready(info)}",
+                        f"run `gpttui prepare SOURCE --name {name}` (gpttui --run prepares data_source itself)")
+    return info

@@ -1,10 +1,10 @@
-"""The training loop proper, for one Trainer: set-up, steps, evals, checkpoints.
+"""The training loop proper, for one Trainer: steps, evals, checkpoints, endings.
 
 nanoGPT's `train.py` restructured as an object so the Trainer can drive and observe it.
-Exact resume: the model is built from the seed, then weights, optimizer, scaler, RNG states
-and the data sampler's state are restored, so a CPU run resumed at iteration k logs the
-same losses as an uninterrupted one. The sampler state saved with a checkpoint is the one
-from *before* the already-prefetched batch, so the resumed run fetches that batch again.
+Set-up is `train/build.py` (one frozen `Built`); the loop talks to its owner only through
+`train/owner.py` (`Job` in, `LoopOwner` calls out). The sampler state saved with a
+checkpoint is the one from *before* the already-prefetched batch, so a resumed run fetches
+that batch again (exact resume).
 """
 
 from __future__ import annotations
@@ -12,23 +12,19 @@ from __future__ import annotations
 import gc
 import math
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from gpttui import events as E
-from gpttui import pretrained, recipes
+from gpttui import recipes
 from gpttui.config import TrainConfig, to_dict
-from gpttui.errors import DataError, RunError
 from gpttui.faults import pause_point
-from gpttui.train import ddp
-from gpttui.train import setup as S
+from gpttui.train.build import Built, build
 from gpttui.train.metrics import MetricsTracker, NonFiniteLoss
 from gpttui.train.monitor import RunMonitor
+from gpttui.train.owner import Job, LoopOwner
 from gpttui.train.samples import eval_sample
-
-if TYPE_CHECKING:
-    from gpttui.trainer import Trainer
 
 
 class StopStep(Exception):
@@ -36,205 +32,95 @@ class StopStep(Exception):
 
 
 class Loop:
-    def __init__(self, trainer: Trainer):
-        self.t = trainer
-        self.cfg: TrainConfig = trainer.cfg
-        self.dist = trainer.dist
+    def __init__(self, job: Job, owner: LoopOwner):
+        self.job, self.t = job, owner
+        self.cfg: TrainConfig = job.cfg  # the config as trained, once set-up resolved it
+        self.dist = job.dist
+        self.run_id = job.run_id
+        self.b: Built | None = None  # what set-up built
         self.iter_num = 0
         self.best_val = float("inf")
         self.tokens_seen = 0
         self.elapsed0 = 0.0
         self.last_saved_iter = -1
         self.metrics: MetricsTracker | None = None
-        self.ckpt: dict[str, Any] | None = None
+        self.monitor: RunMonitor | None = None
         self._paused_s = 0.0
+        self.t_start = 0.0  # perf_counter when training began
+        self.last_ckpt_t = 0.0  # monotonic time of the last checkpoint
+        self.sampler_train: Any = None  # the train stream's state before the prefetched batch
         self.dist_stop = False  # under DDP: all ranks agreed to stop (see log_step)
         # Read losses back one step late (CUDA: the device never waits for the host to log).
         self.async_readback = False
         self._deferred_log: tuple[int, float, int] | None = None
-        self._resume_recent: list[float] = []  # step losses before the checkpoint resumed from
         self._last_point: tuple[int, float, int] | None = None  # (iter, lr, tokens seen) of the last step
         self._progress_t = 0.0  # monotonic time the next Progress event is due
         self.stop_reason = ""  # set when the monitor stops the run early (plateau)
 
     # -- set-up ---------------------------------------------------------------------------------
     def setup(self) -> None:
-        t, cfg = self.t, self.cfg
-        from gpttui.checkpoint import load_checkpoint, require_recipe
-        from gpttui.data.reader import BatchReader
-        from gpttui.paths import datasets_dir
-
-        self.env = env = S.resolve_env(cfg, self.dist.local_rank, self.dist.enabled)
-        ddp.init(self.dist, env.device_type)
-        if env.device_type == "cuda":
-            S.enable_tf32()
-        if t.resume_requested and t.run_obj is not None:
-            self.ckpt = load_checkpoint(t.run_obj.checkpoint_path, map_location=env.device)
-            require_recipe(self.ckpt, cfg.recipe, "resume")
-            cfg = self._resolved_from_checkpoint(cfg)
-        data_dir = datasets_dir() / cfg.dataset
-        if not (data_dir / "train.bin").is_file():
-            raise DataError(f"dataset '{cfg.dataset}' is not prepared",
-                            f"run `gpttui prepare ... --name {cfg.dataset}` (gpttui --run prepares data_source itself)")
-        torch.manual_seed(cfg.seed + self.dist.rank)
-        self.model = recipes.build_model(cfg)
-        self.model.chunked_loss = cfg.chunked_loss  # training, eval and the auto-batch probe
-        if self.ckpt is not None:
-            self.model.load_state_dict(self.ckpt["model"])
-        elif pretrained.wants_weights(cfg.init_from):
-            pretrained.load_weights(self.model, cfg, t.log)
-        self.model.to(env.device)
-        self.scaler = torch.amp.GradScaler(env.device_type, enabled=env.use_scaler)
-        self.optimizer = recipes.build_optimizer(self.model, cfg, env.device_type)
-        if cfg.batch_size == "auto":
-            cfg = self._auto_batch(cfg)
-        self.cfg = t.cfg = cfg
-        self.accum = ddp.split_accumulation(cfg.gradient_accumulation_steps, self.dist.world_size)
-        self.tokens_per_iter = cfg.batch_size * cfg.block_size * cfg.gradient_accumulation_steps
-        self.reader = BatchReader(data_dir, cfg.block_size, cfg.batch_size, env.device, cfg.seed,
-                                  self.dist.rank, self.dist.world_size)
-        if self.ckpt is not None:
-            self._restore_state()
-        self._wrap_model()
-        peak, basis = self._peak()
-        self.metrics = MetricsTracker(env, self.tokens_per_iter, S.flops_per_token(self.model, cfg),
-                                      peak, basis, self.dist.world_size, warmup_steps=3 if env.compile else 1)
+        t = self.t
+        b = self.b = build(self.job, t.log)
+        cfg = self.cfg = b.cfg
+        r = b.resumed
+        self.iter_num, self.best_val, self.tokens_seen, self.elapsed0 = r.iter_num, r.best_val, r.tokens_seen, r.elapsed_s
+        if self.job.resume:
+            self.last_saved_iter = r.iter_num
+        env = b.env
+        self.metrics = MetricsTracker(env, b.tokens_per_iter, b.flops_per_token, *b.peak, self.dist.world_size,
+                                      warmup_steps=3 if env.compile else 1)
         self.metrics.start_energy()
-        self.metrics.recent.extend(self._resume_recent)
+        self.metrics.recent.extend(r.recent_losses)
         self.async_readback = env.device_type == "cuda"
-        self.monitor = RunMonitor(cfg, t.run_id, t.emit, best_val=self.best_val, best_iter=self.iter_num)
-        if t.run_obj is not None and self.dist.is_master:  # for estimates from measured runs
-            t.run_obj.write_status(device=env.device_name, device_type=env.device_type,
-                                   world_size=self.dist.world_size)
-        t.log(f"{self.model.get_num_params() / 1e6:.2f}M parameters on {env.device} ({env.dtype}"
-              f"{', compiled' if env.compile else ''}); {self.tokens_per_iter:,} tokens/iter"
+        self.monitor = RunMonitor(cfg, self.run_id, t.emit, best_val=self.best_val, best_iter=self.iter_num)
+        if self.job.run is not None and self.dist.is_master:  # for estimates from measured runs
+            self.job.run.write_status(device=env.device_name, device_type=env.device_type,
+                                      world_size=self.dist.world_size)
+        t.log(f"{b.raw.get_num_params() / 1e6:.2f}M parameters on {env.device} ({env.dtype}"
+              f"{', compiled' if env.compile else ''}); {b.tokens_per_iter:,} tokens/iter"
               f" = {cfg.batch_size} x {cfg.block_size} x {cfg.gradient_accumulation_steps}"
               f"{f' over {self.dist.world_size} processes' if self.dist.enabled else ''}")
         t.log("loss: chunked, without the full logits (chunked_loss = true)" if cfg.chunked_loss
               else "loss: plain, all logits at once (chunked_loss = false)")
 
-    def _resolved_from_checkpoint(self, cfg: TrainConfig) -> TrainConfig:
-        """Continue with the batch geometry the checkpoint trained with when the run's config
-        says 'auto' (the probe could pick another size after a restart)."""
-        saved = self.ckpt.get("config") or {}
-        if cfg.batch_size == "auto" and isinstance(saved.get("batch_size"), int):
-            cfg = cfg.replace(batch_size=saved["batch_size"],
-                              gradient_accumulation_steps=int(saved.get("gradient_accumulation_steps", cfg.gradient_accumulation_steps)))
-        return cfg
-
-    def _restore_state(self) -> None:
-        from gpttui.checkpoint import restore_rng
-
-        ck = self.ckpt
-        try:
-            self.optimizer.load_state_dict(ck["optimizer"])
-        except (ValueError, KeyError, TypeError) as e:
-            raise RunError(f"checkpoint optimizer state does not fit this model ({e})",
-                           "resume with the config the run was started with") from None
-        if ck.get("scaler") and self.scaler.is_enabled():
-            self.scaler.load_state_dict(ck["scaler"])
-        self.iter_num = self.last_saved_iter = int(ck.get("iter_num", 0))
-        self.best_val = float(ck.get("best_val_loss", float("inf")))
-        self.tokens_seen = int(ck.get("tokens_seen", self.iter_num * self.tokens_per_iter))
-        self.elapsed0 = float(ck.get("elapsed_s", 0.0))
-        self._resume_recent = [float(v) for v in ck.get("recent_losses") or []]
-        sampler = ck.get("sampler")
-        if sampler and self.dist.is_master:
-            self.reader.load_state_dict(sampler)
-        else:  # other ranks (or a nanoGPT checkpoint): fresh streams past this iteration
-            self.reader.reseed(self.iter_num)
-        if self.dist.is_master:
-            restore_rng(ck)
-        self.ckpt = None  # free the (possibly large) state dicts
-        self.t.log(f"resumed at iteration {self.iter_num} ({self.tokens_seen:,} tokens seen)")
-
-    def _auto_batch(self, cfg: TrainConfig) -> TrainConfig:
-        env = self.env
-
-        def try_batch(b: int) -> None:
-            x = torch.randint(0, cfg.vocab_size, (b, cfg.block_size), device=env.device)
-            try:
-                with env.autocast():
-                    _, loss = self.model(x, x)
-                self.scaler.scale(loss).backward()
-                for g in self.optimizer.param_groups:
-                    g["lr"] = 0.0  # allocate AdamW's state without moving the weights
-                self.optimizer.step()
-            finally:
-                self.optimizer.zero_grad(set_to_none=True)
-                self.optimizer.state.clear()  # fresh optimizer, as if never stepped
-
-        b = S.find_micro_batch(try_batch, env, cfg.block_size, self.t.log)
-        accum = S.accumulation_for(b, cfg, self.dist.world_size)
-        if env.device_type == "cuda":
-            torch.cuda.empty_cache()
-        self.t.log(f"batch_size auto: {b}, gradient_accumulation_steps {accum} "
-                   f"({b * accum * cfg.block_size:,} tokens/iter, reference {S.AUTO_REFERENCE_BATCH} x "
-                   f"{cfg.gradient_accumulation_steps} x {cfg.block_size})")
-        return cfg.replace(batch_size=b, gradient_accumulation_steps=accum)
-
-    def _wrap_model(self) -> None:
-        """torch.compile (if asked) and DDP; `self.raw` stays the plain module."""
-        self.raw = self.model
-        self.compiled = None
-        if self.env.compile:
-            self.compiled = torch.compile(self.model)
-        self._ddp_wrap(self.compiled if self.compiled is not None else self.raw)  # no `or`: bool() of a compiled module calls len()
-
-    def _ddp_wrap(self, module: torch.nn.Module) -> None:
-        self.eval_model = module
-        if self.dist.enabled:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
-            ids = [self.dist.local_rank] if self.env.device_type == "cuda" else None
-            self.train_model: torch.nn.Module = DDP(module, device_ids=ids)
-        else:
-            self.train_model = module
-
-    def _peak(self) -> tuple[float | None, str]:
-        from gpttui.hardware import peak_for
-
-        try:
-            return peak_for(self.env.device_name, self.env.dtype)
-        except Exception as e:  # a missing peak must never stop a run
-            return None, f"no peak known for {self.env.device_name} ({type(e).__name__})"
+    @property
+    def env(self) -> Any:
+        return self.b.env
 
     # -- compile ------------------------------------------------------------------------------
     def warm_compile(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """Compile with one forward/backward on the first batch (its gradients discarded);
         if compilation fails, warn and go on eager."""
-        if self.compiled is None:
+        if self.b.compiled is None:
             return
         t = self.t
         t.set_state(E.COMPILING, "torch.compile: the first steps take longer")
         t0 = time.perf_counter()
         try:
             with self.env.autocast():
-                _, loss = self.train_model(x, y)
-            self.scaler.scale(loss).backward()
+                _, loss = self.b.train_model(x, y)
+            self.b.scaler.scale(loss).backward()
             t.log(f"torch.compile: compiled in {time.perf_counter() - t0:.0f} s")
         except torch.OutOfMemoryError:
             raise
         except Exception as e:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
             t.log(f"torch.compile failed ({type(e).__name__}: {first}); training eager (slower, same results)", "warning")
-            self.compiled = None
-            self.env = S.Env(**{**self.env.__dict__, "compile": False})
-            self._ddp_wrap(self.raw)
+            self.b = self.b.eager(self.dist)
         finally:
-            self.optimizer.zero_grad(set_to_none=True)
+            self.b.optimizer.zero_grad(set_to_none=True)
 
     # -- the loop -----------------------------------------------------------------------------
     def train(self) -> E.Event:
-        t, cfg = self.t, self.cfg
+        t = self.t
         self.setup()
         cfg = self.cfg
         self.t_start = time.perf_counter()
         self.last_ckpt_t = time.monotonic()
-        self.sampler_train = self.reader.state_dict()["streams"]["train"]
-        x, y = self.reader.get_batch("train")
+        self.sampler_train = self.b.reader.state_dict()["streams"]["train"]
+        x, y = self.b.reader.get_batch("train")
         self.warm_compile(x, y)
-        if cfg.eval_only or (self.iter_num == 0 and not t.resume_requested):
+        if cfg.eval_only or (self.iter_num == 0 and not self.job.resume):
             self.evaluate(save=False)  # the starting point every later val loss is compared with
             if cfg.eval_only:
                 return self.finish(E.FINISHED)
@@ -269,40 +155,39 @@ class Loop:
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimizer step over `accum` micro-batches; returns the prefetched next batch."""
-        cfg, env, model = self.cfg, self.env, self.train_model
-        lr = recipes.apply_lr(self.optimizer, cfg, self.iter_num)
+        cfg, env, model = self.cfg, self.env, self.b.train_model
+        lr = recipes.apply_lr(self.b.optimizer, cfg, self.iter_num)
         rng = torch.get_rng_state()
         loss_sum = torch.zeros((), device=env.device)
-        for micro in range(self.accum):
+        for micro in range(self.b.accum):
             if time.monotonic() >= self._progress_t:  # host clock only: never waits for the device
                 self.emit_progress(micro)
             if micro:
                 self._check_pause()
             if micro and self._stop_now():
                 torch.set_rng_state(rng)  # the saved RNG must be the one this step started with
-                self.optimizer.zero_grad(set_to_none=True)
+                self.b.optimizer.zero_grad(set_to_none=True)
                 raise StopStep
             if self.dist.enabled:
-                model.require_backward_grad_sync = micro == self.accum - 1
+                model.require_backward_grad_sync = micro == self.b.accum - 1
             with env.autocast():
                 _, loss = model(x, y)
-                loss = loss / self.accum
-            if micro == self.accum - 1:
-                self.sampler_train = self.reader.state_dict()["streams"]["train"]
-            x, y = self.reader.get_batch("train")  # prefetch while the device works
+                loss = loss / self.b.accum
+            if micro == self.b.accum - 1:
+                self.sampler_train = self.b.reader.state_dict()["streams"]["train"]
+            x, y = self.b.reader.get_batch("train")  # prefetch while the device works
             pause_point("step")
-            self.scaler.scale(loss).backward()
+            self.b.scaler.scale(loss).backward()
             loss_sum += loss.detach()
         grad_norm = None
         if cfg.grad_clip > 0:
-            self.scaler.unscale_(self.optimizer)
+            self.b.scaler.unscale_(self.b.optimizer)
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.optimizer.zero_grad(set_to_none=True)
+        self.b.scaler.step(self.b.optimizer)
+        self.b.scaler.update()
+        self.b.optimizer.zero_grad(set_to_none=True)
         self.iter_num += 1
-        self.t.iter_num = self.iter_num
-        self.tokens_seen += self.tokens_per_iter
+        self.tokens_seen += self.b.tokens_per_iter
         self._last_point = (self.iter_num, lr, self.tokens_seen)
         self.metrics.add_step(self.iter_num, loss_sum, grad_norm)
         return x, y
@@ -310,8 +195,8 @@ class Loop:
     def emit_progress(self, micro: int) -> None:
         """Where the run is inside a long step (micro-steps queued), at most once a second."""
         self._progress_t = time.monotonic() + 1.0
-        self.t.emit(E.Progress(self.t.run_id, iter=self.iter_num, max_iters=self.cfg.max_iters, micro=micro,
-                               accum=self.accum, tokens_seen=self.tokens_seen + self.tokens_per_iter * micro // self.accum,
+        self.t.emit(E.Progress(self.run_id, iter=self.iter_num, max_iters=self.cfg.max_iters, micro=micro,
+                               accum=self.b.accum, tokens_seen=self.tokens_seen + self.b.tokens_per_iter * micro // self.b.accum,
                                elapsed_s=self.elapsed()))
 
     def after_step(self) -> None:
@@ -368,8 +253,8 @@ class Loop:
             bad = next((v for v in losses if not math.isfinite(v)), None)
             if bad is not None:
                 raise NonFiniteLoss(it, bad)
-        ev = m.build(self.t.run_id, it, self.cfg.max_iters, lr, losses, seen,
-                     self.elapsed(), self.cfg.eval_interval, compiling=m.warming_up and self.compiled is not None)
+        ev = m.build(self.run_id, it, self.cfg.max_iters, lr, losses, seen,
+                     self.elapsed(), self.cfg.eval_interval, compiling=m.warming_up and self.b.compiled is not None)
         self.t.emit(ev)
         self.monitor.on_step(ev)
 
@@ -381,13 +266,13 @@ class Loop:
         """Mean loss over eval_iters batches of each split (eval stream: never moves the
         training data order)."""
         out = {}
-        model = self.eval_model
+        model = self.b.eval_model
         model.eval()
         try:
             for split in ("train", "val"):
                 losses = torch.zeros(self.cfg.eval_iters)
                 for k in range(self.cfg.eval_iters):
-                    x, y = self.reader.get_batch(split, stream="eval")
+                    x, y = self.b.reader.get_batch(split, stream="eval")
                     with self.env.autocast():
                         _, loss = model(x, y)
                     losses[k] = loss.item()
@@ -417,7 +302,7 @@ class Loop:
         improved = val < self.best_val
         if improved:
             self.best_val = val
-        ev = E.EvalResult(self.t.run_id, iter=self.iter_num, train_loss=losses["train"], val_loss=val,
+        ev = E.EvalResult(self.run_id, iter=self.iter_num, train_loss=losses["train"], val_loss=val,
                           best_val_loss=self.best_val, tokens_seen=self.tokens_seen)
         self.t.emit(ev)
         if not math.isfinite(val):  # the weights are gone; keep the last good checkpoint
@@ -430,7 +315,7 @@ class Loop:
     def _sample_and_watch(self, ev: E.EvalResult, t0: float) -> None:
         """The evaluation's sample (its time off the throughput clock) and the monitor's checks."""
         t1 = time.perf_counter()
-        sample = eval_sample(self.raw, self.cfg, self.env, self.t.run_id, self.iter_num, ev.val_loss)
+        sample = eval_sample(self.b.raw, self.cfg, self.env, self.run_id, self.iter_num, ev.val_loss)
         if sample is not None:
             self.t.emit(sample)
             if self.metrics is not None:
@@ -440,7 +325,7 @@ class Loop:
     def checkpoint(self, reason: str) -> None:
         """Save ckpt.pt atomically (rank 0 with a run only); the losses are checked first so a
         NaN step never overwrites the last good checkpoint."""
-        run = self.t.run_obj
+        run = self.job.run
         if run is None or not self.dist.is_master:
             return
         from gpttui.checkpoint import build_checkpoint, save_checkpoint
@@ -449,9 +334,9 @@ class Loop:
         self.metrics.flush()
         prev = self.t.state
         self.t.set_state(E.SAVING)
-        sampler = self.reader.state_dict()
+        sampler = self.b.reader.state_dict()
         sampler["streams"]["train"] = self.sampler_train
-        state = build_checkpoint(self.raw, self.optimizer, self.scaler, self.raw.config.to_dict(), self.iter_num,
+        state = build_checkpoint(self.b.raw, self.b.optimizer, self.b.scaler, self.b.raw.config.to_dict(), self.iter_num,
                                  self.best_val, to_dict(self.cfg), sampler, self.tokens_seen, self.elapsed())
         state["recent_losses"] = self.metrics.recent_losses()  # the resumed run's sparkline continues
         path = save_checkpoint(run.checkpoint_path, state)
@@ -462,7 +347,7 @@ class Loop:
             keep_best(path)
         self.last_saved_iter = self.iter_num
         self.last_ckpt_t = time.monotonic()
-        self.t.emit(E.CheckpointSaved(self.t.run_id, iter=self.iter_num, path=str(path), reason=reason,
+        self.t.emit(E.CheckpointSaved(self.run_id, iter=self.iter_num, path=str(path), reason=reason,
                                       best_val_loss=self.best_val if self.best_val < float("inf") else None))
         self.monitor.on_checkpoint(str(path), self.iter_num)
         self.t.set_state(prev)
@@ -484,10 +369,9 @@ class Loop:
 
     def _end(self, state: str) -> E.Event:
         best = self.best_val if self.best_val < float("inf") else None
-        ev = E.Finished(self.t.run_id, state=state, iter=self.iter_num, best_val_loss=best,
+        ev = E.Finished(self.run_id, state=state, iter=self.iter_num, best_val_loss=best,
                         tokens_seen=self.tokens_seen, elapsed_s=self.elapsed(), reason=self.stop_reason)
-        self.t._state = state
-        self.t.emit(E.StatusChanged(self.t.run_id, state=state))
+        self.t.end_state(state)
         self.t.emit(ev)
         return ev
 
@@ -495,5 +379,5 @@ class Loop:
         gc.unfreeze()  # what set-up built may be freed again once the run is over
         if self.metrics is not None:
             self.metrics.close()
-        if getattr(self, "env", None) is not None and self.env.device_type == "cuda":
+        if self.b is not None and self.b.env.device_type == "cuda":
             torch.cuda.empty_cache()

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gpttui import events as E
+from gpttui import fmt
 
 SPIKE_WINDOW = 50  # recent logged losses a spike is judged against
 SPIKE_MIN_POINTS = 20
@@ -102,8 +103,8 @@ class RunMonitor:
             self._slow += 1
             if self._slow >= TPS_SUSTAIN and not self._tps_warned:
                 self._tps_warned = True
-                self._warn("throughput", ev.iter, f"throughput fell to {_si(tps)} tok/s, {100 * (1 - tps / med):.0f} % "
-                           f"below this run's median {_si(med)} tok/s",
+                self._warn("throughput", ev.iter, f"throughput fell to {fmt.si(tps, whole_below_k=True)} tok/s, {100 * (1 - tps / med):.0f} % "
+                           f"below this run's median {fmt.si(med, whole_below_k=True)} tok/s",
                            "another process on the GPU or CPU, or thermal throttling: check nvidia-smi "
                            "(clocks, temperature, processes) and top")
         else:
@@ -170,10 +171,3 @@ class RunMonitor:
             self._warn("disk", iter_num, f"only {free / 2**30:.1f} GiB free on the run's disk; a checkpoint is "
                        f"{size / 2**30:.1f} GiB", "free space (delete old runs: Runs screen, d) before the next "
                        "checkpoint, which may otherwise fail")
-
-
-def _si(n: float) -> str:
-    for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if n >= div:
-            return f"{n / div:.1f}{suffix}"
-    return f"{n:.0f}"

@@ -23,10 +23,11 @@ from textual.worker import Worker
 from gpttui import events as E
 from gpttui.config import TrainConfig
 from gpttui.errors import GpttuiError
+from gpttui.target import peak_key
 from gpttui.tui import failures
 from gpttui.tui.live import LiveRun
 from gpttui.tui.messages import EventInbox, InboxReady, Notice, SessionFailed
-from gpttui.tui.peaks import PeakCache, peak_target
+from gpttui.tui.peaks import PeakCache
 from gpttui.tui.quitting import ask_quit, hand_off
 from gpttui.tui.screens.dialogs import TooSmallNote
 from gpttui.tui.services import Services, TrainSession
@@ -103,7 +104,7 @@ class GptTuiApp(App):
         measure the matmul peak it needs if unknown (CPU etc.: torch import + seconds, once).
         `runs`: the listed runs, when the caller has them (for measured throughput)."""
         device = self.get_device()
-        target = peak_target(cfg, device)
+        target = peak_key(cfg, device)
         if measure and target is not None:
             self.peaks.measure(target)
         return self.services.estimate(cfg, device, self.peaks, runs)

@@ -3,8 +3,8 @@
 `Services()` wires the real modules (imported lazily, inside worker threads, so the first
 frame never waits for torch or NVML); tests pass fakes for the clock, the device, the
 trainer and the sampler. This is also the thin adapter layer between the screens and
-`trainer.py`/`runs.py`: a `TrainSession` is a trainer plus the run it creates, with the
-dataset preparation that has to happen first.
+`gpttui.launch`: a `TrainSession` is a trainer plus the run it creates or resumes (the
+dataset preparation that has to happen first is `launch`'s, as for headless runs).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any, Protocol
 from gpttui import events as E
 from gpttui.config import TrainConfig
 from gpttui.events import Event
-from gpttui.hostmem import total_ram
-from gpttui.tui.peaks import MEASURING, PeakCache, measure_matmul, peak_target
+from gpttui.target import MEASURING
+from gpttui.tui.peaks import PeakCache, measure_matmul
 
 Listener = Callable[[Event], None]
 
@@ -51,23 +51,19 @@ class RealSession:
         self._stop_requested = threading.Event()
 
     def start(self) -> None:
-        from gpttui import runs
-        from gpttui.trainer import Trainer
+        from gpttui import launch
 
+        progress_for = lambda _cfg: self.listener  # noqa: E731 - PrepareProgress goes to the screen
         if self.resume_id is not None:
-            run = runs.get_run(self.resume_id)
-            trainer = Trainer.for_resume(run, listeners=(self.listener,))
-            self._replay_history(run)
+            trainer = launch.resume(self.resume_id, listeners=(self.listener,), progress_for=progress_for)
+            self._replay_history(trainer.run_obj)
         else:
-            from gpttui.data.store import ensure_dataset
-
             assert self.cfg is not None
-            ensure_dataset(self.cfg, progress=self.listener)
-            if self._stop_requested.is_set():
+            trainer = launch.start(self.cfg, self.preset, listeners=(self.listener,), progress_for=progress_for,
+                                   cancelled=self._stop_requested.is_set)
+            if trainer is None:
                 return
-            run = runs.create_run(self.cfg, self.preset)
-            trainer = Trainer(self.cfg, run, listeners=(self.listener,))
-        self.run_id = run.id
+        self.run_id = trainer.run_obj.id
         self.trainer = trainer
         trainer.start()
         if self._stop_requested.is_set():
@@ -100,11 +96,7 @@ class RealSession:
             self.trainer.save_now()
 
     def is_alive(self) -> bool:
-        t = getattr(self.trainer, "_thread", None)
-        if t is not None:
-            return t.is_alive()
-        state = getattr(self.trainer, "state", None)
-        return self.trainer is not None and state not in ("finished", "stopped", "failed")
+        return self.trainer is not None and self.trainer.is_alive()
 
     def join(self, timeout: float | None = None) -> None:
         if self.trainer is not None:
@@ -118,32 +110,18 @@ def _detect_device() -> Any:
 
 
 def _estimate(cfg: TrainConfig, device: Any, peaks: PeakCache | None = None, runs: list[Any] | None = None) -> Any:
-    """The estimate for `cfg`: on the config's named GPU, else on the detected device
-    (or the CPU, against system RAM, when the config pins device = "cpu"), with the
-    prepared dataset's size. A CPU or unlisted card uses its measured matmul peak from
-    `peaks` once known (see `gpttui.tui.peaks`); until then time and speed are unknown.
-    On this machine, a past run of the same shape measured the speed: time comes from it
-    (`runs`: the run summaries, when the caller has listed them already)."""
-    from gpttui.data.store import train_tokens
-    from gpttui.estimate import estimate
-    from gpttui.hardware import lookup_gpu
-    from gpttui.report import Target, estimate_on
+    """The estimate for `cfg` on the target `gpttui.target` resolves (as `--estimate` does:
+    an unknown `gpu` name is the same ConfigError), `device` being the detected one. A CPU
+    or unlisted card uses its matmul peak once `peaks` has measured it (see
+    `gpttui.tui.peaks`); until then time and speed are unknown. `runs`: the run summaries,
+    when the caller has listed them already (a past run's measured speed)."""
+    from gpttui.target import estimate_for, resolve_target
 
-    ds_tokens = train_tokens(cfg.dataset)
-    if cfg.gpu:
-        return estimate(cfg, lookup_gpu(cfg.gpu), dataset_tokens=ds_tokens)
-    target = peak_target(cfg, device)
-    known = peaks.known(target) if peaks is not None else None
-    peak, basis = known if known is not None else (None, MEASURING if target else "")
-    if device is None or cfg.device == "cpu" or device.kind == "cpu":
-        on_cpu = device is not None and device.kind == "cpu"
-        where = Target("cpu", device.name if on_cpu else "CPU", None, peak, basis,
-                       device.memory_bytes if on_cpu else total_ram(), None, "detected")
-        return estimate_on(cfg, where, ds_tokens, runs)
-    if device.spec is not None or device.peak_tflops:
-        peak, basis = (device.peak_tflops, device.peak_basis) if device.spec is None else (None, "")
-    where = Target(device.kind, device.name, device.spec, peak, basis, device.memory_bytes, device.board_power_w, "detected")
-    return estimate_on(cfg, where, ds_tokens, runs)
+    def measured(key: Any) -> tuple[float | None, str]:
+        known = peaks.known(key) if peaks is not None else None
+        return known if known is not None else (None, MEASURING)
+
+    return estimate_for(cfg, resolve_target(cfg, device, measured=measured), runs)
 
 
 def _list_runs() -> list[Any]:

@@ -12,8 +12,9 @@ from data_helpers import fineweb_texts, write_parquet
 
 from gpttui.config import TrainConfig
 from gpttui.data import streams
+from gpttui.data.ensure import ensure_dataset
 from gpttui.data.prepare import prepare
-from gpttui.data.store import ensure_dataset, get_dataset, list_datasets
+from gpttui.data.store import get_dataset, list_datasets
 from gpttui.data.writer import val_mask
 from gpttui.errors import DataError
 from gpttui.paths import datasets_dir

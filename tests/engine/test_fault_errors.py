@@ -15,7 +15,7 @@ import torch
 from trainutil import one_thread, tiny_cfg, write_dataset  # noqa: F401 - one_thread is a fixture
 
 from gpttui import checkpoint as CK
-from gpttui import cli, runs
+from gpttui import cli, runs, runwriter
 from gpttui import events as E
 from gpttui.errors import GpttuiError, RunError
 from gpttui.trainer import Trainer
@@ -207,7 +207,7 @@ def test_a_stop_during_eval_does_not_wait_for_it(one_thread):  # noqa: F811
 
 def test_metrics_disk_full_is_one_line_and_writing_resumes_after():
     run = runs.create_run(tiny_cfg(), "tiny", name="mf")
-    w = runs.MetricsWriter(run)
+    w = runwriter.MetricsWriter(run)
     w(E.LogMessage(run.id, level="info", text="before"))
 
     class FullDisk:

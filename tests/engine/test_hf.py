@@ -12,7 +12,7 @@ import torch
 from trainutil import TINY, one_thread, write_dataset  # noqa: F401 - one_thread is a fixture
 
 from gpttui import config as C
-from gpttui import runs
+from gpttui import launch, runs
 from gpttui.checkpoint import load_checkpoint
 from gpttui.cli import main
 from gpttui.errors import ConfigError, RunError
@@ -71,7 +71,7 @@ def test_a_transformers_gpt2_loads_with_equal_logits_and_fine_tunes(tmp_path):
     import shutil
 
     shutil.rmtree(tmp_path / "hf")  # resuming with --set needs the checkpoint, not the source any more
-    assert Trainer.for_resume(run, overrides=["max_iters=10"]).cfg.n_embd == 32
+    assert launch.resume(run, overrides=["max_iters=10"]).cfg.n_embd == 32
 
 
 def test_a_gpttui_run_exports_and_transformers_gives_the_same_logits(tmp_path, capsys):

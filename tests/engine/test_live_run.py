@@ -11,7 +11,8 @@ from trainutil import one_thread, tiny_cfg, write_dataset  # noqa: F401 - one_th
 from gpttui import events as E
 from gpttui import runs
 from gpttui.checkpoint import load_checkpoint
-from gpttui.headless import cmd_runs, event_line
+from gpttui.headless import cmd_runs
+from gpttui.printers import event_line
 from gpttui.trainer import Trainer
 
 

@@ -8,7 +8,7 @@ import torch
 from trainutil import one_thread, tiny_cfg, write_dataset  # noqa: F401 - one_thread is a fixture
 
 from gpttui import events as E
-from gpttui import runs
+from gpttui import launch, runs
 from gpttui.checkpoint import load_checkpoint, save_checkpoint
 from gpttui.trainer import Trainer
 
@@ -52,7 +52,7 @@ def test_old_run_resumes_exactly_on_the_plain_path(one_thread):  # noqa: F811
     _make_old(run)
     assert runs.get_run("old").config().chunked_loss is False
     got: list[E.Event] = []
-    second = Trainer.for_resume(runs.get_run("old"), [got.append]).run()
+    second = launch.resume("old", listeners=[got.append]).run()
     assert second.state == E.FINISHED and second.iter == 8
     assert any("loss: plain" in t for t in _logs(got))
     resumed, expected = _losses(got), _losses(got_full)

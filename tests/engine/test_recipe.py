@@ -10,7 +10,7 @@ from torch.nn import functional as F
 from trainutil import one_thread, tiny_cfg, write_dataset  # noqa: F401 - one_thread is a fixture
 
 from gpttui import checkpoint as ck
-from gpttui import estimate, recipes, runs, sample
+from gpttui import estimate, launch, recipes, runs, sample
 from gpttui import events as E
 from gpttui.config import TrainConfig
 from gpttui.errors import ConfigError, RunError
@@ -73,7 +73,7 @@ def test_modern_resume_gives_exactly_the_uninterrupted_losses():
     tr.add_listener(lambda ev: tr.stop() if isinstance(ev, E.StepMetrics) and ev.iter == 4 else None)
     assert tr.run().iter == 4
     got2: list[E.Event] = []
-    second = Trainer.for_resume(runs.get_run("split"), [got2.append]).run()
+    second = launch.resume("split", listeners=[got2.append]).run()
     resumed = {s.iter: s.loss for s in _of(got2, E.StepMetrics)}
     assert sorted(resumed) == [5, 6, 7, 8] and second.iter == 8
     for it, loss in resumed.items():

@@ -11,7 +11,7 @@ import pytest
 from trainutil import tiny_cfg
 
 from gpttui import events as E
-from gpttui import runs
+from gpttui import runs, runwriter
 from gpttui.errors import RunError
 
 
@@ -70,7 +70,7 @@ def test_active_run_with_dead_pid_is_listed_interrupted():
 
 def test_follow_returns_complete_lines_only():
     run = runs.create_run(tiny_cfg(), "tiny")
-    writer = runs.MetricsWriter(run)
+    writer = runwriter.MetricsWriter(run)
     writer(E.LogMessage(run.id, level="info", text="one"))
     evs, off = run.follow(0)
     assert [e.text for e in evs] == ["one"]
@@ -86,7 +86,7 @@ def test_follow_returns_complete_lines_only():
 
 def test_metrics_writer_keeps_status_current():
     run = runs.create_run(tiny_cfg(), "tiny")
-    w = runs.MetricsWriter(run)
+    w = runwriter.MetricsWriter(run)
     w(E.StatusChanged(run.id, state=E.TRAINING))
     w(E.EvalResult(run.id, iter=4, train_loss=5.0, val_loss=5.5, best_val_loss=5.5, tokens_seen=256))
     w(E.Finished(run.id, state=E.FINISHED, iter=8, best_val_loss=5.5, tokens_seen=512, elapsed_s=3.0))

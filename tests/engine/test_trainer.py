@@ -12,7 +12,7 @@ import torch
 from trainutil import one_thread, tiny_cfg, write_dataset  # noqa: F401 - one_thread is a fixture
 
 from gpttui import events as E
-from gpttui import runs
+from gpttui import launch, runs
 from gpttui.checkpoint import load_checkpoint
 from gpttui.train import loop as L
 from gpttui.trainer import Trainer
@@ -163,7 +163,7 @@ def test_any_exception_becomes_failed_with_its_message(monkeypatch):
 
 def test_missing_dataset_fails_with_a_hint():
     run, tr, res, got = _train(tiny_cfg(dataset="absent"))
-    assert isinstance(res, E.Failed) and "dataset 'absent' is not prepared" in res.reason and "gpttui prepare" in res.hint
+    assert isinstance(res, E.Failed) and "dataset 'absent' does not exist" in res.reason and "gpttui prepare" in res.hint
 
 
 def test_compile_failure_falls_back_to_eager(monkeypatch):
@@ -208,7 +208,7 @@ def test_resume_gives_exactly_the_uninterrupted_losses():
     kept = load_checkpoint(run.checkpoint_path)["recent_losses"]
     assert kept == pytest.approx([losses_full[i] for i in (1, 2, 3, 4)], abs=1e-6)
     got2: list[E.Event] = []
-    second = Trainer.for_resume(runs.get_run("split"), [got2.append]).run()
+    second = launch.resume("split", listeners=[got2.append]).run()
     assert isinstance(second, E.Finished) and second.state == E.FINISHED and second.iter == 8
     resumed = {s.iter: s.loss for s in _of(got2, E.StepMetrics)}
     assert sorted(resumed) == [5, 6, 7, 8]

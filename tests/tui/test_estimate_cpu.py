@@ -13,9 +13,13 @@ from textual.widgets.data_table import ColumnKey
 from tui_fakes import fake_device, services
 
 from gpttui import config as C
-from gpttui.hardware import DeviceInfo
+from gpttui.errors import ConfigError
+from gpttui.hardware import DeviceInfo, measured_basis
+from gpttui.paths import user_presets_dir
+from gpttui.target import MEASURING
+from gpttui.target import peak_key as peak_target
 from gpttui.tui.app import make_app
-from gpttui.tui.peaks import MEASURING, PeakCache, basis_text, peak_target
+from gpttui.tui.peaks import PeakCache
 from gpttui.tui.widgets.estimate_panel import EstimatePanel
 
 
@@ -49,7 +53,7 @@ def test_peak_target() -> None:
     assert peak_target(cfg.replace(gpu="A100"), cpu_device()) is None
     unknown = DeviceInfo("cuda", "Mystery GPU", 1, 8 * 2**30, None, None, "unknown card", 150.0)
     assert peak_target(cfg, unknown) == ("cuda:1", "bfloat16")
-    assert basis_text(("cpu", "float32"), 0.1234) == "CPU matmul 0.123 TFLOPS (measured)"
+    assert measured_basis("cpu", "float32", 0.1234) == "CPU matmul 0.123 TFLOPS (measured)"
 
 
 def test_peak_cache_measures_once_and_reports_failure() -> None:
@@ -129,3 +133,19 @@ def test_a_past_run_of_the_same_shape_gives_the_measured_speed() -> None:
     assert est.time_s.value == pytest.approx(100 * 4 * 64 / 2048.0, rel=0.05)
     on_gpu = _estimate(cfg.replace(device="auto"), fake_device(), None)  # the RTX 4070: not the device it ran on
     assert on_gpu.tokens_per_s.value != 2048.0 and "measured" not in on_gpu.tokens_per_s.basis
+
+
+async def test_an_unknown_gpu_name_is_the_clis_error_not_a_cpu_estimate() -> None:
+    """`gpu = "RTX 9999"`: `--estimate` stops with a ConfigError; the TUI used to estimate a
+    CPU at float32 without a word. Both now resolve the target in one place."""
+    from gpttui.report import build_estimate
+
+    (user_presets_dir() / "odd.toml").write_text('description = "odd card"\ngpu = "RTX 9999"\n')
+    with pytest.raises(ConfigError) as cli:
+        build_estimate(C.TrainConfig(gpu="RTX 9999"), None)
+    app = make_app(services(detect_device=cpu_device, measure_peak=FakeMeasure()))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        row = next(r for r in app.screen.rows if r.name == "odd")
+        assert row.est is None and row.error == str(cli.value)
+        assert "config 'gpu': unknown GPU 'RTX 9999'" in row.error

@@ -10,6 +10,7 @@ from gpttui import config as C
 from gpttui import estimate as E
 from gpttui import presets as P
 from gpttui import report as R
+from gpttui import target as T
 from gpttui.hardware import GIB, lookup_gpu
 
 
@@ -194,18 +195,18 @@ def test_dataset_tokens_from_meta_json():
     from gpttui.paths import datasets_dir
 
     cfg = P.get("seed-002-main").config()  # dataset_tokens = 0 in the preset
-    assert R.dataset_tokens(cfg) is None
+    assert T.dataset_tokens(cfg) is None
     folder = datasets_dir() / cfg.dataset  # a small but whole dataset: bins match meta.json
     folder.mkdir(parents=True)
     (folder / "train.bin").write_bytes(b"\0\0" * 1_500_000)
     (folder / "val.bin").write_bytes(b"\0\0" * 1_000)
     (folder / "meta.json").write_text(json.dumps({"splits": {"train": {"tokens": 1_500_000, "documents": 1},
                                                             "val": {"tokens": 1_000, "documents": 1}}}))
-    assert R.dataset_tokens(cfg) == 1_500_000
+    assert T.dataset_tokens(cfg) == 1_500_000
     est, _ = R.build_estimate(cfg, None)
     assert est.epochs.value == pytest.approx(16 * 1024 * 32 * 6000 / 1.5e6)
     (folder / "meta.json").write_text("{broken")
-    assert R.dataset_tokens(cfg) is None
+    assert T.dataset_tokens(cfg) is None
 
 
 def test_gpu_memory_compared_in_gib():

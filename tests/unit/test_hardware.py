@@ -153,7 +153,7 @@ def test_measured_cpu_peak_is_labelled():
     H.measured_matmul_tflops.cache_clear()
     value, basis = H.peak_for("cpu", "float32")
     assert value is not None and 0 < value < 100
-    assert basis.startswith("measured fp32 matmul on cpu")
+    assert basis.startswith("CPU matmul ") and basis.endswith(" TFLOPS (measured)")
     assert H.measured_matmul_tflops("cpu", "float32") == value  # cached per process
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from gpttui import events as E
-from gpttui import records, runs
+from gpttui import records, runs, runwriter
 from gpttui.config import TrainConfig
 from gpttui.records import StepDecoder, StepEncoder, _round
 
@@ -36,7 +36,7 @@ def test_step_records_stay_small_and_round_trip():
 
 def test_follow_from_an_offset_with_a_fresh_run_expands_steps(tmp_path):
     run = runs.create_run(TrainConfig(), "t", name="f", params=1)
-    w = runs.MetricsWriter(run)
+    w = runwriter.MetricsWriter(run)
     for i in range(1, 6):
         w(gpu_step(i))
     w.close()
@@ -44,7 +44,7 @@ def test_follow_from_an_offset_with_a_fresh_run_expands_steps(tmp_path):
     records._PARKED.clear()  # another process / a new screen: no decoder left at that offset
     with open(run.metrics_path, "a") as f:
         f.write('{"run_id":"f","time":1.0,"iter":6,"lo')  # torn by a kill -9
-    w = runs.MetricsWriter(run)  # a resumed writer starts on a fresh line, with a full record
+    w = runwriter.MetricsWriter(run)  # a resumed writer starts on a fresh line, with a full record
     w(gpu_step(7))
     w(gpu_step(8))
     w.close()

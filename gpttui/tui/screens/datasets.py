@@ -19,19 +19,11 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static
 
 from gpttui import events as E
+from gpttui import fmt
 from gpttui.errors import GpttuiError
-from gpttui.tui import fmt
 from gpttui.tui.failures import ReportsWorkerFailures
 from gpttui.tui.messages import DatasetDeleted, DatasetsLoaded, PrepareUpdate
 from gpttui.tui.screens.dialogs import ChoiceScreen
-
-
-def size_text(n: int) -> str:
-    """Bytes on disk: KiB, MiB or GiB with one decimal."""
-    for div, unit in ((2**30, "GiB"), (2**20, "MiB")):
-        if n >= div:
-            return f"{n / div:,.1f} {unit}"
-    return f"{n / 2**10:,.1f} KiB"
 
 
 def progress_text(p: E.PrepareProgress) -> str:
@@ -145,7 +137,7 @@ class DatasetsScreen(ReportsWorkerFailures, Screen):
             src = ", ".join(info.sources) or "–"
             table.add_row(
                 info.name, fmt.si(info.train_tokens + info.val_tokens), f"{info.train_docs + info.val_docs:,}",
-                src if len(src) <= 40 else "…" + src[-39:], size_text(info.size_bytes), fmt.clock(when) if when else "–",
+                src if len(src) <= 40 else "…" + src[-39:], fmt.bytes_binary(info.size_bytes), fmt.clock(when) if when else "–",
                 "ready" if info.ready else Text("incomplete", style="red"), key=info.name)
         if not msg.rows:
             self.query_one("#ds-hint", Static).update("no prepared datasets yet · n prepares one from files")
@@ -212,7 +204,7 @@ class DatasetsScreen(ReportsWorkerFailures, Screen):
 
         self.app.push_screen(ChoiceScreen(
             f"Delete dataset {info.name}?", [("cancel", "Keep"), ("delete", "Delete")],
-            f"{fmt.si(info.train_tokens + info.val_tokens)} tokens, {size_text(info.size_bytes)} on disk. "
+            f"{fmt.si(info.train_tokens + info.val_tokens)} tokens, {fmt.bytes_binary(info.size_bytes)} on disk. "
             "Runs trained on it keep their checkpoints; resuming them needs it prepared again."), done)
 
     @work(thread=True, group="datasets-delete", exit_on_error=False)

@@ -20,6 +20,7 @@ from textual.widgets import Footer, Header, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
 from gpttui import config as C
+from gpttui import fmt
 from gpttui.errors import ConfigError, GpttuiError
 from gpttui.pretrained import SHAPE, wants_weights
 from gpttui.tui.failures import ReportsWorkerFailures
@@ -44,17 +45,13 @@ def dataset_options(datasets: list[Any], current: str, source: str) -> list[tupl
     for info, _when in datasets:
         names.add(info.name)
         state = "" if info.ready else ", incomplete"
-        out.append((f"{info.name}  ({_si(info.train_tokens + info.val_tokens)} tokens{state})", info.name))
+        out.append((f"{info.name}  ({fmt.si(info.train_tokens + info.val_tokens)} tokens{state})", info.name))
     if current and current not in names:
         out.insert(0, (f"{current}  ({'not prepared yet' if source else 'not prepared, no data_source'})", current))
     out.append(("from a source…", FROM_SOURCE))
     return out
 
 
-def _si(n: int) -> str:
-    from gpttui.tui import fmt
-
-    return fmt.si(n)
 
 
 def as_text(value: Any) -> str:

@@ -19,12 +19,13 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.widgets.data_table import ColumnKey
 from textual.worker import get_current_worker
 
+from gpttui import fmt
 from gpttui.config import TrainConfig
 from gpttui.errors import GpttuiError
-from gpttui.tui import fmt
+from gpttui.target import peak_key
 from gpttui.tui.failures import ReportsWorkerFailures
 from gpttui.tui.messages import HomeData
-from gpttui.tui.peaks import peak_target, waits_for_peak
+from gpttui.tui.peaks import waits_for_peak
 from gpttui.tui.widgets.estimate_panel import fit_label
 
 
@@ -158,7 +159,7 @@ class HomeScreen(ReportsWorkerFailures, Screen):
         if dev is None:
             return
         mem = f" · {fmt.gib(dev.memory_bytes)}{' RAM' if dev.kind == 'cpu' else ''}" if dev.memory_bytes else ""
-        known = self.app.peaks.known(peak_target(TrainConfig(), dev))
+        known = self.app.peaks.known(peak_key(TrainConfig(), dev))
         basis = f"peak: {known[1]}" if known is not None else dev.peak_basis
         self.query_one("#device", Static).update(f"Device: {dev.name}{mem} · {basis}")
         t = self.query_one("#presets", DataTable)

@@ -15,8 +15,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from gpttui import events as E
+from gpttui import fmt
 from gpttui.errors import GpttuiError
-from gpttui.tui import fmt
 from gpttui.tui.failures import ReportsWorkerFailures
 from gpttui.tui.live import LiveRun
 from gpttui.tui.messages import Compared, Followed, RunDeleted, RunsLoaded

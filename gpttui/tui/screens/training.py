@@ -21,7 +21,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Header, RichLog, Sparkline, Static
 
 from gpttui import events as E
-from gpttui.tui import fmt
+from gpttui import fmt
 from gpttui.tui.live import LiveRun
 from gpttui.tui.screens import training_view as V
 from gpttui.tui.screens.dialogs import ChoiceScreen

@@ -11,7 +11,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from gpttui import events as E
-from gpttui.tui import fmt
+from gpttui import fmt
 from gpttui.tui.live import LiveRun
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
-from gpttui.tui import fmt
+from gpttui import fmt
 
 
 def fit_label(est: Any) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from gpttui.tui import fmt
+from gpttui import fmt
 
 
 class Gauge(Static):
