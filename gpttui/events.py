@@ -149,8 +149,9 @@ class PrepareProgress(Event):
 
 @dataclass(frozen=True)
 class Progress(Event):
-    """Where the run is inside a step, at most once a second (a long step's micro-steps).
-    Host clock only: emitting it never waits for the device. Not written to metrics.jsonl."""
+    """Where the run is inside a step (a long step's micro-steps) or inside an evaluation
+    (its batches), at most once a second. Host clock only: emitting it never waits for the
+    device. Not written to metrics.jsonl."""
 
     kind: ClassVar[str] = "progress"
     iter: int  # optimizer steps done
@@ -159,6 +160,8 @@ class Progress(Event):
     accum: int  # micro-steps per optimizer step (this process)
     tokens_seen: int  # including the micro-steps of the step in progress
     elapsed_s: float
+    eval_done: int = 0  # during an evaluation: its batches done (both splits)...
+    eval_total: int = 0  # ...of this many; 0 = not evaluating
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,8 @@ class RichPrinter:
             eta = "compiling" if ev.compiling else f"eta {fmt.duration_compact(ev.eta_s)}"
             self.progress.update(self.task, completed=ev.iter, total=ev.max_iters,
                                  stats=f"loss {ev.loss:.4f} {si(ev.tokens_per_s)} tok/s mfu {mfu}{vram} {eta}")
+        elif isinstance(ev, E.Progress) and ev.eval_total:  # inside a long evaluation
+            self.progress.update(self.task, stats=f"evaluating: batch {ev.eval_done:,}/{ev.eval_total:,}")
         elif isinstance(ev, E.Progress):  # inside a long step: the bar moves by micro-steps
             self.progress.update(self.task, completed=ev.iter + (ev.micro / ev.accum if ev.accum else 0))
         elif isinstance(ev, E.StatusChanged):

@@ -9,7 +9,6 @@ that batch again (exact resume).
 
 from __future__ import annotations
 
-import gc
 import math
 import time
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import torch
 
 from gpttui import events as E
-from gpttui import recipes
+from gpttui import hostmem, recipes
 from gpttui.config import TrainConfig, to_dict
 from gpttui.faults import pause_point
 from gpttui.train.build import Built, build
@@ -125,7 +124,7 @@ class Loop:
             if cfg.eval_only:
                 return self.finish(E.FINISHED)
         t.set_state(E.TRAINING, f"training to iteration {cfg.max_iters}")
-        gc.freeze()  # compiled graphs made a huge heap; keep collections from walking it each time
+        hostmem.freeze_heap()  # compiled graphs made a huge heap; keep collections from walking it each time
         while self.iter_num < cfg.max_iters:
             self._check_pause()
             if self._stop_now():
@@ -192,12 +191,13 @@ class Loop:
         self.metrics.add_step(self.iter_num, loss_sum, grad_norm)
         return x, y
 
-    def emit_progress(self, micro: int) -> None:
-        """Where the run is inside a long step (micro-steps queued), at most once a second."""
+    def emit_progress(self, micro: int, eval_done: int = 0, eval_total: int = 0) -> None:
+        """Where the run is inside a long step (micro-steps queued) or an evaluation
+        (batches done), at most once a second."""
         self._progress_t = time.monotonic() + 1.0
         self.t.emit(E.Progress(self.run_id, iter=self.iter_num, max_iters=self.cfg.max_iters, micro=micro,
                                accum=self.b.accum, tokens_seen=self.tokens_seen + self.b.tokens_per_iter * micro // self.b.accum,
-                               elapsed_s=self.elapsed()))
+                               elapsed_s=self.elapsed(), eval_done=eval_done, eval_total=eval_total))
 
     def after_step(self) -> None:
         """Log, evaluate and checkpoint as due after the step just queued. On CUDA a due
@@ -268,10 +268,13 @@ class Loop:
         out = {}
         model = self.b.eval_model
         model.eval()
+        total = 2 * self.cfg.eval_iters
         try:
-            for split in ("train", "val"):
+            for n, split in enumerate(("train", "val")):
                 losses = torch.zeros(self.cfg.eval_iters)
                 for k in range(self.cfg.eval_iters):
+                    if time.monotonic() >= self._progress_t:  # a long eval moves on screen too
+                        self.emit_progress(0, n * self.cfg.eval_iters + k, total)
                     x, y = self.b.reader.get_batch(split, stream="eval")
                     with self.env.autocast():
                         _, loss = model(x, y)
@@ -376,7 +379,7 @@ class Loop:
         return ev
 
     def close(self) -> None:
-        gc.unfreeze()  # what set-up built may be freed again once the run is over
+        hostmem.thaw_heap()  # what set-up built may be freed again once the run is over
         if self.metrics is not None:
             self.metrics.close()
         if self.b is not None and self.b.env.device_type == "cuda":

@@ -130,6 +130,15 @@ class LiveRun:
             return s.iter, 0, 0, s.tokens_seen
         return None
 
+    def eval_position(self) -> tuple[int, int] | None:
+        """(batches done, batches in all) of the evaluation in progress, if one is."""
+        p = self.progress
+        if self.state != E.EVALUATING or p is None or not p.eval_total:
+            return None
+        if self.step is not None and p.iter < self.step.iter:
+            return None  # an earlier evaluation's
+        return p.eval_done, p.eval_total
+
     @property
     def max_iters(self) -> int | None:
         src = self.progress or self.step

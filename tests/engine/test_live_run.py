@@ -70,7 +70,24 @@ def test_progress_inside_long_steps_counts_micro_steps_and_tokens(monkeypatch):
     monkeypatch.setattr(L.time, "monotonic", lambda: float(next(ticks)))
     cfg = tiny_cfg(max_iters=3, gradient_accumulation_steps=4, eval_interval=100)
     _, _, got = _train(cfg)
-    prog = [e for e in got if isinstance(e, E.Progress)]
+    prog = [e for e in got if isinstance(e, E.Progress) and not e.eval_total]  # (evals: the next test)
     tpi = 2 * 16 * 4
     assert [(p.iter, p.micro) for p in prog[:5]] == [(0, 0), (0, 1), (0, 2), (0, 3), (1, 0)]
     assert all(p.accum == 4 and p.max_iters == 3 and p.tokens_seen == p.iter * tpi + p.micro * tpi // 4 for p in prog)
+
+
+def test_progress_inside_a_long_evaluation_counts_its_batches(monkeypatch):
+    import gpttui.train.loop as L
+
+    ticks = iter(range(0, 10**6, 2))  # as above: every batch of the eval is a second later
+    monkeypatch.setattr(L.time, "monotonic", lambda: float(next(ticks)))
+    cfg = tiny_cfg(max_iters=2, eval_interval=100, eval_iters=3, sample_tokens=0)
+    _, _, got = _train(cfg)
+    evals = [(e.iter, e.eval_done, e.eval_total) for e in got if isinstance(e, E.Progress) and e.eval_total]
+    # the starting eval at iteration 0 and the final one at 2: train then val batches, 6 in all
+    assert [d for it, d, _ in evals if it == 0] == [0, 1, 2, 3, 4, 5]
+    assert [d for it, d, _ in evals if it == 2] == [0, 1, 2, 3, 4, 5]
+    assert {t for _, _, t in evals} == {6}
+    i_eval = next(i for i, e in enumerate(got) if isinstance(e, E.Progress) and e.eval_total)
+    before = [e for e in got[:i_eval] if isinstance(e, E.StatusChanged)]
+    assert before and before[-1].state == E.EVALUATING  # shown while the screen says evaluating

@@ -193,3 +193,11 @@ async def test_a_long_evaluation_shows_how_long_it_has_run() -> None:
         clock.now = NOW + 42
         await pilot.pause(1.2)  # no event: the 1 Hz tick redraws
         assert "EVALUATING" in shown(screen, "#status") and "for 42s" in shown(screen, "#status")
+        assert "batch" not in shown(screen, "#status")  # no count claimed before one arrives
+        rid = session.run_id
+        it = app.live.step.iter if app.live.step is not None else 0
+        await feed(pilot, session, E.Progress(rid, iter=it, max_iters=40, micro=0, accum=1, tokens_seen=0,
+                                              elapsed_s=42.0, eval_done=140, eval_total=400, time=NOW + 42))
+        assert "for 42s  batch 140/400" in shown(screen, "#status")
+        await feed(pilot, session, E.StatusChanged(rid, state=E.TRAINING, time=NOW + 60))
+        assert "batch" not in shown(screen, "#status")  # the eval is over: its count goes

@@ -206,6 +206,9 @@ class TrainingScreen(ReferenceOverlay, Screen):
         t.append(f"  run {live.run_id}")
         if live.state in (E.EVALUATING, E.PREPARING, E.COMPILING, E.SAVING) and live.state_since is not None:
             t.append(f"  for {fmt.duration(self.app.services.clock() - live.state_since)}", style="dim")
+        ev_pos = live.eval_position()
+        if ev_pos is not None:
+            t.append(f"  batch {ev_pos[0]:,}/{ev_pos[1]:,}", style="dim")
         if live.step is not None and live.step.compiling:
             t.append("  (compiling: first steps are slow)", style="magenta")
         if live.pending:
