@@ -4,6 +4,7 @@ and a first frame that claims nothing."""
 
 from __future__ import annotations
 
+import pytest
 from conftest import settle, text_of
 from textual.widgets import Static
 from tui_fakes import NOW, FakeSession, services, step
@@ -201,3 +202,22 @@ async def test_a_long_evaluation_shows_how_long_it_has_run() -> None:
         assert "for 42s  batch 140/400" in shown(screen, "#status")
         await feed(pilot, session, E.StatusChanged(rid, state=E.TRAINING, time=NOW + 60))
         assert "batch" not in shown(screen, "#status")  # the eval is over: its count goes
+
+
+@pytest.mark.parametrize("size", [(120, 40), (100, 28)])
+async def test_the_sample_panel_stays_in_the_side_column_under_a_long_banner(size) -> None:
+    """Seen at 120x40: an overfitting banner of two lines pushed the sample out of view."""
+    app = make_app(services())
+    async with app.run_test(size=size) as pilot:
+        session, screen = await start(pilot)
+        rid = session.run_id
+        long = "the gap between val and train loss widened over 4 evaluations: 0.12 → 0.31 → 0.55 → 0.83 " * 2
+        await feed(pilot, session, step(rid, 20, ram_used=3 * GIB, ram_total=16 * GIB),
+                   E.Sample(rid, iter=20, prompt="def ", text="main():\n    return 42\n" * 4, val_loss=3.5, time=NOW),
+                   E.RunWarning(rid, code="overfit", iter=20, time=NOW, text=long,
+                                hint="add dropout (e.g. dropout = 0.1) or more data"))
+        await pilot.pause(0.1)
+        side, sample = screen.query_one("#side").region, screen.query_one("#sample").region
+        assert screen.query_one("#banner").region.height >= 2
+        assert sample.y >= side.y and sample.bottom <= side.bottom  # inside the column, not cut off below it
+        assert sample.height >= 3  # its border, header line and at least a line of text
