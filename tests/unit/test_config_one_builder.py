@@ -95,13 +95,13 @@ def test_set_keeps_its_cli_words():
 
 
 def test_an_unknown_gpu_in_the_config_is_the_gpu_keys_fault():
-    from gpttui import report
+    from gpttui.target import resolve_target
 
     with pytest.raises(ConfigError) as e:
-        report._named_gpu("RTX 9999", "config gpu")
+        resolve_target(C.build({**BASE, "gpu": "RTX 9999"}), None)
     assert e.value.key == "gpu"
     with pytest.raises(ConfigError) as e:
-        report._named_gpu("RTX 9999", "--gpu")
+        resolve_target(C.build(BASE), None, gpu_arg="RTX 9999")
     assert e.value.key is None  # a command-line flag, not a key
 
 
