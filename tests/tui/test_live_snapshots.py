@@ -1,11 +1,15 @@
 """SVG snapshots of the Training screen of a long run: a step in progress on a CPU (micro-steps,
-RAM gauge, samples panel), a warning banner, an early-stopped run."""
+RAM gauge, samples panel), each warning banner (worded by the real RunMonitor), an early-stopped
+run, the Datasets screen and the editor's picker and discard dialog."""
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
 from test_live_screen import cpu_step
 from test_snapshots import settle
-from tui_fakes import NOW, FakeSession, services
+from tui_fakes import NOW, FakeSession, services, step
 
 from gpttui import events as E
 from gpttui.tui.app import make_app
@@ -52,6 +56,45 @@ def test_training_long_step_cpu(snap_compare) -> None:
 
 def test_training_warning_banner(snap_compare) -> None:
     assert snap_compare(make_app(services()), terminal_size=(120, 40), run_before=_run_before(_warning))
+
+
+def _monitor_warning(code: str, tmp_path) -> E.RunWarning:
+    """The banner's warning as the real RunMonitor words it, from numbers that trigger it."""
+    from gpttui import config as C
+    from gpttui.train.monitor import RunMonitor
+
+    got: list[E.Event] = []
+    mon = RunMonitor(C.TrainConfig(), "r", got.append, free=lambda path: 3 * 2**30)
+
+    def st(i: int, loss: float = 3.0, tps: float = 1000.0, **kw) -> E.StepMetrics:
+        return step("r", i, max_iters=1000, loss=loss, tokens_per_s=tps, **kw)
+
+    if code == "spike":
+        for i in range(60):
+            mon.on_step(st(i, 3.0 + 0.02 * (i % 5)))
+        mon.on_step(st(60, 4.5))
+    elif code == "throughput":
+        for i in range(24):
+            mon.on_step(st(i, tps=1000.0 if i < 20 else 600.0))
+    elif code == "vram":
+        for i in range(60):
+            mon.on_step(st(i, vram_reserved=int(4 * 2**30 + max(0, i - 40) * 0.05 * 2**30), vram_total=12 * 2**30))
+    elif code == "disk":
+        ck = tmp_path / "ckpt.pt"
+        with open(ck, "wb") as f:
+            f.truncate(2 * 2**30)  # sparse: 2 GiB on paper
+        mon.on_checkpoint(str(ck), 100)
+    warnings = [w for w in got if isinstance(w, E.RunWarning)]
+    assert warnings and warnings[0].code == code
+    return warnings[0]
+
+
+@pytest.mark.parametrize("code", ["spike", "throughput", "vram", "disk"])
+def test_training_each_warning_banner(snap_compare, code, tmp_path) -> None:
+    """Every warning the monitor gives (overfitting: test_training_warning_banner), in its words."""
+    w = _monitor_warning(code, tmp_path)
+    events = lambda rid: [dataclasses.replace(w, run_id=rid, time=NOW)]  # noqa: E731
+    assert snap_compare(make_app(services()), terminal_size=(120, 40), run_before=_run_before(events))
 
 
 def test_training_early_stopped(snap_compare) -> None:
