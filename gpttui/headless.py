@@ -191,6 +191,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     preset = presets.get(args.run)
     cfg = preset.config(args.overrides)
+    from gpttui.pretrained import check_available
+
+    check_available(cfg.init_from)  # before a dataset is prepared or a run folder made
     dist = _setup_dist(cfg)
     try:
         if dist.is_master:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import os
 import struct
 import time
 
@@ -30,7 +31,7 @@ def _train(cfg):
     for fn in tr._listeners:
         if isinstance(fn, trackers.TrackerListener):
             fn.close()
-            assert not fn.thread.is_alive()
+            assert not fn.reader.is_alive() and fn.proc.poll() is not None
     return run, got
 
 
@@ -111,24 +112,58 @@ def test_a_missing_package_is_one_line_and_training_goes_on(monkeypatch):
     assert len(warn) == 1 and "pip install 'gpttui[wandb]'" in warn[0] and "training goes on" in warn[0]
 
 
-def test_a_tracker_that_fails_is_dropped_with_a_warning(monkeypatch):
-    class Broken:
-        name = "tensorboard"
+class Broken:
+    """A backend whose logging fails at the first step (module level: the tracker process
+    imports it by reference)."""
 
-        def __init__(self, *a):
-            pass
+    name = "tensorboard"
 
-        def handle(self, ev, it):
-            if isinstance(ev, E.StepMetrics):
-                raise OSError("disk full")
+    def __init__(self, *a):
+        pass
 
-        def close(self):
-            pass
+    def handle(self, ev, it):
+        if isinstance(ev, E.StepMetrics):
+            raise OSError("disk full")
 
-    monkeypatch.setitem(trackers.BACKENDS, "tensorboard", Broken)
+    def close(self):
+        pass
+
+
+class Dies(Broken):
+    """A backend that takes its whole process down at the first step."""
+
+    def handle(self, ev, it):
+        if isinstance(ev, E.StepMetrics):
+            os._exit(3)
+
+
+def _fake_tensorboard(monkeypatch, cls):
+    monkeypatch.setitem(trackers.BACKENDS, "tensorboard", cls)
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "tensorboard" else real(name, *a))
+
+
+def test_a_tracker_that_fails_is_dropped_with_a_warning(monkeypatch):
+    _fake_tensorboard(monkeypatch, Broken)
     run, got = _train(tiny_cfg(tensorboard_log=True))
     warn = [e.text for e in got if isinstance(e, E.LogMessage) and e.level == "warning"]
-    assert any("tensorboard: logging failed (OSError: disk full)" in w for w in warn)
+    assert warn == ["tensorboard: logging failed (OSError: disk full); no more tensorboard logging"]
     assert len(_steps(run)) == 8  # every step still reached metrics.jsonl
+    assert any(isinstance(e, E.LogMessage) and "disk full" in e.text for e in run.events())  # and the warning
+
+
+def test_a_dead_tracker_process_is_one_warning_and_training_goes_on(monkeypatch):
+    _fake_tensorboard(monkeypatch, Dies)
+    run, got = _train(tiny_cfg(tensorboard_log=True, max_iters=8))
+    warn = [e.text for e in got if isinstance(e, E.LogMessage) and e.level == "warning"]
+    assert len(warn) == 1 and "tracker process ended early (exit code 3)" in warn[0], warn
+    assert "training goes on" in warn[0]
+    assert len(_steps(run)) == 8 and any(e.kind == "finished" for e in got)
+
+
+def test_the_tracker_process_runs_at_the_lowest_priority(monkeypatch):
+    """The child lowers its own priority before starting any backend (W&B's service inherits it)."""
+    _fake_tensorboard(monkeypatch, Broken)
+    run, _ = _train(tiny_cfg(tensorboard_log=True))
+    log = (run.path / "trackers.log").read_text()
+    assert "(nice 19)" in log, log
