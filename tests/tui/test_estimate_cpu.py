@@ -129,3 +129,20 @@ def test_a_past_run_of_the_same_shape_gives_the_measured_speed() -> None:
     assert est.time_s.value == pytest.approx(100 * 4 * 64 / 2048.0, rel=0.05)
     on_gpu = _estimate(cfg.replace(device="auto"), fake_device(), None)  # the RTX 4070: not the device it ran on
     assert on_gpu.tokens_per_s.value != 2048.0 and "measured" not in on_gpu.tokens_per_s.basis
+
+
+async def test_home_and_the_editor_show_one_time_for_a_preset() -> None:
+    """The time in Home's table and the editor's estimate are one figure (the description
+    states none: tests/unit/test_presets.py)."""
+    app = make_app(services(detect_device=cpu_device, measure_peak=FakeMeasure()))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#presets", DataTable)
+        home_time = str(table.get_row("tiny")[3])
+        assert home_time not in ("–", "…")
+        table.move_cursor(row=table.get_row_index("tiny"))
+        await pilot.press("e")
+        await settle(pilot)
+        panel = text_of(app.screen.query_one(EstimatePanel))
+        time_line = next(line for line in panel.splitlines() if line.startswith("time"))
+        assert home_time in time_line, (home_time, time_line)
