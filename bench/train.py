@@ -12,7 +12,7 @@ With --trackers, (c) is timed twice (c, c': an A/A pair whose ratio shows the no
 machine) next to (w) (c) + W&B (WANDB_MODE=offline unless set), (t) (c) + TensorBoard and
 (d) (c) + both, in an order that alternates between repeats; each tracker's ratio to (c) is
 judged against the A/A spread: inside it is "no measurable loss". The trackers run in a
-child process at nice 19 (gpttui.trackchild); its CPU time is reported too.
+child process at nice 19 and SCHED_IDLE (gpttui.trackchild); its CPU time is reported too.
 
   python bench/train.py                                   # CPU, tiny model
   python bench/train.py --device cuda --preset gpt2-124m --compile --set batch_size=16
@@ -239,7 +239,7 @@ def tracker_verdict(res: dict[str, list[float]]) -> None:
         print(f"({key}) {name:<18} {key}/c median {m:.3f}  per repeat {', '.join(f'{x:.3f}' for x in ratio[key])}"
               f"  -> {verdict}")
         print(f"     CPU per step: trainer thread {cpu[key]:.2f} ms vs (c) {cpu['c']:.2f} ms;"
-              f" tracker process {cpu[key + ' child']:.2f} ms (incl. start-up, at nice 19)")
+              f" tracker process {cpu[key + ' child']:.2f} ms (incl. start-up, at the lowest priority)")
 
 
 if __name__ == "__main__":

@@ -91,9 +91,10 @@ class TensorboardBackend:
     name = "tensorboard"
 
     def __init__(self, start: Start):
-        from torch.utils.tensorboard import SummaryWriter
+        # tensorboard's own writer: no torch import in the tracker process
+        from gpttui.tbwriter import TbWriter
 
-        self._cls = SummaryWriter
+        self._cls = TbWriter
         self.dir = Path(start.run_path) / "tensorboard"
         self.resumed = self.dir.is_dir() and any(self.dir.iterdir())
         self.config = start.config
@@ -101,7 +102,7 @@ class TensorboardBackend:
 
     def _open(self, it: int) -> Any:
         if self.writer is None:  # purge_step: a resumed run hides what the lost session logged past its checkpoint
-            self.writer = self._cls(log_dir=str(self.dir), purge_step=it if self.resumed else None)
+            self.writer = self._cls(self.dir, purge_step=it if self.resumed else None)
             if not self.resumed:
                 rows = "\n".join(f"| {k} | {v!r} |" for k, v in self.config.items())
                 self.writer.add_text("config", "| key | value |\n|---|---|\n" + rows, 0)

@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import struct
+import sys
 import time
 
 import pytest
@@ -51,6 +52,34 @@ def test_tensorboard_event_files_hold_the_runs_losses():
     evals = [e for e in run.events() if isinstance(e, E.EvalResult)]
     assert [s.step for s in acc.Scalars("val/loss")] == [e.iter for e in evals]
     assert "config/text_summary" in acc.Tags()["tensors"]
+
+
+def test_a_resumed_tensorboard_log_hides_what_the_lost_session_wrote_past_its_checkpoint(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from gpttui.tbwriter import TbWriter
+
+    first = TbWriter(tmp_path / "tb")
+    for i in range(1, 11):
+        first.add_scalar("train/loss", 10.0 - i, i)
+    first.close()
+    time.sleep(1.1)  # event files are named by the second
+    second = TbWriter(tmp_path / "tb", purge_step=6)  # resumed from the checkpoint at step 5
+    for i in range(6, 9):
+        second.add_scalar("train/loss", 100.0 + i, i)
+    second.add_text("samples", "def f():", 8)
+    second.close()
+    acc = EventAccumulator(str(tmp_path / "tb"))
+    acc.Reload()
+    got = {s.step: s.value for s in acc.Scalars("train/loss")}
+    assert got == {**{i: 10.0 - i for i in range(1, 6)}, **{i: 100.0 + i for i in range(6, 9)}}
+    assert "samples/text_summary" in acc.Tags()["tensors"]
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", "import sys, gpttui.tbwriter; print('torch' in sys.modules)"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"  # the tracker process's TensorBoard writer imports no torch (1.8 s of CPU)
 
 
 def _wandb_records(path):
@@ -166,4 +195,6 @@ def test_the_tracker_process_runs_at_the_lowest_priority(monkeypatch):
     _fake_tensorboard(monkeypatch, Broken)
     run, _ = _train(tiny_cfg(tensorboard_log=True))
     log = (run.path / "trackers.log").read_text()
-    assert "(nice 19)" in log, log
+    assert "(nice 19" in log, log
+    if sys.platform == "linux":
+        assert "SCHED_IDLE)" in log, log
