@@ -185,22 +185,29 @@ class TrackerListener:
         self._warn(f"tracker process {why}; no more {' or '.join(self.names)} logging; training goes on")
 
     def _feed(self) -> None:
+        """Pickle events into the child until the run's end; after a failed write only drain
+        the queue (the reader reports the child's end, with its exit code, once)."""
         stdin = self.proc.stdin
         assert stdin is not None
+        ok = self._write(stdin, self.start)
+        while (ev := self.queue.get()) is not _STOP:
+            if ok and not self.dead:
+                ok = self._write(stdin, ev)
+            if isinstance(ev, E.Finished | E.Failed):
+                break
+        with contextlib.suppress(OSError):
+            stdin.close()  # EOF: the child closes its backends
+
+    @staticmethod
+    def _write(stdin: Any, obj: Any) -> bool:
         try:
-            pickle.dump(self.start, stdin)
+            pickle.dump(obj, stdin, protocol=pickle.HIGHEST_PROTOCOL)
             stdin.flush()
-            while (ev := self.queue.get()) is not _STOP:
-                if not self.dead:
-                    pickle.dump(ev, stdin, protocol=pickle.HIGHEST_PROTOCOL)
-                    stdin.flush()
-                if isinstance(ev, E.Finished | E.Failed):
-                    break
-        except (OSError, ValueError, pickle.PicklingError) as e:
-            self._died(f"stopped taking events ({type(e).__name__})")
-        finally:
-            with contextlib.suppress(OSError):
-                stdin.close()  # EOF: the child closes its backends
+            return True
+        except pickle.PicklingError:  # not plain data: this one event is skipped
+            return True
+        except (OSError, ValueError):  # the child is gone (BrokenPipe) or its pipe closed
+            return False
 
     def _read(self) -> None:
         stdout = self.proc.stdout
