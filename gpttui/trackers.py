@@ -254,4 +254,11 @@ def listeners_for(cfg: Any, run: Any, log: Log) -> list[TrackerListener]:
                 "training goes on without it", "warning")
         else:
             names.append(name)
-    return [TrackerListener(names, cfg, run, log)] if names else []
+    if not names:
+        return []
+    try:
+        return [TrackerListener(names, cfg, run, log)]
+    except OSError as e:  # no process could be started (limits, a full disk for trackers.log)
+        log(f"could not start the tracker process ({type(e).__name__}: {e}); "
+            f"no {' or '.join(names)} logging, training goes on", "warning")
+        return []

@@ -198,3 +198,17 @@ def test_the_tracker_process_runs_at_the_lowest_priority(monkeypatch):
     assert "(nice 19" in log, log
     if sys.platform == "linux":
         assert "SCHED_IDLE)" in log, log
+
+
+def test_a_tracker_process_that_cannot_start_is_one_warning(monkeypatch):
+    import subprocess
+
+    def refuse(*a, **kw):
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+    _fake_tensorboard(monkeypatch, Broken)
+    run, got = _train(tiny_cfg(tensorboard_log=True))
+    warn = [e.text for e in got if isinstance(e, E.LogMessage) and e.level == "warning"]
+    assert len(warn) == 1 and "could not start the tracker process" in warn[0] and "training goes on" in warn[0]
+    assert len(_steps(run)) == 8
