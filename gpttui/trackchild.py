@@ -19,7 +19,6 @@ import contextlib
 import json
 import os
 import pickle
-import resource
 import signal
 import sys
 from dataclasses import dataclass, field
@@ -100,6 +99,16 @@ def first_line(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [""])[0][:200]
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and of the children it waited for (W&B's service)."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return 0.0
+    ru = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(r.ru_utime + r.ru_stime for r in ru)
+
+
 def _protocol_streams() -> tuple[IO[bytes], IO[str]]:
     """Move the pipes to the parent off fds 0 and 1 (non-inheritable copies), so that what
     this process starts (W&B's service) neither reads our input nor keeps our output open;
@@ -135,8 +144,7 @@ def main() -> int:
         if isinstance(ev, E.Finished | E.Failed):
             break
     sinks.close()
-    ru = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-    send(done=sum(r.ru_utime + r.ru_stime for r in ru))
+    send(done=_cpu_seconds())
     return 0
 
 
