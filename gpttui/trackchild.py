@@ -2,8 +2,8 @@
 
 `trackers.TrackerListener` starts this module as a child (`python -c ...` with the parent's
 `sys.path`) and feeds it, through its stdin, pickled objects: a `Start` (what to log into,
-which backends), then the run's events (frozen dataclasses of plain data) and None
-at the end. The child answers on its stdout with JSON lines: `{"warn": text}` for a backend
+which backends), then lists of the run's events (frozen dataclasses of plain data), sent
+in batches so that neither process wakes for every step; EOF at the end. The child answers on its stdout with JSON lines: `{"warn": text}` for a backend
 that could not start or failed, and `{"done": cpu_seconds}` when every backend closed.
 
 Why a process: a tracker thread inside the trainer's process holds the GIL while it
@@ -133,16 +133,15 @@ def main() -> int:
     start: Start = pickle.load(inp)
     print(f"gpttui tracker process {os.getpid()} for run {start.run_id} ({how})", file=sys.stderr, flush=True)
     sinks = Sinks(start, lambda text: send(warn=text))
-    while sinks.backends:
+    ended = False
+    while sinks.backends and not ended:
         try:
-            ev = pickle.load(inp)
+            batch = pickle.load(inp)  # a list of events: the parent sends at most ~2 a second
         except (EOFError, OSError, pickle.UnpicklingError):  # the parent ended or closed the pipe
             break
-        if ev is None:
-            break
-        sinks.handle(ev)
-        if isinstance(ev, E.Finished | E.Failed):
-            break
+        for ev in batch:
+            sinks.handle(ev)
+            ended = ended or isinstance(ev, E.Finished | E.Failed)
     sinks.close()
     send(done=_cpu_seconds())
     return 0

@@ -26,6 +26,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from gpttui.trackchild import Start
 Log = Callable[[str, str], None]  # (text, level)
 INSTALL = {"wandb": "pip install 'gpttui[wandb]'", "tensorboard": "pip install 'gpttui[tensorboard]'"}
 _STOP = object()
+BATCH_S = 0.5  # events reach the tracker process at most this late, in one write
 
 
 def step_scalars(ev: E.StepMetrics) -> dict[str, float]:
@@ -185,18 +187,38 @@ class TrackerListener:
         self._warn(f"tracker process {why}; no more {' or '.join(self.names)} logging; training goes on")
 
     def _feed(self) -> None:
-        """Pickle events into the child until the run's end; after a failed write only drain
-        the queue (the reader reports the child's end, with its exit code, once)."""
+        """Pickle events into the child, in batches of what came within `BATCH_S` (the child
+        and W&B's service wake ~2× a second, not at every step), until the run's end; after
+        a failed write only drain the queue (the reader reports the child's end once)."""
         stdin = self.proc.stdin
         assert stdin is not None
         ok = self._write(stdin, self.start)
-        while (ev := self.queue.get()) is not _STOP:
-            if ok and not self.dead:
-                ok = self._write(stdin, ev)
-            if isinstance(ev, E.Finished | E.Failed):
-                break
+        end = False
+        while not end:
+            batch, end = self._next_batch()
+            if batch and ok and not self.dead:
+                ok = self._write(stdin, batch)
         with contextlib.suppress(OSError):
             stdin.close()  # EOF: the child closes its backends
+
+    def _next_batch(self) -> tuple[list[E.Event], bool]:
+        """The events of the next `BATCH_S` after the first one, and whether the run ended."""
+        ev = self.queue.get()
+        batch: list[E.Event] = []
+        deadline = time.monotonic() + BATCH_S
+        while True:
+            if ev is _STOP:
+                return batch, True
+            batch.append(ev)
+            if isinstance(ev, E.Finished | E.Failed):
+                return batch, True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return batch, False
+            try:
+                ev = self.queue.get(timeout=left)
+            except queue.Empty:
+                return batch, False
 
     @staticmethod
     def _write(stdin: Any, obj: Any) -> bool:
