@@ -8,9 +8,11 @@ Each is timed over `--iters` optimizer steps after `--warmup` steps; a Trainer i
 between the StepMetrics events of those two steps (log_interval 1; each is emitted after a
 device sync), so set-up, compilation, the first eval and the final checkpoint fall outside. Repeated `--repeat` times, interleaved; medians reported.
 The ratio c/b is gpttui's own overhead (events, metrics, NVML polling): target < 2 %.
-With --trackers, (d) adds W&B (WANDB_MODE=offline unless set) and TensorBoard to (c); d/c is
-their cost to the training thread (they run on their own thread; wandb also starts its own
-service process, which competes for CPU cores).
+With --trackers, (c) is timed twice (c, c': an A/A pair whose ratio shows the noise of this
+machine) next to (w) (c) + W&B (WANDB_MODE=offline unless set), (t) (c) + TensorBoard and
+(d) (c) + both, in an order that alternates between repeats; each tracker's ratio to (c) is
+judged against the A/A spread: inside it is "no measurable loss". The trackers run in a
+child process at nice 19 and SCHED_IDLE (gpttui.trackchild); its CPU time is reported too.
 
   python bench/train.py                                   # CPU, tiny model
   python bench/train.py --device cuda --preset gpt2-124m --compile --set batch_size=16
@@ -137,7 +139,7 @@ class StepClock:
         return self.t[self.end] - self.t[self.start]
 
 
-def trainer_time(cfg, warmup: int, iters: int, listeners: bool, trackers: bool = False) -> float:
+def trainer_time(cfg, warmup: int, iters: int, listeners: bool, trackers: tuple[str, ...] = (), label: str = "") -> float:
     """Seconds the Trainer takes for `iters` steps after `warmup` steps (compile, the first
     eval and the final checkpoint fall outside the timed span)."""
     from gpttui import runs
@@ -146,7 +148,7 @@ def trainer_time(cfg, warmup: int, iters: int, listeners: bool, trackers: bool =
 
     total = warmup + iters
     cfg = cfg.replace(max_iters=total, lr_decay_iters=total, log_interval=1,
-                      wandb_log=trackers, tensorboard_log=trackers)
+                      wandb_log="wandb" in trackers, tensorboard_log="tensorboard" in trackers)
     run = runs.create_run(cfg, "bench") if listeners else None
     clock = StepClock(warmup, total)
     lst = [clock] + ([PlainPrinter(io.StringIO())] if listeners else [])
@@ -157,17 +159,18 @@ def trainer_time(cfg, warmup: int, iters: int, listeners: bool, trackers: bool =
     tracker_cpu = 0.0
     for fn in tr._listeners:  # let W&B / TensorBoard finish before the next timed run
         if hasattr(fn, "close") and fn.__class__.__name__ == "TrackerListener":
-            fn.close()
+            fn.close(timeout=300)
             tracker_cpu += fn.cpu_s
-    if listeners:  # (c) or (d)
-        CPU.setdefault("trainer+" if trackers else "trainer", []).append(clock.cpu_seconds / iters)
+    if label:  # (c), (c'), (w), (t), (d)
+        CPU.setdefault(label, []).append(clock.cpu_seconds / iters)
     if trackers:
-        CPU.setdefault("tracker", []).append(tracker_cpu / total)
+        CPU.setdefault(label + " child", []).append(tracker_cpu / total)
     return clock.seconds
 
 
 WARMUP = 5
-CPU: dict[str, list[float]] = {}  # CPU seconds per step: trainer thread (c, d), tracker thread (d)
+CPU: dict[str, list[float]] = {}  # CPU seconds per step: trainer thread (by variant), tracker process
+VARIANTS = {"c": (), "c'": (), "w": ("wandb",), "t": ("tensorboard",), "d": ("wandb", "tensorboard")}
 
 
 def main() -> int:
@@ -181,8 +184,8 @@ def main() -> int:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--trackers", action="store_true",
-                   help="also (d): (c) + W&B (offline) + TensorBoard listeners, against (c)")
-    p.add_argument("--trackers-only", action="store_true", help="with --trackers: time only (c) and (d), alternating")
+                   help="also (c') (w) (t) (d): an A/A (c) and (c) + W&B (offline) / TensorBoard / both")
+    p.add_argument("--trackers-only", action="store_true", help="with --trackers: time only those, alternating")
     args = p.parse_args()
     args.trackers = args.trackers or args.trackers_only
     if args.trackers:
@@ -193,18 +196,16 @@ def main() -> int:
     cfg = make_cfg(args)
     write_data(cfg, 2_000_000)
     tpi = cfg.batch_size * cfg.block_size * cfg.gradient_accumulation_steps
-    res: dict[str, list[float]] = {"a": [], "b": [], "c": []} | ({"d": []} if args.trackers else {})
-    if args.trackers_only:
-        del res["a"], res["b"]
+    order = (["a", "b"] if not args.trackers_only else []) + (list(VARIANTS) if args.trackers else ["c"])
+    res: dict[str, list[float]] = {k: [] for k in order}
     for r in range(args.repeat):
-        if "a" in res:
-            res["a"].append(tpi * args.iters / reference(cfg, args.iters))
-        for key, lst in (("b", False), ("c", True)):
-            if key in res:
-                res[key].append(tpi * args.iters / trainer_time(cfg, args.warmup, args.iters, lst))
-        if args.trackers:
-            res["d"].append(tpi * args.iters / trainer_time(cfg, args.warmup, args.iters, True, trackers=True))
-        print(f"repeat {r + 1}: " + "  ".join(f"{k} {v[-1]:,.0f} tok/s" for k, v in res.items()), flush=True)
+        for key in order if r % 2 == 0 else order[::-1]:  # alternating: drift hits every variant alike
+            if key == "a":
+                secs = reference(cfg, args.iters)
+            else:
+                secs = trainer_time(cfg, args.warmup, args.iters, key != "b", VARIANTS.get(key, ()), key)
+            res[key].append(tpi * args.iters / secs)
+        print(f"repeat {r + 1}: " + "  ".join(f"{k} {v[-1]:,.0f}" for k, v in res.items()) + " tok/s", flush=True)
     med = {k: statistics.median(v) for k, v in res.items()}
     print(f"\nconfig: {cfg.n_layer}L/{cfg.n_head}H/{cfg.n_embd}d block {cfg.block_size} batch {cfg.batch_size}"
           f" x accum {cfg.gradient_accumulation_steps} on {args.device}{' compiled' if args.compile else ''};"
@@ -217,14 +218,28 @@ def main() -> int:
     else:
         print(f"(c) Trainer + MetricsWriter  {med['c']:>12,.0f} tok/s")
     if args.trackers:
-        print(f"(d) (c) + W&B + TensorBoard  {med['d']:>12,.0f} tok/s   d/c = {med['d'] / med['c']:.3f}"
-              f"   tracker overhead {100 * (1 - med['d'] / med['c']):+.1f} %"
-              f"   (d/c per repeat: {', '.join(f'{d / c:.3f}' for d, c in zip(res['d'], res['c'], strict=True))})")
-        cpu = {k: statistics.median(v) * 1e3 for k, v in CPU.items()}
-        print(f"CPU per step (median; robust to other load): trainer thread (c) {cpu['trainer']:.2f} ms, "
-              f"(d) {cpu['trainer+']:.2f} ms (d/c {cpu['trainer+'] / cpu['trainer']:.3f}); "
-              f"tracker thread (d) {cpu['tracker']:.2f} ms, whole run incl. W&B start-up")
+        tracker_verdict(res)
     return 0
+
+
+def tracker_verdict(res: dict[str, list[float]]) -> None:
+    """Each tracker's per-repeat ratio to (c) of the same repeat, judged against the A/A
+    spread (c'/c): a median ratio inside it is no measurable loss."""
+    ratio = {k: [x / c for x, c in zip(res[k], res["c"], strict=True)] for k in ("c'", "w", "t", "d")}
+    aa = ratio["c'"]
+    lo, hi = min(aa), max(aa)
+    print(f"(c') A/A: c'/c per repeat {', '.join(f'{x:.3f}' for x in aa)}  -> spread {lo:.3f} .. {hi:.3f}")
+    if hi - lo > 0.10:
+        print(f"     the A/A spread is {100 * (hi - lo):.0f} points wide: this machine is too busy to resolve a"
+              " tracker's cost; rerun on a quiet one (the verdicts below are inconclusive)")
+    cpu = {k: statistics.median(v) * 1e3 for k, v in CPU.items()}
+    for key, name in (("w", "W&B"), ("t", "TensorBoard"), ("d", "W&B + TensorBoard")):
+        m = statistics.median(ratio[key])
+        verdict = "no measurable loss (inside the A/A spread)" if m >= lo else f"LOSS {100 * (1 - m):.1f} % (below the A/A spread)"
+        print(f"({key}) {name:<18} {key}/c median {m:.3f}  per repeat {', '.join(f'{x:.3f}' for x in ratio[key])}"
+              f"  -> {verdict}")
+        print(f"     CPU per step: trainer thread {cpu[key]:.2f} ms vs (c) {cpu['c']:.2f} ms;"
+              f" tracker process {cpu[key + ' child']:.2f} ms (incl. start-up, at the lowest priority)")
 
 
 if __name__ == "__main__":

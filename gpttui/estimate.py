@@ -272,7 +272,8 @@ def estimate(cfg: Any, gpu: GPUSpec | None = None, measured_tokens_per_s: float 
     )
     f.update(_data_figures(total, ds, pc.nanogpt, warnings))
     f.update(_memory_figures(cfg, pc.total, mb, dtype, cuda, mem_avail, warnings))
-    f.update(_time_figures(cfg, total, fpt, peak_tflops, peak_basis, measured_tokens_per_s, watts, warnings))
+    f.update(_time_figures(cfg, total, fpt, peak_tflops, peak_basis, measured_tokens_per_s, watts, warnings,
+                           cpu_mfu=_cpu_mfu(cfg, kind, fpt, pc.total, mb)))
     return Estimate(**f, warnings=tuple(warnings))
 
 
@@ -348,15 +349,32 @@ def _memory_figures(cfg: Any, params_total: int, mb: int, dtype: str, cuda: bool
     return out
 
 
+def _cpu_mfu(cfg: Any, kind: str, fpt: int, params: int, mb: int) -> float | None:
+    """On a CPU, the MFU expected for this shape (`gpttui.cpumfu`), unless the config sets its
+    own assumed_mfu; None elsewhere."""
+    if kind != "cpu" or cfg.assumed_mfu != type(cfg).__dataclass_fields__["assumed_mfu"].default:
+        return None
+    from gpttui.cpumfu import cpu_mfu
+
+    accum = cfg.gradient_accumulation_steps if isinstance(cfg.gradient_accumulation_steps, int) else 1
+    return cpu_mfu(fpt, cfg.vocab_size, params, mb * cfg.block_size * accum)
+
+
 def _time_figures(cfg: Any, total: int | None, fpt: int, peak: float | None, peak_basis: str,
                   measured_tps: float | None, watts: float | None,
-                  warnings: list[str]) -> dict[str, Figure]:
+                  warnings: list[str], cpu_mfu: float | None = None) -> dict[str, Figure]:
     n = cfg.n_gpus
     out = {"peak_tflops": Figure(peak, "TFLOPS", peak_basis) if peak else _none("TFLOPS", peak_basis or "no peak known for this device")}
     if measured_tps:
         tps, tps_basis = measured_tps, "measured in a past run of the same shape"
         mfu = tps * fpt / (n * peak * 1e12) if peak else None
         out["mfu"] = Figure(mfu, "", f"measured: tokens/s × FLOPs/token / ({n} × peak)") if mfu else _none("", "needs a peak")
+    elif peak and cpu_mfu:
+        from gpttui.cpumfu import describe
+
+        tps = n * peak * 1e12 * cpu_mfu / fpt
+        tps_basis = f"assumed MFU {cpu_mfu:.0%} of {n} × {peak:.3g} TFLOPS (CPU model by shape)"
+        out["mfu"] = Figure(cpu_mfu, "", describe(cpu_mfu))
     elif peak:
         tps = n * peak * 1e12 * cfg.assumed_mfu / fpt
         tps_basis = f"assumed MFU {cfg.assumed_mfu:.0%} of {n} × {peak:.3g} TFLOPS"

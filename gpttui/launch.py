@@ -31,7 +31,9 @@ def start(cfg: TrainConfig, preset: str, *, name: str | None = None, listeners: 
     """A Trainer for a new run of `cfg` (run folder created on rank 0), or None when
     `cancelled()` turned true while the dataset was being prepared."""
     from gpttui import runs
+    from gpttui.pretrained import check_available
 
+    check_available(cfg.init_from)  # GPT-2 weights not in the local cache: before a dataset is prepared
     dist = join(cfg)
     try:
         if dist.is_master:

@@ -38,6 +38,13 @@ def wants_weights(init_from: str) -> bool:
     return init_from not in NO_WEIGHTS
 
 
+def check_available(init_from: str) -> None:
+    """Raise now, as one line, when `init_from`'s weights are not on this machine: called
+    before a run folder is created or a dataset prepared, so a failure leaves nothing behind."""
+    if wants_weights(init_from):
+        locate(init_from)
+
+
 def locate(init_from: str) -> Source:
     """Where `init_from`'s weights are; a ConfigError saying what to do when they are not."""
     if init_from in hf.NAMED:

@@ -322,6 +322,9 @@ def create_run(cfg: C.TrainConfig, preset: str, name: str | None = None, params:
         from gpttui.estimate import count_params
 
         params = count_params(cfg).total
+    from gpttui.pretrained import check_available
+
+    check_available(cfg.init_from)  # weights not here (an empty HF cache): fail before the folder exists
     root = runs_dir()
     root.mkdir(parents=True, exist_ok=True)
     base = _new_id(preset, name)

@@ -151,6 +151,7 @@ class Trainer:
         writer = None
         run = self.run_obj if self.dist.is_master else None
         loop: Loop | None = None
+        trackers: list[Any] = []
         try:
             if run is not None:
                 from gpttui.runwriter import MetricsWriter
@@ -167,7 +168,8 @@ class Trainer:
                 self._listeners.insert(0, writer)
                 from gpttui.trackers import listeners_for
 
-                self._listeners.extend(listeners_for(self.cfg, run, self.log))  # W&B, TensorBoard
+                trackers = listeners_for(self.cfg, run, self.log)
+                self._listeners.extend(trackers)  # W&B, TensorBoard
             self.emit(E.StatusChanged(self.run_id, state=E.PREPARING, message="starting"))
             job = Job(self.cfg, self.run_obj, self.run_id, self.dist, self.resume_requested)
             loop = self._loop = Loop(job, self)
@@ -190,6 +192,8 @@ class Trainer:
         finally:
             if loop is not None:
                 loop.close()
+            for t in trackers:  # a bounded flush; their last warnings still reach the run's log
+                t.finish()
             if writer is not None:
                 writer.close()
             if run is not None:

@@ -10,6 +10,7 @@ mtimes), text column, val fraction and tokenizer is a no-op (progress stage "unc
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -45,6 +46,11 @@ MAX_REQUEST = 0.5  # val_fraction must be below this
 _TEMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)(?:-[0-9a-f]+)?$")
 
 Progress = Callable[[PrepareProgress], None]
+Cancel = Callable[[], bool]  # True once the caller wants the prepare stopped
+
+
+class PrepareCancelled(DataError):
+    """The caller stopped the prepare; nothing of it was kept (the dataset is as before)."""
 
 
 class _Tracker:
@@ -156,17 +162,28 @@ def _check_usable(groups, stats: SplitStats, skipped: Skipped) -> None:
         raise DataError(f"{where}: only one document, cannot hold out a val split", "add at least one more document (file, row or line)")
 
 
-def _build(tmp: Path, name: str, groups, text_column: str, val_fraction: float, workers: int, tracker: _Tracker) -> dict:
-    """Write train.bin, val.bin and meta.json into `tmp`; return the meta."""
+def _check_cancel(cancel: Cancel | None, name: str) -> None:
+    if cancel is not None and cancel():
+        raise PrepareCancelled(f"preparing {name!r} was stopped; nothing of it was kept",
+                               "prepare it again to start over")
+
+
+def _build(tmp: Path, name: str, groups, text_column: str, val_fraction: float, workers: int, tracker: _Tracker,
+           cancel: Cancel | None = None) -> dict:
+    """Write train.bin, val.bin and meta.json into `tmp`; return the meta. `cancel` is asked
+    between batches; closing the batch stream then stops the tokenizer processes."""
     est = sum(f.est_tokens for g in groups for f in g.files)
     fraction = effective_val_fraction(val_fraction, est)
     skipped = Skipped()
     tmp.mkdir(parents=True)
     writer = SplitWriter(tmp, fraction)
     try:
-        for batch in tokenized(iter_batches(groups, text_column, skipped), workers):
-            writer.write(batch)
-            tracker.update(batch.bytes_done, writer.stats)
+        with contextlib.closing(tokenized(iter_batches(groups, text_column, skipped), workers)) as batches:
+            for batch in batches:
+                _check_cancel(cancel, name)
+                writer.write(batch)
+                tracker.update(batch.bytes_done, writer.stats)
+        _check_cancel(cancel, name)
         stats = writer.finish()
     finally:
         writer.close()
@@ -200,13 +217,16 @@ def _workers(workers: int, groups) -> int:
 
 def prepare(
     sources: list[str], name: str, *, text_column: str = "text", val_fraction: float = 0.0005,
-    workers: int = 0, force: bool = False, progress: Progress | None = None,
+    workers: int = 0, force: bool = False, progress: Progress | None = None, cancel: Cancel | None = None,
 ) -> DatasetInfo:
-    """Tokenize `sources` into the dataset `name` (see the module docstring); return it."""
+    """Tokenize `sources` into the dataset `name` (see the module docstring); return it.
+    `cancel() -> True` stops it between batches with `PrepareCancelled`: the temporary
+    folder is deleted, an existing dataset of that name is left as it was."""
     _check_args(name, val_fraction, workers, text_column)
     tracker = _Tracker(name, 0, progress)
     tracker.update(0, SplitStats(), stage="scanning", force=True)
     groups = src.resolve(list(sources), text_column)
+    _check_cancel(cancel, name)
     tracker.bytes_total = total_bytes(groups)
     root = datasets_dir()
     clean_stale(root, name)
@@ -217,7 +237,7 @@ def prepare(
             return existing
     tmp = root / f".{name}.tmp-{os.getpid()}-{secrets.token_hex(3)}"
     try:
-        _build(tmp, name, groups, text_column, val_fraction, _workers(workers, groups), tracker)
+        _build(tmp, name, groups, text_column, val_fraction, _workers(workers, groups), tracker, cancel)
         _install(tmp, root / name)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -145,3 +145,45 @@ def test_a_new_name_for_an_already_prepared_source_is_refused_not_copied(tmp_pat
     assert get_dataset("nope") is None
     # another split of the same source is different data: prepared under the new name
     assert ensure_dataset(cfg.replace(dataset="other-split", val_fraction=0.05)).ready
+
+
+def _tokenizer_children() -> list:
+    import multiprocessing
+
+    return multiprocessing.active_children()  # also reaps the ones that ended
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_cancelled_prepare_stops_and_keeps_nothing(tmp_path, monkeypatch, fineweb, workers):
+    """cancel() is asked between batches: the prepare stops there, its tokenizer processes
+    end, no hidden folder stays, and a dataset of that name is kept as it was."""
+    import time
+
+    from gpttui.data.prepare import PrepareCancelled
+
+    old = prepare([str(fineweb[0])], "fw", workers=1)
+    before = bins("fw")
+    big = write_parquet(tmp_path / "big.parquet", fineweb_texts(400, seed=3))
+    monkeypatch.setattr(streams, "TASK_CHARS", 3000)  # many batches
+    seen: list[str] = []
+
+    def progress(ev):
+        seen.append(ev.stage)
+
+    asked = []
+
+    def cancel() -> bool:
+        asked.append(1)
+        return len(asked) > 3  # after a few batches
+    with pytest.raises(PrepareCancelled, match="'fw' was stopped; nothing of it was kept"):
+        prepare([str(big)], "fw", workers=workers, force=True, progress=progress, cancel=cancel)
+    assert "done" not in seen and len(asked) == 4
+    assert bins("fw") == before and get_dataset("fw").meta == old.meta  # the old dataset, untouched
+    assert [p.name for p in datasets_dir().iterdir()] == ["fw"]  # no .fw.tmp-* left
+    end = time.monotonic() + 10
+    while _tokenizer_children() and time.monotonic() < end:
+        time.sleep(0.1)
+    assert not _tokenizer_children()
+    with pytest.raises(PrepareCancelled):  # before any file is read: nothing at all
+        prepare([str(big)], "new", workers=workers, cancel=lambda: True)
+    assert not (datasets_dir() / "new").exists() and [p.name for p in datasets_dir().iterdir()] == ["fw"]

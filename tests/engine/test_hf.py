@@ -218,3 +218,26 @@ def test_nanogpt_finetune_shakespeare_loads_as_gpt2_xl(tmp_path):
     cfg = presets.get(str(path)).config([])
     assert (cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size, cfg.decay_lr) == (48, 25, 1600, 1024, False)
     assert 1.55e9 < count_params(cfg).total < 1.56e9  # GPT-2 XL's 1558M
+
+
+def test_init_from_gpt2_not_cached_fails_first_and_creates_nothing(tmp_path, monkeypatch, capsys):
+    """An empty Hugging Face cache: one line saying how to fetch GPT-2, before any dataset is
+    prepared or run folder made (it used to leave a failed run behind)."""
+    from gpttui.paths import datasets_dir, runs_dir
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    preset = tmp_path / "ft.toml"
+    preset.write_text('init_from = "gpt2"\ndataset = "never-made"\ndata_source = "builtin:pystdlib"\n'
+                      "max_iters = 2\nwarmup_iters = 0\nlr_decay_iters = 2\ndevice = \"cpu\"\ncompile = false\n")
+    rc = main(["--run", str(preset), "--plain"])
+    err = capsys.readouterr().err
+    assert rc != 0 and "not found in the Hugging Face cache" in err and "download gpt2" in err
+    assert "Traceback" not in err
+    assert not runs_dir().exists() or not any(runs_dir().iterdir())
+    assert not (datasets_dir() / "never-made").exists()
+    cfg = C.build(_tiny_values(init_from="gpt2"), source="test")
+    with pytest.raises(ConfigError, match="not found in the Hugging Face cache"):
+        runs.create_run(cfg, "ft")  # the one place every front end goes through
+    assert not any(runs_dir().iterdir()) if runs_dir().exists() else True

@@ -6,7 +6,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import os
 import struct
+import sys
 import time
 
 import pytest
@@ -30,7 +32,7 @@ def _train(cfg):
     for fn in tr._listeners:
         if isinstance(fn, trackers.TrackerListener):
             fn.close()
-            assert not fn.thread.is_alive()
+            assert not fn.reader.is_alive() and fn.proc.poll() is not None
     return run, got
 
 
@@ -50,6 +52,34 @@ def test_tensorboard_event_files_hold_the_runs_losses():
     evals = [e for e in run.events() if isinstance(e, E.EvalResult)]
     assert [s.step for s in acc.Scalars("val/loss")] == [e.iter for e in evals]
     assert "config/text_summary" in acc.Tags()["tensors"]
+
+
+def test_a_resumed_tensorboard_log_hides_what_the_lost_session_wrote_past_its_checkpoint(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from gpttui.tbwriter import TbWriter
+
+    first = TbWriter(tmp_path / "tb")
+    for i in range(1, 11):
+        first.add_scalar("train/loss", 10.0 - i, i)
+    first.close()
+    time.sleep(1.1)  # event files are named by the second
+    second = TbWriter(tmp_path / "tb", purge_step=6)  # resumed from the checkpoint at step 5
+    for i in range(6, 9):
+        second.add_scalar("train/loss", 100.0 + i, i)
+    second.add_text("samples", "def f():", 8)
+    second.close()
+    acc = EventAccumulator(str(tmp_path / "tb"))
+    acc.Reload()
+    got = {s.step: s.value for s in acc.Scalars("train/loss")}
+    assert got == {**{i: 10.0 - i for i in range(1, 6)}, **{i: 100.0 + i for i in range(6, 9)}}
+    assert "samples/text_summary" in acc.Tags()["tensors"]
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", "import sys, gpttui.tbwriter; print('torch' in sys.modules)"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"  # the tracker process's TensorBoard writer imports no torch (1.8 s of CPU)
 
 
 def _wandb_records(path):
@@ -111,24 +141,74 @@ def test_a_missing_package_is_one_line_and_training_goes_on(monkeypatch):
     assert len(warn) == 1 and "pip install 'gpttui[wandb]'" in warn[0] and "training goes on" in warn[0]
 
 
-def test_a_tracker_that_fails_is_dropped_with_a_warning(monkeypatch):
-    class Broken:
-        name = "tensorboard"
+class Broken:
+    """A backend whose logging fails at the first step (module level: the tracker process
+    imports it by reference)."""
 
-        def __init__(self, *a):
-            pass
+    name = "tensorboard"
 
-        def handle(self, ev, it):
-            if isinstance(ev, E.StepMetrics):
-                raise OSError("disk full")
+    def __init__(self, *a):
+        pass
 
-        def close(self):
-            pass
+    def handle(self, ev, it):
+        if isinstance(ev, E.StepMetrics):
+            raise OSError("disk full")
 
-    monkeypatch.setitem(trackers.BACKENDS, "tensorboard", Broken)
+    def close(self):
+        pass
+
+
+class Dies(Broken):
+    """A backend that takes its whole process down at the first step."""
+
+    def handle(self, ev, it):
+        if isinstance(ev, E.StepMetrics):
+            os._exit(3)
+
+
+def _fake_tensorboard(monkeypatch, cls):
+    monkeypatch.setitem(trackers.BACKENDS, "tensorboard", cls)
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "tensorboard" else real(name, *a))
+
+
+def test_a_tracker_that_fails_is_dropped_with_a_warning(monkeypatch):
+    _fake_tensorboard(monkeypatch, Broken)
     run, got = _train(tiny_cfg(tensorboard_log=True))
     warn = [e.text for e in got if isinstance(e, E.LogMessage) and e.level == "warning"]
-    assert any("tensorboard: logging failed (OSError: disk full)" in w for w in warn)
+    assert warn == ["tensorboard: logging failed (OSError: disk full); no more tensorboard logging"]
     assert len(_steps(run)) == 8  # every step still reached metrics.jsonl
+    assert any(isinstance(e, E.LogMessage) and "disk full" in e.text for e in run.events())  # and the warning
+
+
+def test_a_dead_tracker_process_is_one_warning_and_training_goes_on(monkeypatch):
+    _fake_tensorboard(monkeypatch, Dies)
+    run, got = _train(tiny_cfg(tensorboard_log=True, max_iters=8))
+    warn = [e.text for e in got if isinstance(e, E.LogMessage) and e.level == "warning"]
+    assert len(warn) == 1 and "tracker process ended early (exit code 3)" in warn[0], warn
+    assert "training goes on" in warn[0]
+    assert len(_steps(run)) == 8 and any(e.kind == "finished" for e in got)
+
+
+def test_the_tracker_process_runs_at_the_lowest_priority(monkeypatch):
+    """The child lowers its own priority before starting any backend (W&B's service inherits it)."""
+    _fake_tensorboard(monkeypatch, Broken)
+    run, _ = _train(tiny_cfg(tensorboard_log=True))
+    log = (run.path / "trackers.log").read_text()
+    assert "(nice 19" in log, log
+    if sys.platform == "linux":
+        assert "SCHED_IDLE)" in log, log
+
+
+def test_a_tracker_process_that_cannot_start_is_one_warning(monkeypatch):
+    import subprocess
+
+    def refuse(*a, **kw):
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+    _fake_tensorboard(monkeypatch, Broken)
+    run, got = _train(tiny_cfg(tensorboard_log=True))
+    warn = [e.text for e in got if isinstance(e, E.LogMessage) and e.level == "warning"]
+    assert len(warn) == 1 and "could not start the tracker process" in warn[0] and "training goes on" in warn[0]
+    assert len(_steps(run)) == 8

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 from conftest import settle, text_of
@@ -35,12 +36,20 @@ class BlockingPrepare:
 
     def __init__(self, data_dir) -> None:
         self.data_dir, self.release, self.calls = data_dir, threading.Event(), []
+        self.cancelled = False
 
-    def __call__(self, sources, name, text_column="text", progress=None):
+    def __call__(self, sources, name, text_column="text", progress=None, cancel=None):
         self.calls.append((sources, name, text_column))
         progress(E.PrepareProgress(name, bytes_done=12_300_000, bytes_total=45_000_000, documents=3400,
                                    tokens=1_200_000, tokens_per_s=350_000.0, eta_s=9.0, time=NOW))
-        assert self.release.wait(10)
+        end = time.monotonic() + 10
+        while not self.release.wait(0.02):  # the real prepare asks cancel() between batches
+            if cancel is not None and cancel():
+                from gpttui.data.prepare import PrepareCancelled
+
+                self.cancelled = True
+                raise PrepareCancelled(f"preparing {name!r} was stopped; nothing of it was kept")
+            assert time.monotonic() < end
         make_dataset(self.data_dir, name, 1_500_000, ";".join(sources))
         from gpttui.data.store import get_dataset
 
@@ -109,3 +118,43 @@ def test_delete_refuses_a_dataset_a_live_run_trains_on(isolated_dirs, monkeypatc
     assert (data / "datasets" / "books").is_dir()
     with pytest.raises(DataError, match="no dataset"):
         manage.delete_dataset("nope")
+
+
+async def test_a_prepare_is_stopped_with_c_or_esc_after_asking(isolated_dirs) -> None:
+    """c (or Esc, which would leave the screen) while preparing asks first, Keep being the
+    default; Stop ends the prepare at its next batch and nothing of it is listed."""
+    from textual.widgets import Button
+
+    data, _ = isolated_dirs
+    make_dataset(data, "books", 5000)
+    prep = BlockingPrepare(data)
+    app = make_app(services(prepare_dataset=prep))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_datasets(pilot)
+        assert not screen.active_bindings.get("c")  # no stop key while nothing is prepared
+        await pilot.press("n")
+        await settle(pilot)
+        app.screen.query_one("#p-source", Input).value = "/data/web/*.parquet"
+        app.screen.query_one("#p-name", Input).value = "web"
+        await pilot.click("#p-go")
+        await pilot.pause(0.3)
+        assert screen.active_bindings["c"].binding.description == "Stop preparing"
+        await pilot.press("c")
+        await pilot.pause(0.3)  # not settle(): the prepare's worker runs on
+        assert isinstance(app.screen, ChoiceScreen) and app.screen.focused.id == "choice-keep"
+        assert "Stop preparing web?" in text_of(app.screen.query_one("#question", Static))
+        await pilot.press("enter")  # Keep preparing
+        await pilot.pause(0.3)  # not settle(): the prepare's worker runs on
+        assert app.screen is screen and screen.preparing == "web" and not prep.cancelled
+        await pilot.press("escape")  # leaving would orphan the prepare: asks the same
+        await pilot.pause(0.3)  # not settle(): the prepare's worker runs on
+        assert isinstance(app.screen, ChoiceScreen)
+        await pilot.click("#choice-stop")
+        await settle(pilot, 0.3)
+        assert prep.cancelled and app.screen is screen and screen.preparing == ""
+        assert "stopped preparing web; nothing of it was kept" in text_of(screen.query_one("#ds-progress", Static))
+        assert [k.value for k in screen.query_one(DataTable).rows] == ["books"]
+        assert not screen.active_bindings.get("c") and not list(app.screen.query(Button))
+        await pilot.press("escape")  # nothing preparing: Esc goes back
+        await settle(pilot)
+        assert not isinstance(app.screen, DatasetsScreen)

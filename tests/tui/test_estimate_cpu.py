@@ -149,3 +149,20 @@ async def test_an_unknown_gpu_name_is_the_clis_error_not_a_cpu_estimate() -> Non
         row = next(r for r in app.screen.rows if r.name == "odd")
         assert row.est is None and row.error == str(cli.value)
         assert "config 'gpu': unknown GPU 'RTX 9999'" in row.error
+
+
+async def test_home_and_the_editor_show_one_time_for_a_preset() -> None:
+    """The time in Home's table and the editor's estimate are one figure (the description
+    states none: tests/unit/test_presets.py)."""
+    app = make_app(services(detect_device=cpu_device, measure_peak=FakeMeasure()))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#presets", DataTable)
+        home_time = str(table.get_row("tiny")[3])
+        assert home_time not in ("–", "…")
+        table.move_cursor(row=table.get_row_index("tiny"))
+        await pilot.press("e")
+        await settle(pilot)
+        panel = text_of(app.screen.query_one(EstimatePanel))
+        time_line = next(line for line in panel.splitlines() if line.startswith("time"))
+        assert home_time in time_line, (home_time, time_line)

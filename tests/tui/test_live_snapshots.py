@@ -127,6 +127,33 @@ def test_datasets_preparing(snap_compare, isolated_dirs) -> None:
         prep.release.set()
 
 
+def test_datasets_stop_preparing_dialog(snap_compare, isolated_dirs) -> None:
+    from test_datasets_screen import BlockingPrepare, make_dataset
+    from textual.widgets import Input
+
+    data, _ = isolated_dirs
+    make_dataset(data, "books", 5000)
+    prep = BlockingPrepare(data)
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("d")
+        await settle(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        pilot.app.screen.query_one("#p-source", Input).value = "/data/web/*.parquet"
+        pilot.app.screen.query_one("#p-name", Input).value = "web"
+        await pilot.click("#p-go")
+        await pilot.pause(0.3)
+        await pilot.press("c")
+        await pilot.pause(0.3)
+
+    try:
+        assert snap_compare(make_app(services(prepare_dataset=prep)), terminal_size=(100, 30), run_before=run_before)
+    finally:
+        prep.release.set()
+
+
 def test_datasets_delete_dialog(snap_compare, isolated_dirs) -> None:
     from test_datasets_screen import make_dataset
 

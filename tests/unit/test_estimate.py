@@ -11,6 +11,7 @@ from gpttui import estimate as E
 from gpttui import presets as P
 from gpttui import report as R
 from gpttui import target as T
+from gpttui.cpumfu import cpu_mfu
 from gpttui.hardware import GIB, lookup_gpu
 
 
@@ -180,8 +181,12 @@ def test_cpu_estimate_uses_given_peak():
     est = E.estimate(cfg, None, device_kind="cpu", device_name="CPU", peak_tflops=0.2,
                      peak_basis="measured fp32 matmul on cpu")
     assert est.dtype.value == "float32" and est.mem_overhead.basis.startswith("measured: PyTorch CPU runtime")
-    assert est.time_s.value == pytest.approx(cfg.total_tokens * est.flops_per_token.value / (0.2e12 * 0.35))
+    mfu = cpu_mfu(est.flops_per_token.value, cfg.vocab_size, est.params_total.value, cfg.tokens_per_iter)
+    assert est.mfu.value == pytest.approx(mfu) and "CPU model by shape" in est.mfu.basis
+    assert est.time_s.value == pytest.approx(cfg.total_tokens * est.flops_per_token.value / (0.2e12 * mfu))
     assert est.peak_tflops.basis.startswith("measured") and est.energy_kwh.value is None
+    own = E.estimate(cfg.replace(assumed_mfu=0.5), None, device_kind="cpu", peak_tflops=0.2)
+    assert own.mfu.value == 0.5 and "config assumed_mfu" in own.mfu.basis  # the user's own figure wins
 
 
 def test_every_figure_has_a_basis():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from gpttui import presets as P
@@ -87,3 +89,22 @@ def test_preset_by_path(tmp_path):
     assert p.source == "file" and p.config().n_layer == 2
     with pytest.raises(ConfigError, match="no such preset file"):
         P.get(str(tmp_path / "missing.toml"))
+
+
+DURATION = re.compile(r"\b(\d+(\.\d+)?\s*(s|sec|seconds?|min|minutes?|h|hours?|days?)|[Mm]inutes?|[Hh]ours?)\b")  # 6H: heads
+
+
+@pytest.mark.parametrize("preset", [p for p in P.list_presets() if isinstance(p, P.Preset)], ids=lambda p: p.name)
+def test_descriptions_state_no_time_and_their_figures_match_the_config(preset):
+    """Home shows each preset's time from the estimate; a time written into a description
+    ("CPU, under 3 minutes") disagreed with it. Figures a description does give (parameters,
+    tokens) must be the config's own."""
+    from gpttui.estimate import count_params
+
+    desc = preset.description
+    assert not DURATION.search(desc), f"{preset.name}: a time in the description: {desc!r}"
+    cfg = preset.config()
+    for m in re.finditer(r"\((\d+(?:\.\d+)?) M\)", desc):  # "(40.56 M)": parameters, nanoGPT's count
+        assert f"{count_params(cfg).nanogpt / 1e6:.{len(m.group(1).partition('.')[2])}f}" == m.group(1), desc
+    for m in re.finditer(r"(\d+(?:\.\d+)?) B (?:FineWeb )?tokens", desc):
+        assert f"{cfg.total_tokens / 1e9:.{len(m.group(1).partition('.')[2])}f}" == m.group(1), desc

@@ -8,6 +8,7 @@ progress events reach the screen as messages. Listing reads small files, also in
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from rich.text import Text
@@ -17,6 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static
+from textual.worker import get_current_worker
 
 from gpttui import events as E
 from gpttui import fmt
@@ -86,11 +88,13 @@ class PrepareScreen(ModalScreen[dict[str, str] | None]):
 
 
 class DatasetsScreen(ReportsWorkerFailures, Screen):
-    """The dataset store: n prepares a new dataset, d deletes the selected one."""
+    """The dataset store: n prepares a new dataset, d deletes the selected one, c (or Esc)
+    while preparing asks whether to stop."""
 
     BINDINGS = [
         Binding("n", "prepare", "Prepare new"),
         Binding("d", "delete", "Delete"),
+        Binding("c", "stop_prepare", "Stop preparing"),
         Binding("escape", "back", "Back"),
     ]
 
@@ -98,6 +102,7 @@ class DatasetsScreen(ReportsWorkerFailures, Screen):
         super().__init__()
         self.rows: list[tuple[Any, float | None]] = []
         self.preparing: str = ""  # the name being prepared, '' when none
+        self._stop = threading.Event()  # set to stop the prepare between two batches
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -156,10 +161,17 @@ class DatasetsScreen(ReportsWorkerFailures, Screen):
             return
         self.app.push_screen(PrepareScreen(), self._prepare_answer)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop_prepare":
+            return bool(self.preparing)  # in the footer only while preparing
+        return True
+
     def _prepare_answer(self, values: dict[str, str] | None) -> None:
         if not values:
             return
+        self._stop.clear()
         self.preparing = values["name"]
+        self.refresh_bindings()
         bar = self.query_one("#ds-progress", Static)
         bar.display = True
         bar.update(f"preparing {values['name']}: starting…")
@@ -167,9 +179,11 @@ class DatasetsScreen(ReportsWorkerFailures, Screen):
 
     @work(thread=True, exclusive=True, group="datasets-prepare", exit_on_error=False)
     def _prepare(self, sources: list[str], name: str, column: str) -> None:
+        worker = get_current_worker()  # cancelled too when the app quits: the prepare stops with it
         try:
             info = self.app.services.prepare_dataset(
-                sources, name, text_column=column, progress=lambda p: self.post_message(PrepareUpdate(p)))
+                sources, name, text_column=column, progress=lambda p: self.post_message(PrepareUpdate(p)),
+                cancel=lambda: self._stop.is_set() or worker.is_cancelled)
         except GpttuiError as e:
             self.post_message(PrepareUpdate(None, error=str(e)))
             return
@@ -184,7 +198,11 @@ class DatasetsScreen(ReportsWorkerFailures, Screen):
             bar.update(f"preparing {self.preparing}: {progress_text(msg.progress)}")
             return
         name, self.preparing = self.preparing, ""
-        if msg.error:
+        self.refresh_bindings()
+        if msg.error and self._stop.is_set():  # stopped on request: said plainly, not as a failure
+            bar.update(Text(f"stopped preparing {name}; nothing of it was kept"))
+            self.notify(f"Stopped preparing {name}.")
+        elif msg.error:
             bar.update(Text(f"preparing {name} failed: {msg.error}", style="red"))
             self.notify(msg.error, severity="error", timeout=10)
         else:
@@ -221,5 +239,23 @@ class DatasetsScreen(ReportsWorkerFailures, Screen):
             self.notify(msg.error, severity="error")
         self.reload()
 
+    def action_stop_prepare(self) -> None:
+        """Ask, then stop the prepare at its next batch (its temporary files are deleted)."""
+        name = self.preparing
+        if not name or self._stop.is_set():
+            return
+
+        def done(choice: str | None) -> None:
+            if choice == "stop" and self.preparing == name:
+                self._stop.set()
+                self.query_one("#ds-progress", Static).update(f"stopping {name}…")
+
+        self.app.push_screen(ChoiceScreen(
+            f"Stop preparing {name}?", [("keep", "Keep preparing"), ("stop", "Stop")],
+            "What is tokenized so far is deleted; a dataset already named so stays as it was."), done)
+
     def action_back(self) -> None:
+        if self.preparing:  # the prepare's progress lives here: leaving means stopping it
+            self.action_stop_prepare()
+            return
         self.app.pop_screen()
