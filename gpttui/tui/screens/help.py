@@ -36,7 +36,8 @@ def help_table() -> Table:
         first = True
         for b in cls.BINDINGS:
             if isinstance(b, Binding):
-                table.add_row(title if first else "", b.key.replace("slash", "/"), b.description or b.action)
+                table.add_row(title if first else "", b.key_display or b.key.replace("slash", "/"),
+                              b.description or b.action)
                 first = False
     return table
 
