@@ -23,11 +23,14 @@ from __future__ import annotations
 
 from typing import Any
 
-# Fitted 2026-11-30 on a 2-core x86 VM, torch 2.13 CPU, fp32, eager (bench/cpu_estimate.py).
-# The fit gave 0.956, 1,292 and 8,582 under a load average of 7 (4 shapes); rounded here.
-MATMUL_EFFICIENCY = 0.90
-PER_VOCAB = 1300.0
-PER_PARAM_STEP = 8000.0
+# Fitted 2026-11-30 on a 2-core x86 VM, torch 2.13 CPU, fp32, eager (bench/cpu_estimate.py
+# --repeat 2, quiet machine, 6 shapes from 2L/64 to 8L/512): 0.741, 1,052 and 1,472; rounded
+# here. The model's MFU is then 0.96-1.07 of the MFU each shape measured against a peak taken
+# beside it. (A first fit under a load average of 7 gave 0.956, 1,292 and 8,582: a loaded
+# machine slows the memory-bound terms more than the matmuls.)
+MATMUL_EFFICIENCY = 0.75
+PER_VOCAB = 1050.0
+PER_PARAM_STEP = 1500.0
 BASIS = "CPU model by shape (matmuls + loss over the vocabulary + optimizer per step; fitted in bench/cpu_estimate.py)"
 
 
