@@ -101,9 +101,23 @@ def test_training_early_stopped(snap_compare) -> None:
     assert snap_compare(make_app(services()), terminal_size=(120, 40), run_before=_run_before(_early_stop))
 
 
+async def _start_preparing(pilot) -> None:
+    """Home → Datasets → prepare "web" from a parquet glob (the prepare blocks until released)."""
+    from textual.widgets import Input
+
+    await settle(pilot)
+    await pilot.press("d")
+    await settle(pilot)
+    await pilot.press("n")
+    await settle(pilot)
+    pilot.app.screen.query_one("#p-source", Input).value = "/data/web/*.parquet"
+    pilot.app.screen.query_one("#p-name", Input).value = "web"
+    await pilot.click("#p-go")
+    await pilot.pause(0.3)
+
+
 def test_datasets_preparing(snap_compare, isolated_dirs) -> None:
     from test_datasets_screen import BlockingPrepare, make_dataset
-    from textual.widgets import Input
 
     data, _ = isolated_dirs
     make_dataset(data, "books", 5000)
@@ -111,15 +125,7 @@ def test_datasets_preparing(snap_compare, isolated_dirs) -> None:
     prep = BlockingPrepare(data)
 
     async def run_before(pilot) -> None:
-        await settle(pilot)
-        await pilot.press("d")
-        await settle(pilot)
-        await pilot.press("n")
-        await settle(pilot)
-        pilot.app.screen.query_one("#p-source", Input).value = "/data/web/*.parquet"
-        pilot.app.screen.query_one("#p-name", Input).value = "web"
-        await pilot.click("#p-go")
-        await pilot.pause(0.3)
+        await _start_preparing(pilot)
 
     try:
         assert snap_compare(make_app(services(prepare_dataset=prep)), terminal_size=(120, 30), run_before=run_before)
@@ -129,22 +135,13 @@ def test_datasets_preparing(snap_compare, isolated_dirs) -> None:
 
 def test_datasets_stop_preparing_dialog(snap_compare, isolated_dirs) -> None:
     from test_datasets_screen import BlockingPrepare, make_dataset
-    from textual.widgets import Input
 
     data, _ = isolated_dirs
     make_dataset(data, "books", 5000)
     prep = BlockingPrepare(data)
 
     async def run_before(pilot) -> None:
-        await settle(pilot)
-        await pilot.press("d")
-        await settle(pilot)
-        await pilot.press("n")
-        await settle(pilot)
-        pilot.app.screen.query_one("#p-source", Input).value = "/data/web/*.parquet"
-        pilot.app.screen.query_one("#p-name", Input).value = "web"
-        await pilot.click("#p-go")
-        await pilot.pause(0.3)
+        await _start_preparing(pilot)
         await pilot.press("c")
         await pilot.pause(0.3)
 
