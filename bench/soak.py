@@ -35,7 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ui_cost import DiscardingTerminal, step  # noqa: E402
+from ui_cost import DiscardingTerminal, FakeSession, step  # noqa: E402
 
 from gpttui import events as E  # noqa: E402
 
@@ -53,16 +53,16 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-class SoakSession:
-    """A TrainSession whose thread emits `rate` events per second to the app and a run folder."""
+class SoakSession(FakeSession):
+    """ui_cost's fake TrainSession, also writing a run folder, with an eval, a checkpoint and
+    a log line every 500 steps."""
 
     def __init__(self, listener: Any, rate: float, writer: Any) -> None:
-        self.listener, self.rate, self.writer = listener, rate, writer
+        super().__init__(listener, rate)
+        self.writer = writer
         self.run_id = "bench-ui"
-        self.alive = False
         self.steps = 0
         self.error = ""
-        self._stop = threading.Event()
 
     def _emit(self, ev: E.Event) -> None:
         self.writer(ev)
@@ -98,18 +98,6 @@ class SoakSession:
                 self._emit(E.LogMessage("bench-ui", level="info", text=f"soak: {i} steps"))
             t += period
             time.sleep(max(0.0, t - time.perf_counter()))
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.alive = False
-
-    def is_alive(self) -> bool:
-        return self.alive
-
-    def pause(self) -> None: ...
-    def resume(self) -> None: ...
-    def save_now(self) -> None: ...
-    def join(self, timeout: float | None = None) -> None: ...
 
 
 async def soak(rate: float, seconds: float, press_every: float) -> dict[str, Any]:
