@@ -1,7 +1,7 @@
 """The a priori CPU time estimate against the Trainer's measured throughput, shape by shape.
 
 For each shape: the estimate's tokens/s (what `gpttui estimate` and the editor show on CPU:
-the kept matmul peak of this machine x the CPU MFU model of `gpttui.cpumfu`) next to the
+the kept matmul peak of this machine x the CPU MFU model of `gpttui.plan.cpumfu`) next to the
 Trainer's tokens/s over `--iters` steps after `--warmup` (no listeners, no run folder, fp32,
 eager), and the matmul peak measured again right after each run: `MFU now` is the measured
 throughput against that fresh peak, the figure the model predicts, robust to the load that
@@ -40,7 +40,7 @@ def cfg_for(shape: str, batch: int):
 
 
 def predicted(cfg, peak: float) -> tuple[float, float, str]:
-    from gpttui.estimate import estimate
+    from gpttui.plan.estimate import estimate
 
     est = estimate(cfg, device_kind="cpu", peak_tflops=peak, peak_basis="kept")
     return float(est.tokens_per_s.value), float(est.mfu.value), est.tokens_per_s.basis
@@ -58,8 +58,8 @@ def main() -> int:
     import torch
     import train as T  # bench/train.py: the Trainer timing and the data file
 
-    from gpttui import hardware as H
-    from gpttui.estimate import estimate
+    from gpttui.plan import hardware as H
+    from gpttui.plan.estimate import estimate
 
     T.WARMUP = args.warmup
     kept = H.measured_matmul_tflops("cpu", "float32")  # kept per machine: what estimates use
@@ -98,10 +98,10 @@ def main() -> int:
 
 
 def fit(rows: list) -> None:
-    """Least squares of the CPU model's three terms on the steady shapes (see gpttui.cpumfu)."""
+    """Least squares of the CPU model's three terms on the steady shapes (see gpttui.plan.cpumfu)."""
     import numpy as np
 
-    from gpttui.cpumfu import cfg_terms
+    from gpttui.plan.cpumfu import cfg_terms
 
     a = np.array([cfg_terms(cfg) for cfg, _ in rows], dtype=float)  # the three terms per token
     y = np.array([cfg_terms(cfg)[0] / m for cfg, m in rows], dtype=float)  # what each token cost, in peak FLOPs

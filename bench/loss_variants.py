@@ -1,4 +1,4 @@
-"""Why gpttui.loss forms the gradients in the forward: it against recomputing the logits in
+"""Why gpttui.model.loss forms the gradients in the forward: it against recomputing the logits in
 the backward, the LM head alone (C1's: 2,048 rows, d 128, V 50,304, fp32, 256-row chunks).
 
 Each variant runs in its own process (peak RSS is per process), alternating, `--repeat`
@@ -61,7 +61,7 @@ def recompute_fn():
 def child(variant: str) -> None:
     import torch
 
-    from gpttui.loss import linear_cross_entropy
+    from gpttui.model.loss import linear_cross_entropy
 
     fn = recompute_fn() if variant == "recompute" else (lambda x, w, t: linear_cross_entropy(x, w, t, chunk_rows=256))
     torch.manual_seed(0)

@@ -63,7 +63,7 @@ def child_measure(args: argparse.Namespace, chunked: bool) -> dict:
     import torch
     from train import StepClock, write_data
 
-    from gpttui.trainer import Trainer
+    from gpttui.train.trainer import Trainer
 
     cfg = make_cfg(args, chunked)
     write_data(cfg, 400_000)
@@ -94,7 +94,7 @@ def child_max_batch(args: argparse.Namespace, chunked: bool) -> dict:
     bisecting between the last fit and the first failure)."""
     import torch
 
-    from gpttui.model import GPT, GPTConfig
+    from gpttui.model.gpt import GPT, GPTConfig
     from gpttui.train.setup import resolve_env
 
     cfg = make_cfg(args, chunked)
@@ -162,7 +162,7 @@ def forward_args(args: argparse.Namespace) -> list[str]:
 def predicted(args: argparse.Namespace, chunked: bool) -> int:
     """The estimator's peak for this config on this device kind; on CUDA without the
     assumed CUDA context, which no allocator statistic holds."""
-    from gpttui.estimate import CUDA_CONTEXT_BYTES, estimate
+    from gpttui.plan.estimate import CUDA_CONTEXT_BYTES, estimate
 
     cfg = make_cfg(args, chunked)
     cuda = args.device.startswith("cuda")

@@ -96,8 +96,8 @@ def train(cfg, seed: int, eval_steps: list[int], val, *, muon: bool = True, piec
     each step of eval_steps (step 0 included)."""
     import torch
 
-    from gpttui import recipes
     from gpttui.data.reader import BatchReader
+    from gpttui.model import recipes
     from gpttui.paths import datasets_dir
 
     torch.manual_seed(seed)
@@ -144,8 +144,8 @@ def throughput(cfg_a, cfg_b, steps: int) -> tuple[float, list[float]]:
     """Median step time of b over a, steps alternated on the same batches; and each pair's ratio."""
     import torch
 
-    from gpttui import recipes
     from gpttui.data.reader import BatchReader
+    from gpttui.model import recipes
     from gpttui.paths import datasets_dir
 
     runs = []

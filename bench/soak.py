@@ -69,7 +69,7 @@ class SoakSession(FakeSession):
         self.listener(ev)
 
     def start(self) -> None:
-        from gpttui import hostmem
+        from gpttui.plan import hostmem
 
         hostmem.freeze_heap()  # as the real trainer does once its set-up is done (train/loop.py)
         self.alive = True
@@ -102,7 +102,8 @@ class SoakSession(FakeSession):
 
 async def soak(rate: float, seconds: float, press_every: float) -> dict[str, Any]:
     from gpttui import config as C
-    from gpttui import runs, runwriter
+    from gpttui.runs import store as runs
+    from gpttui.runs import writer as runwriter
     from gpttui.tui.app import make_app
     from gpttui.tui.screens.help import HelpScreen
     from gpttui.tui.screens.training import TrainingScreen

@@ -12,7 +12,7 @@ With --trackers, (c) is timed twice (c, c': an A/A pair whose ratio shows the no
 machine) next to (w) (c) + W&B (WANDB_MODE=offline unless set), (t) (c) + TensorBoard and
 (d) (c) + both, in an order that alternates between repeats; each tracker's ratio to (c) is
 judged against the A/A noise (either side of 1): inside it is "no measurable loss". The trackers run in a
-child process at nice 19 and SCHED_IDLE (gpttui.trackchild); its CPU time is reported too.
+child process at nice 19 and SCHED_IDLE (gpttui.train.trackers.child); its CPU time is reported too.
 
   python bench/train.py                                   # CPU, tiny model
   python bench/train.py --device cuda --preset gpt2-124m --compile --set batch_size=16
@@ -65,7 +65,7 @@ def reference(cfg, steps: int) -> float:
     import numpy as np
     import torch
 
-    from gpttui.model import GPT, GPTConfig
+    from gpttui.model.gpt import GPT, GPTConfig
     from gpttui.paths import datasets_dir
     from gpttui.train.setup import resolve_env
 
@@ -142,9 +142,9 @@ class StepClock:
 def trainer_time(cfg, warmup: int, iters: int, listeners: bool, trackers: tuple[str, ...] = (), label: str = "") -> float:
     """Seconds the Trainer takes for `iters` steps after `warmup` steps (compile, the first
     eval and the final checkpoint fall outside the timed span)."""
-    from gpttui import runs
-    from gpttui.printers import PlainPrinter
-    from gpttui.trainer import Trainer
+    from gpttui.cli.printers import PlainPrinter
+    from gpttui.runs import store as runs
+    from gpttui.train.trainer import Trainer
 
     total = warmup + iters
     cfg = cfg.replace(max_iters=total, lr_decay_iters=total, log_interval=1,

@@ -136,9 +136,9 @@ def make_cfg(iters: int, log_interval: int, device: str = "cpu", preset: str = "
 
 
 def headless(cfg: Any, warmup: int) -> float:
-    from gpttui import runs
-    from gpttui.printers import PlainPrinter
-    from gpttui.trainer import Trainer
+    from gpttui.cli.printers import PlainPrinter
+    from gpttui.runs import store as runs
+    from gpttui.train.trainer import Trainer
 
     clock = StepClock(cfg.tokens_per_iter, warmup)
     res = Trainer(cfg, runs.create_run(cfg, "bench"), [PlainPrinter(io.StringIO()), clock]).run()

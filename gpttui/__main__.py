@@ -1,6 +1,6 @@
 """`python -m gpttui` (and `torchrun -m gpttui`) entry point."""
 
-from gpttui.cli import main
+from gpttui.cli.main import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -292,7 +292,7 @@ def build(values: dict[str, Any], overrides: list[str] | tuple[str, ...] = (), s
 def _shaped(values: dict[str, Any]) -> dict[str, Any]:
     """`values` with the shape pretrained weights impose (scratch / resume: unchanged);
     a failure to read them is init_from's fault."""
-    from gpttui.pretrained import apply_shape
+    from gpttui.weights.pretrained import apply_shape
 
     try:
         return apply_shape(values)

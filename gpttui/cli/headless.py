@@ -21,7 +21,7 @@ from dataclasses import asdict
 from typing import Any
 
 from gpttui import events as E
-from gpttui.printers import PlainPrinter, RichPrinter, si
+from gpttui.cli.printers import PlainPrinter, RichPrinter, si
 
 EXIT_OK, EXIT_FAILED = 0, 1
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -30,7 +30,7 @@ SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 # -- commands -----------------------------------------------------------------------------------
 def _prepare_lines(cfg: Any) -> Callable[[E.PrepareProgress], None]:
     """Progress lines for a dataset prepared on first use (at most one each 2 s)."""
-    from gpttui.data.cli import plain_line
+    from gpttui.cli.data import plain_line
 
     last = [0.0]
 
@@ -53,7 +53,8 @@ def _printer(args: argparse.Namespace, run_id: str, max_iters: int) -> Any:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """`gpttui --run PRESET [--set k=v] [--name N]`: a new run, trained headless."""
-    from gpttui import launch, presets
+    from gpttui import presets
+    from gpttui.train import launch
 
     preset = presets.get(args.run)
     cfg = preset.config(args.overrides)
@@ -69,7 +70,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     """`gpttui --resume RUN [--set k=v]`: continue a stopped, failed or interrupted run."""
-    from gpttui import launch, runs
+    from gpttui.runs import store as runs
+    from gpttui.train import launch
 
     run = runs.get_run(args.resume)
     trainer = launch.resume(run, overrides=args.overrides, progress_for=_prepare_lines)
@@ -99,7 +101,7 @@ def _drive(trainer: Any, args: argparse.Namespace, run_id: str, max_iters: int) 
     printer = _printer(args, run_id, max_iters) if trainer.dist.is_master else None
     shown.append(printer)
 
-    from gpttui import control
+    from gpttui.runs import control
 
     # pause/resume/save/stop requests from other processes (a `gpttui serve` tab)
     ctl = trainer.run_obj.path if trainer.run_obj is not None and not trainer.dist.enabled else None
@@ -178,7 +180,7 @@ class _Null:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     """`gpttui runs [--json]`: every run with its state and progress."""
-    from gpttui.runs import list_runs
+    from gpttui.runs.store import list_runs
 
     rows = list_runs()
     if getattr(args, "json", False):
@@ -224,8 +226,8 @@ def _say_checkpoint(path: Any, kind: str, ckpt: dict) -> None:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     """`gpttui sample RUN`: stream generated text to stdout, then save it in the run."""
-    from gpttui.runs import get_run
-    from gpttui.sample import save_sample, stream_sample
+    from gpttui.runs.store import get_run
+    from gpttui.weights.sample import save_sample, stream_sample
 
     run = get_run(args.run)
     settings = {"max_new_tokens": args.max_new_tokens, "temperature": args.temperature,

@@ -16,16 +16,16 @@ from gpttui.errors import GpttuiError
 # command -> "module:function"; each takes the parsed args and returns an exit code.
 HANDLERS = {
     "tui": "gpttui.tui.app:run_app",
-    "run": "gpttui.headless:cmd_run",
-    "resume": "gpttui.headless:cmd_resume",
-    "estimate": "gpttui.report:cmd_estimate",
-    "presets": "gpttui.report:cmd_presets",
-    "prepare": "gpttui.data.cli:cmd_prepare",
-    "datasets": "gpttui.data.cli:cmd_datasets",
-    "runs": "gpttui.headless:cmd_runs",
-    "sample": "gpttui.headless:cmd_sample",
-    "export": "gpttui.pretrained:cmd_export",
-    "serve": "gpttui.serve:cmd_serve",
+    "run": "gpttui.cli.headless:cmd_run",
+    "resume": "gpttui.cli.headless:cmd_resume",
+    "estimate": "gpttui.plan.report:cmd_estimate",
+    "presets": "gpttui.plan.report:cmd_presets",
+    "prepare": "gpttui.cli.data:cmd_prepare",
+    "datasets": "gpttui.cli.data:cmd_datasets",
+    "runs": "gpttui.cli.headless:cmd_runs",
+    "sample": "gpttui.cli.headless:cmd_sample",
+    "export": "gpttui.weights.pretrained:cmd_export",
+    "serve": "gpttui.cli.serve:cmd_serve",
 }
 
 EPILOG = """\

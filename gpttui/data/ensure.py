@@ -1,7 +1,7 @@
 """A run's dataset made ready: prepared from `data_source` on first use, refused on a typo.
 
 The orchestration above the store (`store.py`: what exists and whether it is ready) and
-the preparation (`prepare.py`): starting and resuming a run (`gpttui.launch`) call
+the preparation (`prepare.py`): starting and resuming a run (`gpttui.train.launch`) call
 `ensure_dataset`, headless and TUI alike.
 """
 

@@ -25,7 +25,7 @@ def prepared_at(info: DatasetInfo) -> float | None:
 
 def runs_training_on(name: str) -> list[str]:
     """Ids of live runs (a process is training them now) whose dataset is `name`."""
-    from gpttui.runs import get_run, list_runs
+    from gpttui.runs.store import get_run, list_runs
 
     out = []
     for s in list_runs():

@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from gpttui.loss import linear_cross_entropy
+from gpttui.model.loss import linear_cross_entropy
 
 
 @dataclass
@@ -155,7 +155,7 @@ class GPT(nn.Module):
         ))
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.transformer.wte.weight = self.lm_head.weight  # weight tying
-        # With targets, compute the loss in row chunks without the B·T·V logits (gpttui.loss;
+        # With targets, compute the loss in row chunks without the B·T·V logits (gpttui.model.loss;
         # forward then returns logits None). Not part of GPTConfig: checkpoints stay nanoGPT's.
         self.chunked_loss = True
         self.apply(self._init_weights)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from gpttui.chunking import CHUNK_BYTES, default_chunk_rows
+from gpttui.model.chunking import CHUNK_BYTES, default_chunk_rows
 
 __all__ = ["CHUNK_BYTES", "default_chunk_rows", "linear_cross_entropy"]
 

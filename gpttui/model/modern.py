@@ -1,6 +1,6 @@
 """The modern recipe's model: GPT-2's shape with what the speedruns found to help.
 
-Same public API as `gpttui.model.GPT` (`forward(idx, targets=None, caches=None)`,
+Same public API as `gpttui.model.gpt.GPT` (`forward(idx, targets=None, caches=None)`,
 `get_num_params`, `stream`, `generate`, `new_caches`), so the loop, the sampler and the
 estimator treat both alike. The pieces (each can be switched off for the ablation in
 `bench/recipe.py`; the defaults are the recipe):
@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from gpttui.model import KVCache, sample_next, stream_args
+from gpttui.model.gpt import KVCache, sample_next, stream_args
 
 RECIPE = "modern"
 
@@ -292,9 +292,9 @@ class ModernGPT(nn.Module):
 def modern_loss(x: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, softcap: float,
                 chunked: bool = True) -> torch.Tensor:
     """Mean cross-entropy of soft-capped logits x @ weight.T, computed in row chunks so the
-    (B·T, V) logits are never all alive at once (`gpttui.loss`); `chunked=False` forms
+    (B·T, V) logits are never all alive at once (`gpttui.model.loss`); `chunked=False` forms
     them all (the plain path, for comparison)."""
-    from gpttui.loss import linear_cross_entropy
+    from gpttui.model.loss import linear_cross_entropy
 
     if not chunked:
         z = (x @ weight.t()).float()

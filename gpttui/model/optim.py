@@ -6,7 +6,7 @@ modern recipe unchanged: `GradScaler.step/unscale_`, `zero_grad`, `state_dict` /
 rank holds whole, already all-reduced gradients: Muon here is per-parameter).
 
 Each param group says which rule it follows (`kind`: "muon" or "adamw") and carries its
-own `base_lr`; the schedule sets `lr = base_lr × multiplier` (see `gpttui.recipes`).
+own `base_lr`; the schedule sets `lr = base_lr × multiplier` (see `gpttui.model.recipes`).
 
 Muon (Keller Jordan, 2024): SGD momentum (Nesterov), then the update matrix is replaced
 by its nearest semi-orthogonal matrix, computed with 5 Newton–Schulz iterations with the

@@ -1,9 +1,9 @@
 """The two training recipes behind `TrainConfig.recipe`: which model, optimizer, schedule.
 
-- "gpt2": nanoGPT's recipe exactly — `gpttui.model.GPT` (nanoGPT's keys), AdamW with
+- "gpt2": nanoGPT's recipe exactly — `gpttui.model.gpt.GPT` (nanoGPT's keys), AdamW with
   nanoGPT's decay groups, linear warmup + cosine decay (`train.setup.get_lr`).
-- "modern": `gpttui.modern.ModernGPT`, Muon on the hidden matrices and AdamW on the
-  embedding and head (`gpttui.optim.MuonAdamW`), warmup–stable–decay schedule: linear
+- "modern": `gpttui.model.modern.ModernGPT`, Muon on the hidden matrices and AdamW on the
+  embedding and head (`gpttui.model.optim.MuonAdamW`), warmup–stable–decay schedule: linear
   warmup over warmup_iters, flat at the peak, then a linear decay to min_lr over the last
   `warmdown_frac` of max_iters.
 
@@ -24,10 +24,10 @@ def build_model(cfg: Any, **pieces: Any) -> torch.nn.Module:
     """The model of cfg.recipe (on the CPU, initialised from torch's current RNG).
     `pieces` switch parts of the modern model off (ablations: rotary=False, ...)."""
     if cfg.recipe == "modern":
-        from gpttui.modern import ModernConfig, ModernGPT
+        from gpttui.model.modern import ModernConfig, ModernGPT
 
         return ModernGPT(ModernConfig.from_train_config(cfg, **pieces))
-    from gpttui.model import GPT, GPTConfig
+    from gpttui.model.gpt import GPT, GPTConfig
 
     return GPT(GPTConfig.from_train_config(cfg))
 
@@ -42,7 +42,7 @@ def build_optimizer(model: torch.nn.Module, cfg: Any, device_type: str, muon: bo
     recipe does."""
     if cfg.recipe != "modern":
         return model.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), device_type)
-    from gpttui.optim import MuonAdamW
+    from gpttui.model.optim import MuonAdamW
 
     hidden, embed, rest = [], [], []
     wte = model.transformer.wte.weight

@@ -51,7 +51,7 @@ def describe(mfu: float) -> str:
 
 def cfg_terms(cfg: Any) -> tuple[float, float, float]:
     """`terms` of a TrainConfig (fixed batch size), for the calibration bench."""
-    from gpttui.estimate import count_params
+    from gpttui.plan.estimate import count_params
 
     pc = count_params(cfg)
     fpt = 6 * pc.nanogpt + 12 * cfg.n_layer * cfg.n_embd * cfg.block_size

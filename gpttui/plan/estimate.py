@@ -14,7 +14,7 @@ Formulas (d = n_embd, L = n_layer, T = block_size, V = vocab_size, B = micro-bat
   2022, "Reducing Activation Recomputation", without the 5·a·T²·B attention-score term that
   flash attention never stores); 66·B·T·d in fp32 (masks stay 1 byte).
 - logits + loss: the plain path holds all B·T·V logits (`logit_bytes` each); the chunked
-  path (`chunked_loss`, gpttui.loss) one chunk of rows and the gradients it forms
+  path (`chunked_loss`, gpttui.model.loss) one chunk of rows and the gradients it forms
   (`chunked_loss_bytes`).
 """
 
@@ -23,8 +23,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from gpttui.chunking import default_chunk_rows
-from gpttui.hardware import GIB, GPUSpec, default_dtype, table_peak
+from gpttui.model.chunking import default_chunk_rows
+from gpttui.plan.hardware import GIB, GPUSpec, default_dtype, table_peak
 
 CUDA_CONTEXT_BYTES = int(0.6 * 1e9)  # CUDA context + cuBLAS/cuDNN workspaces, typical
 # CPU: what a training process holds besides its tensors (Python, the PyTorch runtime and
@@ -180,7 +180,7 @@ def logit_bytes(dtype: str, compiled: bool) -> tuple[int, str]:
 
 
 def chunked_loss_bytes(cfg: Any, micro_batch: int, dtype: str) -> tuple[int, str]:
-    """Peak bytes of the chunked loss (gpttui.loss), and why: one chunk's logits (fp32, 4 B
+    """Peak bytes of the chunked loss (gpttui.model.loss), and why: one chunk's logits (fp32, 4 B
     per element; 16-bit: + their 2-byte copy for the matmul), the LM head's weight gradient
     formed in the forward (V·d fp32; 16-bit: + the weight's 2-byte copy) and the hidden
     states' gradient (B·T·d fp32). Measured on CPU fp32 (bench/memory.py: C1 and C2 within
@@ -350,11 +350,11 @@ def _memory_figures(cfg: Any, params_total: int, mb: int, dtype: str, cuda: bool
 
 
 def _cpu_mfu(cfg: Any, kind: str, fpt: int, params: int, mb: int) -> float | None:
-    """On a CPU, the MFU expected for this shape (`gpttui.cpumfu`), unless the config sets its
+    """On a CPU, the MFU expected for this shape (`gpttui.plan.cpumfu`), unless the config sets its
     own assumed_mfu; None elsewhere."""
     if kind != "cpu" or cfg.assumed_mfu != type(cfg).__dataclass_fields__["assumed_mfu"].default:
         return None
-    from gpttui.cpumfu import cpu_mfu
+    from gpttui.plan.cpumfu import cpu_mfu
 
     accum = cfg.gradient_accumulation_steps if isinstance(cfg.gradient_accumulation_steps, int) else 1
     return cpu_mfu(fpt, cfg.vocab_size, params, mb * cfg.block_size * accum)
@@ -370,7 +370,7 @@ def _time_figures(cfg: Any, total: int | None, fpt: int, peak: float | None, pea
         mfu = tps * fpt / (n * peak * 1e12) if peak else None
         out["mfu"] = Figure(mfu, "", f"measured: tokens/s × FLOPs/token / ({n} × peak)") if mfu else _none("", "needs a peak")
     elif peak and cpu_mfu:
-        from gpttui.cpumfu import describe
+        from gpttui.plan.cpumfu import describe
 
         tps = n * peak * 1e12 * cpu_mfu / fpt
         tps_basis = f"assumed MFU {cpu_mfu:.0%} of {n} × {peak:.3g} TFLOPS (CPU model by shape)"

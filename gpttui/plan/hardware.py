@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gpttui.fmt import short_dtype
-from gpttui.hostmem import cpu_model, total_ram
+from gpttui.plan.hostmem import cpu_model, total_ram
 
 GIB = 1024**3
 
@@ -238,12 +238,12 @@ def measured_matmul_tflops(device: str, dtype: str) -> float:
 
     A stand-in peak for CPUs and cards missing from the table: an achievable rate, so MFU
     against it reads higher than against a datasheet peak. A CPU's is measured once per
-    machine and kept (`gpttui.peakstore`): measured per process it moved with the load.
+    machine and kept (`gpttui.plan.peakstore`): measured per process it moved with the load.
     """
     if device == "cpu":
         import torch
 
-        from gpttui.peakstore import kept_or_measure, machine_key
+        from gpttui.plan.peakstore import kept_or_measure, machine_key
 
         key = machine_key(device, dtype, torch.get_num_threads())
         return kept_or_measure(key, lambda: _matmul_tflops(device, dtype))
@@ -254,7 +254,7 @@ def remeasure_cpu_peak(dtype: str = "float32") -> float:
     """Measure this machine's CPU matmul peak again and keep it (on request)."""
     import torch
 
-    from gpttui.peakstore import kept_or_measure, machine_key
+    from gpttui.plan.peakstore import kept_or_measure, machine_key
 
     measured_matmul_tflops.cache_clear()
     return kept_or_measure(machine_key("cpu", dtype, torch.get_num_threads()),

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 from gpttui.fsutil import atomic_write_text
-from gpttui.hostmem import cpu_model
 from gpttui.paths import data_dir
+from gpttui.plan.hostmem import cpu_model
 
 FILE = "peaks.json"
 

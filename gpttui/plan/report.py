@@ -1,6 +1,6 @@
 """`gpttui --estimate PRESET` and `gpttui presets`: rich tables or `--json`.
 
-The estimate's device is resolved by `gpttui.target` (`--gpu`, else the config's `gpu`,
+The estimate's device is resolved by `gpttui.plan.target` (`--gpu`, else the config's `gpu`,
 else the CPU for `device = "cpu"`, else what NVML detects), as for the TUI's panels.
 Table cards keep this path torch-free; a CPU or a card outside the table gets a short
 measured matmul peak (imports torch).
@@ -13,12 +13,12 @@ import json
 import math
 from typing import Any
 
-from gpttui import estimate as E
 from gpttui import presets as P
 from gpttui.config import TrainConfig
 from gpttui.errors import GpttuiError
 from gpttui.fmt import figure, si_spaced
-from gpttui.target import Target, estimate_for, resolve_target
+from gpttui.plan import estimate as E
+from gpttui.plan.target import Target, estimate_for, resolve_target
 
 
 def build_estimate(cfg: TrainConfig, gpu_arg: str | None) -> tuple[E.Estimate, Target]:

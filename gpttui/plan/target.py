@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from gpttui import hardware as H
 from gpttui.config import TrainConfig
 from gpttui.errors import ConfigError
+from gpttui.plan import hardware as H
 
 MEASURING = "measuring a matmul peak…"
 PeakKey = tuple[str, str]  # (torch device: "cpu" | "mps" | "cuda:N", dtype)
@@ -93,7 +93,7 @@ def estimate_for(cfg: TrainConfig, target: Target, runs: list[Any] | None = None
     """`cfg`'s estimate on `target` with the dataset's size and, when a past run of the
     same shape measured it there, its throughput; the device figure says where it came
     from. `runs`: the run summaries, when the caller has listed them already."""
-    from gpttui import estimate as E
+    from gpttui.plan import estimate as E
 
     tps, run_id = measured_tokens_per_s(cfg, target, runs)
     est = E.estimate(
@@ -127,7 +127,7 @@ def measured_tokens_per_s(cfg: TrainConfig, target: Target, summaries: list[Any]
     device (one process), if any: the median of its recent log windows. `summaries` is
     `runs.list_runs()` when the caller already has it (one scan for many estimates)."""
     try:
-        from gpttui import runs
+        from gpttui.runs import store as runs
     except ImportError:
         return None, ""
     try:

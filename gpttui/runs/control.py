@@ -40,7 +40,7 @@ def take(run_path: Path | str) -> str | None:
 
 
 def obey(run_path: Path | str, trainer: Any) -> str | None:
-    """Apply a pending request to `trainer` (a `gpttui.trainer.Trainer`); returns it."""
+    """Apply a pending request to `trainer` (a `gpttui.train.trainer.Trainer`); returns it."""
     action = take(run_path)
     if action is not None:
         {"pause": trainer.pause, "resume": trainer.resume, "save": trainer.save_now, "stop": trainer.stop}[action]()

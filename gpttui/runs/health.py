@@ -21,7 +21,7 @@ DAMAGED = "damaged"  # listing-only state: status.json unreadable (its checkpoin
 def read_or_note(path: Path, damage: list[str]) -> dict[str, Any]:
     """The JSON object in `path` ({} if missing); if it is damaged, {} and its name noted."""
     from gpttui.errors import RunError
-    from gpttui.runs import _read_json
+    from gpttui.runs.store import _read_json
 
     try:
         return _read_json(path)
@@ -40,7 +40,7 @@ def damage_note(run: Any, damage: list[str]) -> str | None:
 
 def damaged_summary(run: Any, note: str) -> Any:
     """A RunSummary for a folder whose files say nothing usable."""
-    from gpttui.runs import RunSummary
+    from gpttui.runs.store import RunSummary
 
     t = mtime(run.path)
     return RunSummary(id=run.id, preset="", state=DAMAGED, iter=0, max_iters=0, tokens_seen=0,

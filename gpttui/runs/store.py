@@ -6,7 +6,7 @@ params, host), `status.json` (state, pid, host, progress; rewritten atomically),
 `samples/` and `lock`. A second gpttui, or one started after an SSH drop, reads the same
 files to list and follow a run; a run whose status says active but whose process is gone
 is shown as "interrupted" and can be resumed. A training run's events reach these files
-through `gpttui.runwriter.MetricsWriter`.
+through `gpttui.runs.writer.MetricsWriter`.
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ from typing import Any
 
 from gpttui import config as C
 from gpttui import events as E
-from gpttui import runhealth
 from gpttui.errors import RunError
 from gpttui.faults import is_user_os_error, os_error, pause_point, remove_stale_temporaries
 from gpttui.fsutil import atomic_open, atomic_write_text
 from gpttui.paths import check_name, runs_dir
 from gpttui.proc import pid_alive
-from gpttui.records import decoder_at, park_decoder
+from gpttui.runs import health as runhealth
+from gpttui.runs.records import decoder_at, park_decoder
 
 try:  # POSIX advisory locks; Windows falls back to the pid check alone
     import fcntl
@@ -319,10 +319,10 @@ def create_run(cfg: C.TrainConfig, preset: str, name: str | None = None, params:
     `params` defaults to the config's total parameter count (the estimator's, which equals
     the model's)."""
     if params is None:
-        from gpttui.estimate import count_params
+        from gpttui.plan.estimate import count_params
 
         params = count_params(cfg).total
-    from gpttui.pretrained import check_available
+    from gpttui.weights.pretrained import check_available
 
     check_available(cfg.init_from)  # weights not here (an empty HF cache): fail before the folder exists
     root = runs_dir()

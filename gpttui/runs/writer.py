@@ -1,5 +1,5 @@
 """The listener that writes a training run's events into its folder: metrics.jsonl lines
-(compact step records, `gpttui.records`) and a current status.json (`Run.write_status`).
+(compact step records, `gpttui.runs.records`) and a current status.json (`Run.write_status`).
 The Trainer attaches one as its first listener whenever it trains into a run."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 
 from gpttui import events as E
 from gpttui.faults import is_user_os_error, os_error
-from gpttui.records import StepEncoder
-from gpttui.records import dumps as _dumps
-from gpttui.runs import Run, host
+from gpttui.runs.records import StepEncoder
+from gpttui.runs.records import dumps as _dumps
+from gpttui.runs.store import Run, host
 
 _STATUS_MIN_INTERVAL_S = 2.0  # status.json rewrites from step metrics at most this often
 

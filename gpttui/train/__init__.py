@@ -1,1 +1,1 @@
-"""The training engine behind `gpttui.trainer.Trainer`: set-up, loop, metrics, DDP."""
+"""The training engine behind `gpttui.train.trainer.Trainer`: set-up, loop, metrics, DDP."""

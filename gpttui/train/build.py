@@ -16,12 +16,13 @@ from typing import Any
 
 import torch
 
-from gpttui import pretrained, recipes
 from gpttui.config import TrainConfig
 from gpttui.errors import RunError
+from gpttui.model import recipes
 from gpttui.train import ddp
 from gpttui.train import setup as S
 from gpttui.train.owner import Job
+from gpttui.weights import pretrained
 
 Log = Callable[..., None]  # (text, level="info")
 
@@ -66,9 +67,9 @@ class Built:
 
 def build(job: Job, log: Log) -> Built:
     """Set up `job` on this machine (see the module docstring); `log` speaks to the user."""
-    from gpttui.checkpoint import load_checkpoint, require_recipe
     from gpttui.data.reader import BatchReader
     from gpttui.data.store import require_ready
+    from gpttui.weights.checkpoint import load_checkpoint, require_recipe
 
     cfg, dist = job.cfg, job.dist
     env = S.resolve_env(cfg, dist.local_rank, dist.enabled)
@@ -119,7 +120,7 @@ def _geometry_from_checkpoint(cfg: TrainConfig, ckpt: dict[str, Any]) -> TrainCo
 def _restore(ck: dict[str, Any], optimizer: Any, scaler: Any, reader: Any, tokens_per_iter: int,
              dist: ddp.DistInfo, log: Log) -> Resumed:
     """Optimizer, scaler, data order and RNG from checkpoint `ck`; the counters it saved."""
-    from gpttui.checkpoint import restore_rng
+    from gpttui.weights.checkpoint import restore_rng
 
     try:
         optimizer.load_state_dict(ck["optimizer"])
@@ -180,7 +181,7 @@ def _wrap(module: torch.nn.Module, env: S.Env, dist: ddp.DistInfo) -> tuple[torc
 
 
 def _peak(env: S.Env) -> tuple[float | None, str]:
-    from gpttui.hardware import peak_for
+    from gpttui.plan.hardware import peak_for
 
     try:
         return peak_for(env.device_name, env.dtype)

@@ -30,8 +30,8 @@ def start(cfg: TrainConfig, preset: str, *, name: str | None = None, listeners: 
           progress_for: ProgressFor | None = None, cancelled: Callable[[], bool] = lambda: False) -> Any:
     """A Trainer for a new run of `cfg` (run folder created on rank 0), or None when
     `cancelled()` turned true while the dataset was being prepared."""
-    from gpttui import runs
-    from gpttui.pretrained import check_available
+    from gpttui.runs import store as runs
+    from gpttui.weights.pretrained import check_available
 
     check_available(cfg.init_from)  # GPT-2 weights not in the local cache: before a dataset is prepared
     dist = join(cfg)
@@ -53,7 +53,7 @@ def resume(run_ref: Any, *, overrides: Iterable[str] = (), listeners: Iterable[L
            progress_for: ProgressFor | None = None) -> Any:
     """A Trainer continuing the run `run_ref` (id, path or `Run`) from its ckpt.pt: model,
     optimizer, RNG and data order restored; its dataset prepared first if it went missing."""
-    from gpttui import runs
+    from gpttui.runs import store as runs
 
     run = runs.get_run(run_ref) if isinstance(run_ref, (str, os.PathLike)) else run_ref
     cfg = resume_config(run, overrides)
@@ -117,8 +117,8 @@ def _run_config(run: Any) -> TrainConfig:
         return run.config()
     except GpttuiError as e:
         from gpttui import config as C
-        from gpttui.checkpoint import load_checkpoint
         from gpttui.fsutil import atomic_write_text
+        from gpttui.weights.checkpoint import load_checkpoint
 
         saved = load_checkpoint(run.checkpoint_path).get("config")
         if not isinstance(saved, dict):
@@ -140,7 +140,7 @@ def _ensure_dataset(cfg: TrainConfig, progress_for: ProgressFor | None) -> None:
 
 
 def _trainer(cfg: TrainConfig, run: Any, listeners: Iterable[Listener], *, resume: bool, dist: Any) -> Any:
-    from gpttui.trainer import Trainer
+    from gpttui.train.trainer import Trainer
 
     return Trainer(cfg, run, listeners, resume=resume, dist=dist)
 

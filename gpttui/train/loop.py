@@ -16,9 +16,10 @@ from typing import Any
 import torch
 
 from gpttui import events as E
-from gpttui import hostmem, recipes
 from gpttui.config import TrainConfig, to_dict
 from gpttui.faults import pause_point
+from gpttui.model import recipes
+from gpttui.plan import hostmem
 from gpttui.train.build import Built, build
 from gpttui.train.metrics import MetricsTracker, NonFiniteLoss
 from gpttui.train.monitor import RunMonitor
@@ -331,7 +332,7 @@ class Loop:
         run = self.job.run
         if run is None or not self.dist.is_master:
             return
-        from gpttui.checkpoint import build_checkpoint, save_checkpoint
+        from gpttui.weights.checkpoint import build_checkpoint, save_checkpoint
 
         t0 = time.perf_counter()
         self.metrics.flush()
@@ -345,7 +346,7 @@ class Loop:
         path = save_checkpoint(run.checkpoint_path, state)
         del state
         if reason == "best":  # best.pt beside ckpt.pt: a later, worse save keeps it
-            from gpttui.checkpoint import keep_best
+            from gpttui.weights.checkpoint import keep_best
 
             keep_best(path)
         self.last_saved_iter = self.iter_num

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from gpttui import events as E
-from gpttui.hostmem import host_memory
+from gpttui.plan.hostmem import host_memory
 from gpttui.train.setup import Env
 
 RECENT_LOSSES = 200  # losses carried by each StepMetrics (the UI's sparkline / chart)
@@ -99,7 +99,7 @@ class MetricsTracker:
         self._energy0: float | None = None
         self._energy_integrated = 0.0
         if env.device_type == "cuda":
-            from gpttui.hardware import NvmlSampler
+            from gpttui.plan.hardware import NvmlSampler
 
             self._nvml = NvmlSampler(nvml_index(torch.device(env.device).index or 0))
 

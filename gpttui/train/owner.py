@@ -18,7 +18,7 @@ from gpttui.train.ddp import DistInfo
 
 @dataclass(frozen=True)
 class Job:
-    """What one loop trains: `cfg` into `run` (a `gpttui.runs.Run`, or None: no files)."""
+    """What one loop trains: `cfg` into `run` (a `gpttui.runs.store.Run`, or None: no files)."""
 
     cfg: TrainConfig
     run: Any

@@ -17,7 +17,7 @@ import torch
 
 from gpttui.config import TrainConfig
 from gpttui.errors import ConfigError
-from gpttui.estimate import AUTO_CPU_BATCH, AUTO_MAX_BATCH, AUTO_MEMORY_FRACTION
+from gpttui.plan.estimate import AUTO_CPU_BATCH, AUTO_MAX_BATCH, AUTO_MEMORY_FRACTION
 
 # batch_size = "auto": the tokens per optimizer step are kept at what this reference
 # micro-batch would give with the config's gradient_accumulation_steps (16 is the
@@ -25,7 +25,7 @@ from gpttui.estimate import AUTO_CPU_BATCH, AUTO_MAX_BATCH, AUTO_MEMORY_FRACTION
 AUTO_REFERENCE_BATCH = 16
 # AUTO_CPU_BATCH (CPU: no memory probe; RAM is rarely the limit for models a CPU can train),
 # AUTO_MAX_BATCH and AUTO_MEMORY_FRACTION (headroom for fragmentation and eval) live in
-# gpttui.estimate, which predicts the same pick.
+# gpttui.plan.estimate, which predicts the same pick.
 
 
 @dataclass(frozen=True)

@@ -35,12 +35,12 @@ Listener = Callable[[E.Event], None]
 
 
 class Trainer:
-    """Trains `cfg` into `run` (a `gpttui.runs.Run`, or None: no files, e.g. a benchmark).
+    """Trains `cfg` into `run` (a `gpttui.runs.store.Run`, or None: no files, e.g. a benchmark).
 
     Listeners are called on the trainer thread with each event; keep them quick. With a run,
     a `MetricsWriter` (metrics.jsonl + status.json) is always the first listener, and the
     run's lock is held while training. Under torchrun only rank 0 writes anything.
-    Runs are started and resumed through `gpttui.launch` (dataset, run folder, torchrun)."""
+    Runs are started and resumed through `gpttui.train.launch` (dataset, run folder, torchrun)."""
 
     def __init__(self, cfg: TrainConfig, run: Any = None, listeners: Iterable[Listener] = (),
                  *, resume: bool = False, dist: ddp.DistInfo | None = None):
@@ -154,7 +154,7 @@ class Trainer:
         trackers: list[Any] = []
         try:
             if run is not None:
-                from gpttui.runwriter import MetricsWriter
+                from gpttui.runs.writer import MetricsWriter
 
                 try:
                     run.acquire_lock()
@@ -166,7 +166,7 @@ class Trainer:
                     return self.result
                 writer = MetricsWriter(run)
                 self._listeners.insert(0, writer)
-                from gpttui.trackers import listeners_for
+                from gpttui.train.trackers.listener import listeners_for
 
                 trackers = listeners_for(self.cfg, run, self.log)
                 self._listeners.extend(trackers)  # W&B, TensorBoard

@@ -23,7 +23,7 @@ from textual.worker import Worker
 from gpttui import events as E
 from gpttui.config import TrainConfig
 from gpttui.errors import GpttuiError
-from gpttui.target import peak_key
+from gpttui.plan.target import peak_key
 from gpttui.tui import failures
 from gpttui.tui.live import LiveRun
 from gpttui.tui.messages import EventInbox, InboxReady, Notice, SessionFailed
@@ -315,7 +315,7 @@ class GptTuiApp(App):
     @work(thread=True, exclusive=True, group="remeasure-peak", exit_on_error=False)
     def _remeasure_peak(self) -> None:
         """Measure the CPU matmul peak again (seconds; best on an idle machine) and keep it."""
-        from gpttui.hardware import remeasure_cpu_peak
+        from gpttui.plan.hardware import remeasure_cpu_peak
 
         self.post_message(Notice("Measuring the CPU matmul peak (a few seconds)…", "information"))
         try:

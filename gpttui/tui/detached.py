@@ -4,7 +4,7 @@ Under `gpttui serve` every browser tab is its own gpttui process, ended when the
 closes. A run started from a tab therefore trains in a detached headless `gpttui --run`
 (its own session, no terminal, output in the data dir's `serve/` folder), and the tab
 follows it through the run's metrics.jsonl, exactly as any other gpttui can. The keys of
-the training screen reach it through the run folder's `control` file (`gpttui.control`).
+the training screen reach it through the run folder's `control` file (`gpttui.runs.control`).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class DetachedSession:
     # -- start ------------------------------------------------------------------------------
     def _new_run_command(self) -> list[str]:
         from gpttui.paths import runs_dir
-        from gpttui.runs import _new_id
+        from gpttui.runs.store import _new_id
 
         assert self.cfg is not None
         stem = Path(self.preset).stem or "run"
@@ -72,7 +72,7 @@ class DetachedSession:
     def start(self) -> None:
         """Start the detached process and the thread that follows its run."""
         if self.resume_id is not None:
-            from gpttui.runs import get_run
+            from gpttui.runs.store import get_run
 
             get_run(self.resume_id)  # a one-line error here rather than in a log file
             args = ["--resume", self.resume_id]
@@ -94,7 +94,7 @@ class DetachedSession:
 
     # -- follow -----------------------------------------------------------------------------
     def _run(self) -> Any:
-        from gpttui.runs import get_run
+        from gpttui.runs.store import get_run
 
         try:
             return get_run(self.run_id)  # type: ignore[arg-type]
@@ -152,7 +152,7 @@ class DetachedSession:
 
     # -- control ----------------------------------------------------------------------------
     def _request(self, action: str) -> bool:
-        from gpttui import control
+        from gpttui.runs import control
 
         run = self._run() if self.run_id else None
         if run is None:

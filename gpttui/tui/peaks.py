@@ -1,7 +1,7 @@
 """Measured matmul peaks for devices the GPU table does not know (CPUs, MPS, unlisted cards).
 
 An estimate's time, speed and energy need a peak TFLOPS. Table cards have one; for the
-CPU (and MPS or a card missing from the table) `gpttui.hardware.measured_matmul_tflops`
+CPU (and MPS or a card missing from the table) `gpttui.plan.hardware.measured_matmul_tflops`
 measures one, which imports torch and takes seconds. `PeakCache` runs that at most once per
 (device, dtype) and only in worker threads: screens estimate at once with what is known,
 then `measure` (blocking, in their worker) and estimate again.
@@ -13,8 +13,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from gpttui.hardware import measured_peak
-from gpttui.target import MEASURING, PeakKey
+from gpttui.plan.hardware import measured_peak
+from gpttui.plan.target import MEASURING, PeakKey
 
 
 def waits_for_peak(est: Any) -> bool:
@@ -24,7 +24,7 @@ def waits_for_peak(est: Any) -> bool:
 
 def measure_matmul(device: str, dtype: str) -> float:
     """The real measurement (imports torch; seconds)."""
-    from gpttui.hardware import measured_matmul_tflops
+    from gpttui.plan.hardware import measured_matmul_tflops
 
     return measured_matmul_tflops(device, dtype)
 

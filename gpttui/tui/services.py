@@ -3,7 +3,7 @@
 `Services()` wires the real modules (imported lazily, inside worker threads, so the first
 frame never waits for torch or NVML); tests pass fakes for the clock, the device, the
 trainer and the sampler. This is also the thin adapter layer between the screens and
-`gpttui.launch`: a `TrainSession` is a trainer plus the run it creates or resumes (the
+`gpttui.train.launch`: a `TrainSession` is a trainer plus the run it creates or resumes (the
 dataset preparation that has to happen first is `launch`'s, as for headless runs).
 """
 
@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from gpttui import events as E
 from gpttui.config import TrainConfig
 from gpttui.events import Event
-from gpttui.target import MEASURING
+from gpttui.plan.target import MEASURING
 from gpttui.tui.peaks import PeakCache, measure_matmul
 
 Listener = Callable[[Event], None]
@@ -42,7 +42,7 @@ class TrainSession(Protocol):
 
 
 class RealSession:
-    """A `gpttui.trainer.Trainer` on a new run (or resuming one) of this process."""
+    """A `gpttui.train.trainer.Trainer` on a new run (or resuming one) of this process."""
 
     def __init__(self, cfg: TrainConfig | None, preset: str, listener: Listener, resume: str | None = None):
         self.cfg, self.preset, self.listener, self.resume_id = cfg, preset, listener, resume
@@ -51,7 +51,7 @@ class RealSession:
         self._stop_requested = threading.Event()
 
     def start(self) -> None:
-        from gpttui import launch
+        from gpttui.train import launch
 
         progress_for = lambda _cfg: self.listener  # noqa: E731 - PrepareProgress goes to the screen
         if self.resume_id is not None:
@@ -104,18 +104,18 @@ class RealSession:
 
 
 def _detect_device() -> Any:
-    from gpttui.hardware import detect_device
+    from gpttui.plan.hardware import detect_device
 
     return detect_device()
 
 
 def _estimate(cfg: TrainConfig, device: Any, peaks: PeakCache | None = None, runs: list[Any] | None = None) -> Any:
-    """The estimate for `cfg` on the target `gpttui.target` resolves (as `--estimate` does:
+    """The estimate for `cfg` on the target `gpttui.plan.target` resolves (as `--estimate` does:
     an unknown `gpu` name is the same ConfigError), `device` being the detected one. A CPU
     or unlisted card uses its matmul peak once `peaks` has measured it (see
     `gpttui.tui.peaks`); until then time and speed are unknown. `runs`: the run summaries,
     when the caller has listed them already (a past run's measured speed)."""
-    from gpttui.target import estimate_for, resolve_target
+    from gpttui.plan.target import estimate_for, resolve_target
 
     def measured(key: Any) -> tuple[float | None, str]:
         known = peaks.known(key) if peaks is not None else None
@@ -125,31 +125,31 @@ def _estimate(cfg: TrainConfig, device: Any, peaks: PeakCache | None = None, run
 
 
 def _list_runs() -> list[Any]:
-    from gpttui.runs import list_runs
+    from gpttui.runs.store import list_runs
 
     return list_runs()
 
 
 def _get_run(run_id: str) -> Any:
-    from gpttui.runs import get_run
+    from gpttui.runs.store import get_run
 
     return get_run(run_id)
 
 
 def _delete_run(run_id: str) -> None:
-    from gpttui.runs import delete_run
+    from gpttui.runs.store import delete_run
 
     delete_run(run_id)
 
 
 def _stream_sample(run: Any, **kw: Any) -> Iterator[str]:
-    from gpttui.sample import stream_sample
+    from gpttui.weights.sample import stream_sample
 
     return stream_sample(run, **kw)
 
 
 def _save_sample(run: Any, prompt: str, text: str, settings: dict[str, Any]) -> Path:
-    from gpttui.sample import save_sample
+    from gpttui.weights.sample import save_sample
 
     return save_sample(run, prompt, text, settings)
 

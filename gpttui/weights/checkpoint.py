@@ -313,7 +313,7 @@ def require_recipe(ckpt: Mapping[str, Any], recipe: str, action: str) -> None:
 def _model_args(ckpt: Mapping[str, Any]) -> dict[str, Any]:
     """model_args, completed from the config dict and the state dict's shapes (old nanoGPT
     files may lack fields)."""
-    from gpttui.model import GPTConfig
+    from gpttui.model.gpt import GPTConfig
 
     args: dict[str, Any] = {}
     sd = ckpt["model"]
@@ -338,7 +338,7 @@ def load_model(path: Path | str, device: str | torch.device = "cpu", trust: bool
     """The checkpoint's model (GPT, or ModernGPT for a modern checkpoint) with its weights
     on `device` (eval mode), and the checkpoint. Reads gpttui and nanoGPT `ckpt.pt` files
     alike; `recipe="gpt2"` refuses anything nanoGPT's GPT could not load (one-line RunError)."""
-    from gpttui.model import GPT, GPTConfig
+    from gpttui.model.gpt import GPT, GPTConfig
 
     ckpt = load_checkpoint(path, map_location="cpu", trust=trust)
     if recipe is not None:
@@ -363,7 +363,7 @@ def load_model(path: Path | str, device: str | torch.device = "cpu", trust: bool
 
 
 def _load_modern(path: Path | str, ckpt: dict[str, Any], device: str | torch.device) -> Any:
-    from gpttui.modern import ModernConfig, ModernGPT
+    from gpttui.model.modern import ModernConfig, ModernGPT
 
     try:
         model = ModernGPT(ModernConfig.from_dict(dict(ckpt.get("model_args") or {})))

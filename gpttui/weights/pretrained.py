@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gpttui import hf
 from gpttui.errors import ConfigError, RunError
+from gpttui.weights import hf
 
 NO_WEIGHTS = ("scratch", "resume")
 SHAPE = ("n_layer", "n_head", "n_embd", "block_size", "vocab_size", "bias")
@@ -75,7 +75,7 @@ def source_shape(init_from: str) -> dict[str, Any]:
     src = locate(init_from)
     if src.kind == "hf":
         return hf.read_config(src.path)
-    from gpttui.checkpoint import _model_args, load_checkpoint
+    from gpttui.weights.checkpoint import _model_args, load_checkpoint
 
     try:
         args = _model_args(load_checkpoint(src.path))
@@ -110,7 +110,7 @@ def read_weights(src: Source) -> dict[str, Any]:
     """nanoGPT-named tensors of `src` (on the CPU), lm_head tied to wte."""
     if src.kind == "hf":
         return hf.read_state(src.path)
-    from gpttui.checkpoint import load_checkpoint
+    from gpttui.weights.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(src.path)
     state = {k: v for k, v in ckpt["model"].items() if not k.endswith(hf.IGNORED)}
@@ -177,7 +177,7 @@ FORMATS = {"hf": "a Hugging Face GPT-2 folder (model.safetensors, config.json, G
 
 def export(ckpt_path: Path, out: Path, fmt: str = "hf") -> tuple[Path, dict[str, Any]]:
     """Write the checkpoint's model to `out` in `fmt`; returns the folder and model_args."""
-    from gpttui.checkpoint import load_model
+    from gpttui.weights.checkpoint import load_model
 
     if fmt not in FORMATS:
         raise RunError(f"export format {fmt!r} is not supported",
@@ -190,8 +190,8 @@ def export(ckpt_path: Path, out: Path, fmt: str = "hf") -> tuple[Path, dict[str,
 
 def cmd_export(args: Any) -> int:
     """`gpttui export RUN --format hf DIR`."""
-    from gpttui.checkpoint import resolve
-    from gpttui.runs import get_run
+    from gpttui.runs.store import get_run
+    from gpttui.weights.checkpoint import resolve
 
     path = Path(args.run).expanduser()
     if path.is_file() or (path.is_dir() and (path / "ckpt.pt").is_file() and not (path / "run.json").is_file()):

@@ -65,13 +65,13 @@ def stream_sample(
     """
     import torch
 
-    from gpttui.checkpoint import load_model
     from gpttui.tokenizer import get_encoding
+    from gpttui.weights.checkpoint import load_model
 
     if max_new_tokens < 0:
         raise RunError(f"max_new_tokens must be >= 0, got {max_new_tokens}", "e.g. 200")
     dev = pick_device(device)
-    from gpttui.checkpoint import choose
+    from gpttui.weights.checkpoint import choose
 
     path, kind = choose(_path_of(run), str(checkpoint) if checkpoint is not None else None)
     model, ckpt = load_model(path, dev)

@@ -50,7 +50,7 @@ def test_prepare_errors_exit_nonzero_with_one_line(tmp_path):
 
 
 def test_data_modules_import_no_torch_or_textual():
-    code = ("import sys, gpttui.data.cli, gpttui.data.prepare, gpttui.data.store; "
+    code = ("import sys, gpttui.cli.data, gpttui.data.prepare, gpttui.data.store; "
             "bad = [m for m in ('torch', 'textual') if m in sys.modules]; assert not bad, bad")
     r = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

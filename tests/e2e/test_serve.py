@@ -186,8 +186,8 @@ def _tiny_demo(data: Path, conf: Path) -> None:
 
 
 def test_served_home_screen_in_headless_chromium(tmp_path, isolated_dirs):
-    from gpttui import control
     from gpttui.paths import user_presets_dir
+    from gpttui.runs import control
 
     data, conf = isolated_dirs
     _tiny_demo(data, conf)
@@ -235,8 +235,8 @@ def test_served_home_screen_in_headless_chromium(tmp_path, isolated_dirs):
 
 
 def test_serve_refuses_a_taken_port_in_one_line():
+    from gpttui.cli.serve import check_port
     from gpttui.errors import GpttuiError
-    from gpttui.serve import check_port
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

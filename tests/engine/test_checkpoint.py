@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from gpttui import checkpoint as ck
 from gpttui.errors import RunError
-from gpttui.model import GPT, GPTConfig
+from gpttui.model.gpt import GPT, GPTConfig
+from gpttui.weights import checkpoint as ck
 
 ARGS = dict(block_size=16, vocab_size=101, n_layer=2, n_head=2, n_embd=32, dropout=0.0, bias=False)
 ROOT = Path(__file__).resolve().parents[2]
@@ -175,7 +175,7 @@ def test_load_model_rejects_foreign_weights(tmp_path):
 
 SAVER = textwrap.dedent("""
     import sys, torch
-    from gpttui.checkpoint import save_checkpoint, load_checkpoint
+    from gpttui.weights.checkpoint import save_checkpoint, load_checkpoint
     path = sys.argv[1]
     i = 0
     try:

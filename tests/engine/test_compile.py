@@ -12,9 +12,9 @@ import torch
 from trainutil import tiny_cfg, write_dataset
 
 from gpttui import events as E
-from gpttui import runs
-from gpttui.checkpoint import load_checkpoint
-from gpttui.trainer import Trainer
+from gpttui.runs import store as runs
+from gpttui.train.trainer import Trainer
+from gpttui.weights.checkpoint import load_checkpoint
 
 
 @pytest.mark.slow

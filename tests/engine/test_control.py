@@ -10,9 +10,9 @@ import time
 import pytest
 from trainutil import TINY, one_thread, write_dataset  # noqa: F401 - one_thread is a fixture
 
-from gpttui import control
-from gpttui.cli import main
+from gpttui.cli.main import main
 from gpttui.paths import runs_dir
+from gpttui.runs import control
 
 
 @pytest.fixture(autouse=True)

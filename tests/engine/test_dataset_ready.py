@@ -10,9 +10,9 @@ import pytest
 from trainutil import one_thread, tiny_cfg, write_dataset  # noqa: F401 - one_thread is a fixture
 
 from gpttui import events as E
-from gpttui import runs
 from gpttui.data.store import get_dataset
-from gpttui.trainer import Trainer
+from gpttui.runs import store as runs
+from gpttui.train.trainer import Trainer
 
 
 @pytest.mark.usefixtures("one_thread")

@@ -14,11 +14,13 @@ import pytest
 import torch
 from trainutil import one_thread, tiny_cfg, write_dataset  # noqa: F401 - one_thread is a fixture
 
-from gpttui import checkpoint as CK
-from gpttui import cli, runs, runwriter
 from gpttui import events as E
+from gpttui.cli import main as cli
 from gpttui.errors import GpttuiError, RunError
-from gpttui.trainer import Trainer
+from gpttui.runs import store as runs
+from gpttui.runs import writer as runwriter
+from gpttui.train.trainer import Trainer
+from gpttui.weights import checkpoint as CK
 
 
 def _main(capsys, *argv: str) -> tuple[int, str]:

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from trainutil import TINY, write_dataset
 
-from gpttui.checkpoint import load_checkpoint
 from gpttui.paths import runs_dir
 from gpttui.proc import pid_alive
+from gpttui.weights.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from trainutil import TINY, write_dataset
 
-from gpttui.checkpoint import load_checkpoint
 from gpttui.paths import runs_dir
+from gpttui.weights.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

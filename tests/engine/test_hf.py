@@ -12,13 +12,14 @@ import torch
 from trainutil import TINY, one_thread, write_dataset  # noqa: F401 - one_thread is a fixture
 
 from gpttui import config as C
-from gpttui import launch, runs
-from gpttui.checkpoint import load_checkpoint
-from gpttui.cli import main
+from gpttui.cli.main import main
 from gpttui.errors import ConfigError, RunError
-from gpttui.model import GPT, GPTConfig
-from gpttui.pretrained import load_weights
-from gpttui.trainer import Trainer
+from gpttui.model.gpt import GPT, GPTConfig
+from gpttui.runs import store as runs
+from gpttui.train import launch
+from gpttui.train.trainer import Trainer
+from gpttui.weights.checkpoint import load_checkpoint
+from gpttui.weights.pretrained import load_weights
 
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("safetensors")
@@ -84,7 +85,7 @@ def test_a_gpttui_run_exports_and_transformers_gives_the_same_logits(tmp_path, c
     assert "padding rows of the embedding dropped" in capsys.readouterr().out
     assert json.loads((out / "config.json").read_text())["vocab_size"] == 50257
 
-    from gpttui.checkpoint import load_model
+    from gpttui.weights.checkpoint import load_model
 
     ours, _ = load_model(run.checkpoint_path)
     theirs = transformers.GPT2LMHeadModel.from_pretrained(out).eval()
@@ -211,7 +212,7 @@ def test_nanogpt_finetune_shakespeare_loads_as_gpt2_xl(tmp_path):
     """nanoGPT's config/finetune_shakespeare.py (its `'ft-' + str(time.time())` run name written
     as a literal here: expressions are config.py's business): constant lr, no warmup check."""
     from gpttui import presets
-    from gpttui.estimate import count_params
+    from gpttui.plan.estimate import count_params
 
     path = tmp_path / "finetune_shakespeare.py"
     path.write_text(FINETUNE_SHAKESPEARE)

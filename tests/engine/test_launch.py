@@ -1,4 +1,4 @@
-"""Starting and resuming a run have one home (`gpttui.launch`) that headless and the TUI
+"""Starting and resuming a run have one home (`gpttui.train.launch`) that headless and the TUI
 share: a TUI resume prepares a dataset that went missing, as a headless one always did."""
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ import pytest
 from trainutil import one_thread, tiny_cfg  # noqa: F401 - one_thread is a fixture
 
 from gpttui import events as E
-from gpttui import headless, launch, runs
+from gpttui.cli import headless
 from gpttui.data.store import get_dataset
+from gpttui.runs import store as runs
+from gpttui.train import launch
 from gpttui.tui.services import RealSession
 
 WORDS = "the of and to in is was for that on with as by at from model training data token language".split()

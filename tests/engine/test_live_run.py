@@ -9,11 +9,11 @@ import pytest
 from trainutil import one_thread, tiny_cfg, write_dataset  # noqa: F401 - one_thread is a fixture
 
 from gpttui import events as E
-from gpttui import runs
-from gpttui.checkpoint import load_checkpoint
-from gpttui.headless import cmd_runs
-from gpttui.printers import event_line
-from gpttui.trainer import Trainer
+from gpttui.cli.headless import cmd_runs
+from gpttui.cli.printers import event_line
+from gpttui.runs import store as runs
+from gpttui.train.trainer import Trainer
+from gpttui.weights.checkpoint import load_checkpoint
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from gpttui.loss import CHUNK_BYTES, default_chunk_rows, linear_cross_entropy
+from gpttui.model.loss import CHUNK_BYTES, default_chunk_rows, linear_cross_entropy
 
 
 def plain(x: torch.Tensor, w: torch.Tensor, t: torch.Tensor, softcap: float | None = None) -> torch.Tensor:
@@ -179,7 +179,7 @@ def test_compiled_equals_eager():
 # -- in the model ---------------------------------------------------------------------------
 
 def _model_pair(**over):
-    from gpttui.model import GPT, GPTConfig
+    from gpttui.model.gpt import GPT, GPTConfig
 
     cfg = GPTConfig(**{**dict(block_size=32, vocab_size=333, n_layer=2, n_head=2, n_embd=32,
                               dropout=0.0, bias=True), **over})

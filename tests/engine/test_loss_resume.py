@@ -8,9 +8,10 @@ import torch
 from trainutil import one_thread, tiny_cfg, write_dataset  # noqa: F401 - one_thread is a fixture
 
 from gpttui import events as E
-from gpttui import launch, runs
-from gpttui.checkpoint import load_checkpoint, save_checkpoint
-from gpttui.trainer import Trainer
+from gpttui.runs import store as runs
+from gpttui.train import launch
+from gpttui.train.trainer import Trainer
+from gpttui.weights.checkpoint import load_checkpoint, save_checkpoint
 
 
 def _run(cfg, name, stop_at=None):

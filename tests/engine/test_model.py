@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from gpttui.model import GPT, GPTConfig
+from gpttui.model.gpt import GPT, GPTConfig
 
 SMALL = dict(block_size=16, vocab_size=101, n_layer=2, n_head=2, n_embd=32, dropout=0.0)
 
@@ -38,7 +38,7 @@ def test_param_count_matches_formula(bias):
 
 @pytest.mark.parametrize("bias", [False, True])
 def test_param_count_matches_estimator(bias):
-    estimate = pytest.importorskip("gpttui.estimate")
+    estimate = pytest.importorskip("gpttui.plan.estimate")
     from gpttui import config
 
     tc = config.build(dict(n_layer=2, n_head=4, n_embd=32, block_size=32, bias=bias))
@@ -83,7 +83,7 @@ def test_forward_shapes_and_initial_loss():
     x = torch.randint(0, 1000, (3, 16))
     y = torch.randint(0, 1000, (3, 16))
     logits, loss = m(x, y)
-    assert logits is None  # the chunked loss never forms them (gpttui.loss)
+    assert logits is None  # the chunked loss never forms them (gpttui.model.loss)
     assert loss.item() == pytest.approx(math.log(1000), abs=0.1)
     m.chunked_loss = False  # nanoGPT's path: the logits come back with the loss
     logits, plain_loss = m(x, y)
@@ -115,7 +115,7 @@ def test_crop_block_size():
 
 def naive(m: GPT, prompt: torch.Tensor, n: int, temperature: float, top_k, seed: int | None, keep: int):
     """Reference: re-run the whole window every step, window per `stream`'s documented policy."""
-    from gpttui.model import sample_next
+    from gpttui.model.gpt import sample_next
 
     g = torch.Generator().manual_seed(seed) if seed is not None else None
     bs = m.config.block_size

@@ -13,11 +13,11 @@ import torch
 from trainutil import one_thread, tiny_cfg, write_dataset  # noqa: F401 - one_thread is a fixture
 
 from gpttui import events as E
-from gpttui import runs
+from gpttui.runs import store as runs
 from gpttui.train import loop as L
 from gpttui.train.metrics import MetricsTracker, NonFiniteLoss
 from gpttui.train.setup import Env
-from gpttui.trainer import Trainer
+from gpttui.train.trainer import Trainer
 
 CPU = Env(device="cpu", device_type="cpu", dtype="float32", use_scaler=False, compile=False, device_name="cpu")
 

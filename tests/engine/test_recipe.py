@@ -9,14 +9,18 @@ import torch
 from torch.nn import functional as F
 from trainutil import one_thread, tiny_cfg, write_dataset  # noqa: F401 - one_thread is a fixture
 
-from gpttui import checkpoint as ck
-from gpttui import estimate, launch, recipes, runs, sample
 from gpttui import events as E
 from gpttui.config import TrainConfig
 from gpttui.errors import ConfigError, RunError
-from gpttui.modern import ModernConfig, ModernGPT
-from gpttui.optim import MuonAdamW, orthogonalize
-from gpttui.trainer import Trainer
+from gpttui.model import recipes
+from gpttui.model.modern import ModernConfig, ModernGPT
+from gpttui.model.optim import MuonAdamW, orthogonalize
+from gpttui.plan import estimate
+from gpttui.runs import store as runs
+from gpttui.train import launch
+from gpttui.train.trainer import Trainer
+from gpttui.weights import checkpoint as ck
+from gpttui.weights import sample
 
 MODERN = dict(recipe="modern", learning_rate=0.01, embed_lr=0.2, muon_lr=0.03, min_lr=0.0, grad_clip=0.0)
 

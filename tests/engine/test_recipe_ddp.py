@@ -9,8 +9,8 @@ import pytest
 from test_ddp import torchrun
 from trainutil import TINY, write_dataset
 
-from gpttui.checkpoint import checkpoint_recipe, load_checkpoint
 from gpttui.paths import runs_dir
+from gpttui.weights.checkpoint import checkpoint_recipe, load_checkpoint
 
 pytestmark = pytest.mark.slow
 

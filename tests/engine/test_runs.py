@@ -11,8 +11,9 @@ import pytest
 from trainutil import tiny_cfg
 
 from gpttui import events as E
-from gpttui import runs, runwriter
 from gpttui.errors import RunError
+from gpttui.runs import store as runs
+from gpttui.runs import writer as runwriter
 
 
 def _dead_pid() -> int:
@@ -99,7 +100,7 @@ def test_a_new_run_records_its_parameter_count():
     """Runs started from the TUI showed '–' params: create_run now counts them itself."""
     from trainutil import tiny_cfg
 
-    from gpttui.estimate import count_params
+    from gpttui.plan.estimate import count_params
 
     cfg = tiny_cfg()
     run = runs.create_run(cfg, "tiny")
@@ -112,7 +113,7 @@ def test_a_zombie_pid_is_not_alive():
     import subprocess
     import sys
 
-    from gpttui.runs import pid_alive
+    from gpttui.runs.store import pid_alive
 
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:

@@ -8,11 +8,11 @@ import json
 import pytest
 import torch
 
-from gpttui import checkpoint as ck
-from gpttui import sample
 from gpttui.errors import RunError
-from gpttui.model import GPT, GPTConfig
+from gpttui.model.gpt import GPT, GPTConfig
 from gpttui.tokenizer import get_encoding
+from gpttui.weights import checkpoint as ck
+from gpttui.weights import sample
 
 ARGS = dict(block_size=32, vocab_size=50304, n_layer=2, n_head=2, n_embd=32, dropout=0.0, bias=False)
 

@@ -15,8 +15,9 @@ import pytest
 from trainutil import one_thread, tiny_cfg, write_dataset  # noqa: F401 - one_thread is a fixture
 
 from gpttui import events as E
-from gpttui import runs, trackers
-from gpttui.trainer import Trainer
+from gpttui.runs import store as runs
+from gpttui.train.trackers import listener as trackers
+from gpttui.train.trainer import Trainer
 
 
 @pytest.fixture(autouse=True)
@@ -58,7 +59,7 @@ def test_a_resumed_tensorboard_log_hides_what_the_lost_session_wrote_past_its_ch
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from gpttui.tbwriter import TbWriter
+    from gpttui.train.trackers.tbwriter import TbWriter
 
     first = TbWriter(tmp_path / "tb")
     for i in range(1, 11):
@@ -77,7 +78,7 @@ def test_a_resumed_tensorboard_log_hides_what_the_lost_session_wrote_past_its_ch
     assert "samples/text_summary" in acc.Tags()["tensors"]
     import subprocess
 
-    out = subprocess.run([sys.executable, "-c", "import sys, gpttui.tbwriter; print('torch' in sys.modules)"],
+    out = subprocess.run([sys.executable, "-c", "import sys, gpttui.train.trackers.tbwriter; print('torch' in sys.modules)"],
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"  # the tracker process's TensorBoard writer imports no torch (1.8 s of CPU)
 

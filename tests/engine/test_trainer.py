@@ -12,10 +12,11 @@ import torch
 from trainutil import one_thread, tiny_cfg, write_dataset  # noqa: F401 - one_thread is a fixture
 
 from gpttui import events as E
-from gpttui import launch, runs
-from gpttui.checkpoint import load_checkpoint
+from gpttui.runs import store as runs
+from gpttui.train import launch
 from gpttui.train import loop as L
-from gpttui.trainer import Trainer
+from gpttui.train.trainer import Trainer
+from gpttui.weights.checkpoint import load_checkpoint
 
 
 @pytest.fixture(autouse=True)
@@ -36,8 +37,8 @@ def _of(events, cls):
 
 
 def _as_written(ev: E.Event) -> dict:
-    """An event as metrics.jsonl gives it back: step records round floats (gpttui.records)."""
-    from gpttui.records import _round
+    """An event as metrics.jsonl gives it back: step records round floats (gpttui.runs.records)."""
+    from gpttui.runs.records import _round
 
     d = ev.to_json()
     return {k: _round(k, v) for k, v in d.items()} if isinstance(ev, E.StepMetrics) else d
@@ -126,7 +127,7 @@ def test_out_of_memory_fails_with_the_halve_double_hint(monkeypatch):
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(monkeypatch):
     cfg = tiny_cfg(max_iters=20, lr_decay_iters=20, eval_interval=3, log_interval=1)
     poison = threading.Event()
-    from gpttui.model import GPT
+    from gpttui.model.gpt import GPT
 
     real = GPT.forward
 
@@ -203,7 +204,7 @@ def test_resume_gives_exactly_the_uninterrupted_losses():
     first = tr.run()
     assert isinstance(first, E.Finished) and first.state == E.STOPPED and first.iter == 4
     # the checkpoint keeps the step losses so far (a resumed run's sparkline continues)
-    from gpttui.checkpoint import load_checkpoint
+    from gpttui.weights.checkpoint import load_checkpoint
 
     kept = load_checkpoint(run.checkpoint_path)["recent_losses"]
     assert kept == pytest.approx([losses_full[i] for i in (1, 2, 3, 4)], abs=1e-6)
@@ -227,8 +228,8 @@ def test_throughput_stays_sane_across_evals_and_checkpoints():
     from trainutil import tiny_cfg, write_dataset
 
     from gpttui import events as E
-    from gpttui import runs
-    from gpttui.trainer import Trainer
+    from gpttui.runs import store as runs
+    from gpttui.train.trainer import Trainer
 
     write_dataset()
     cfg = tiny_cfg(max_iters=12, lr_decay_iters=12, eval_interval=2, log_interval=1, always_save_checkpoint=True)

@@ -14,10 +14,10 @@ from tui_fakes import fake_device, services
 
 from gpttui import config as C
 from gpttui.errors import ConfigError
-from gpttui.hardware import DeviceInfo, measured_basis
 from gpttui.paths import user_presets_dir
-from gpttui.target import MEASURING
-from gpttui.target import peak_key as peak_target
+from gpttui.plan.hardware import DeviceInfo, measured_basis
+from gpttui.plan.target import MEASURING
+from gpttui.plan.target import peak_key as peak_target
 from gpttui.tui.app import make_app
 from gpttui.tui.peaks import PeakCache
 from gpttui.tui.widgets.estimate_panel import EstimatePanel
@@ -116,7 +116,7 @@ async def test_failed_measurement_is_reported_not_fatal() -> None:
 def test_a_past_run_of_the_same_shape_gives_the_measured_speed() -> None:
     """Home and the editor use the throughput a past run measured on this machine, as
     `gpttui --estimate` does; another shape or another device does not count."""
-    from gpttui import runs
+    from gpttui.runs import store as runs
     from gpttui.tui.services import _estimate
 
     cfg = C.TrainConfig(device="cpu", n_layer=2, n_head=2, n_embd=64, block_size=64, batch_size=4,
@@ -138,7 +138,7 @@ def test_a_past_run_of_the_same_shape_gives_the_measured_speed() -> None:
 async def test_an_unknown_gpu_name_is_the_clis_error_not_a_cpu_estimate() -> None:
     """`gpu = "RTX 9999"`: `--estimate` stops with a ConfigError; the TUI used to estimate a
     CPU at float32 without a word. Both now resolve the target in one place."""
-    from gpttui.report import build_estimate
+    from gpttui.plan.report import build_estimate
 
     (user_presets_dir() / "odd.toml").write_text('description = "odd card"\ngpu = "RTX 9999"\n')
     with pytest.raises(ConfigError) as cli:

@@ -71,7 +71,7 @@ async def test_real_tiny_cpu_run(isolated_dirs, monkeypatch) -> None:
         app.session.join(30)
         # stopping leaves a checkpoint of the last step (a "stop" one, or the eval/interval
         # checkpoint of that same step when one was just written)
-        from gpttui.runs import get_run
+        from gpttui.runs.store import get_run
 
         st = get_run(run_id).status()
         assert st["state"] == E.STOPPED and st["checkpoint_iter"] == st["iter"] > 0, st
@@ -100,7 +100,7 @@ async def test_quit_to_background_hands_run_to_resume(isolated_dirs) -> None:
 
     from tui_fakes import fake_device, user_presets
 
-    from gpttui.runs import get_run, pid_alive
+    from gpttui.runs.store import get_run, pid_alive
     from gpttui.tui.quitting import hand_off
     from gpttui.tui.services import Services
 

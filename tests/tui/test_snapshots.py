@@ -59,7 +59,7 @@ def test_editor(snap_compare) -> None:
 
 def cpu_services():
     """A CPU machine (its matmul peak 'measures' 0.125 TFLOPS: see tui_fakes.services)."""
-    from gpttui.hardware import DeviceInfo
+    from gpttui.plan.hardware import DeviceInfo
 
     dev = DeviceInfo("cpu", "CPU (Test, 2 threads)", 0, 16 * 2**30, None, None,
                      "CPU: no table peak; measured with a matmul when needed", None)
@@ -163,7 +163,7 @@ def test_run_followed(snap_compare, isolated_dirs) -> None:
     import json
     import os
 
-    from gpttui.runs import host
+    from gpttui.runs.store import host
 
     data, _ = isolated_dirs
     path = write_run(data, "20231114-live", "tiny", script("20231114-live", 14), state=E.TRAINING, iters=14)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gpttui import events as E
-from gpttui.hardware import DeviceInfo, lookup_gpu
+from gpttui.plan.hardware import DeviceInfo, lookup_gpu
 from gpttui.tui.services import Services
 
 NOW = 1_700_000_000.0  # fixed clock: 2023-11-14 22:13 UTC

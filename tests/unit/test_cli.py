@@ -31,7 +31,7 @@ def test_help_is_fast():
 def test_light_paths_import_neither_torch_nor_textual():
     code = (
         "import sys, contextlib, io\n"
-        "from gpttui import cli\n"
+        "from gpttui.cli import main as cli\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    assert cli.main(['presets']) == 0\n"
         "    assert cli.main(['presets', '--json']) == 0\n"

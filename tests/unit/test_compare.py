@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gpttui import compare
 from gpttui import events as E
+from gpttui.runs import compare
 
 
 def run(vals: list[tuple[int, float]], tokens_per_iter: int = 100, s_per_iter: float = 2.0) -> list[E.Event]:

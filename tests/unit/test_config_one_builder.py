@@ -95,7 +95,7 @@ def test_set_keeps_its_cli_words():
 
 
 def test_an_unknown_gpu_in_the_config_is_the_gpu_keys_fault():
-    from gpttui.target import resolve_target
+    from gpttui.plan.target import resolve_target
 
     with pytest.raises(ConfigError) as e:
         resolve_target(C.build({**BASE, "gpu": "RTX 9999"}), None)

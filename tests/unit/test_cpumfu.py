@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gpttui import config as C
-from gpttui import cpumfu
-from gpttui import estimate as E
+from gpttui.plan import cpumfu
+from gpttui.plan import estimate as E
 
 
 def _mfu(layers: int, width: int, block: int, batch: int) -> float:

@@ -7,12 +7,12 @@ import json
 import pytest
 
 from gpttui import config as C
-from gpttui import estimate as E
 from gpttui import presets as P
-from gpttui import report as R
-from gpttui import target as T
-from gpttui.cpumfu import cpu_mfu
-from gpttui.hardware import GIB, lookup_gpu
+from gpttui.plan import estimate as E
+from gpttui.plan import report as R
+from gpttui.plan import target as T
+from gpttui.plan.cpumfu import cpu_mfu
+from gpttui.plan.hardware import GIB, lookup_gpu
 
 
 def hand_count(L, d, V, T, bias):
@@ -44,7 +44,7 @@ def test_count_params_matches_hand_count(L, h, d, bias):
 
 @pytest.mark.parametrize("L, h, d, bias, T, V", [(2, 2, 32, False, 16, 50304), (2, 4, 64, True, 32, 50257)])
 def test_count_params_equals_real_model(L, h, d, bias, T, V):
-    model_mod = pytest.importorskip("gpttui.model")
+    model_mod = pytest.importorskip("gpttui.model.gpt")
     cfg = cfg_of(n_layer=L, n_head=h, n_embd=d, bias=bias, block_size=T, vocab_size=V)
     model = model_mod.GPT(model_mod.GPTConfig.from_train_config(cfg))
     pc = E.count_params(cfg)

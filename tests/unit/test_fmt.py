@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from gpttui import fmt
-from gpttui.estimate import Figure
+from gpttui.plan.estimate import Figure
 
 
 def test_counts() -> None:

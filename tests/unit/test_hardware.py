@@ -8,7 +8,7 @@ import types
 
 import pytest
 
-from gpttui import hardware as H
+from gpttui.plan import hardware as H
 
 
 @pytest.mark.parametrize("text, name", [
@@ -158,7 +158,7 @@ def test_measured_cpu_peak_is_labelled():
 
 
 def test_cpu_peak_is_measured_once_per_machine_and_kept(monkeypatch):
-    from gpttui import peakstore
+    from gpttui.plan import peakstore
 
     calls = []
 

@@ -99,7 +99,7 @@ def test_descriptions_state_no_time_and_their_figures_match_the_config(preset):
     """Home shows each preset's time from the estimate; a time written into a description
     ("CPU, under 3 minutes") disagreed with it. Figures a description does give (parameters,
     tokens) must be the config's own."""
-    from gpttui.estimate import count_params
+    from gpttui.plan.estimate import count_params
 
     desc = preset.description
     assert not DURATION.search(desc), f"{preset.name}: a time in the description: {desc!r}"

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 from gpttui import events as E
-from gpttui import records, runs, runwriter
 from gpttui.config import TrainConfig
-from gpttui.records import StepDecoder, StepEncoder, _round
+from gpttui.runs import records
+from gpttui.runs import store as runs
+from gpttui.runs import writer as runwriter
+from gpttui.runs.records import StepDecoder, StepEncoder, _round
 
 
 def gpu_step(i: int) -> E.StepMetrics:

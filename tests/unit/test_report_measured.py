@@ -3,7 +3,9 @@ device, and only then."""
 
 from __future__ import annotations
 
-from gpttui import presets, report, runs
+from gpttui import presets
+from gpttui.plan import report
+from gpttui.runs import store as runs
 
 
 def _past_run(cfg, device: str, tps: float, world_size: int = 1) -> str:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from gpttui import events as E
-from gpttui.trackchild import Start
+from gpttui.train.trackers.child import Start
 
 Log = Callable[[str, str], None]  # (text, level)
 INSTALL = {"wandb": "pip install 'gpttui[wandb]'", "tensorboard": "pip install 'gpttui[tensorboard]'"}
@@ -94,7 +94,7 @@ class TensorboardBackend:
 
     def __init__(self, start: Start):
         # tensorboard's own writer: no torch import in the tracker process
-        from gpttui.tbwriter import TbWriter
+        from gpttui.train.trackers.tbwriter import TbWriter
 
         self._cls = TbWriter
         self.dir = Path(start.run_path) / "tensorboard"
@@ -161,7 +161,7 @@ class TrackerListener:
 
     def _spawn(self) -> subprocess.Popen:
         boot = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); "  # this gpttui, this test's modules
-                "from gpttui.trackchild import main; raise SystemExit(main())")
+                "from gpttui.train.trackers.child import main; raise SystemExit(main())")
         cmd = [sys.executable, "-c", boot, json.dumps(sys.path)]
         with open(Path(self.run.path) / "trackers.log", "ab") as err:  # the child's (and W&B's) stray output
             proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,

@@ -22,12 +22,12 @@ from textual.worker import get_current_worker
 from gpttui import config as C
 from gpttui import fmt
 from gpttui.errors import ConfigError, GpttuiError
-from gpttui.pretrained import SHAPE, wants_weights
 from gpttui.tui.failures import ReportsWorkerFailures
 from gpttui.tui.messages import DatasetsListed, EstimateReady, PresetSaved, ReadyToStart
 from gpttui.tui.peaks import waits_for_peak
 from gpttui.tui.screens.dialogs import ChoiceScreen
 from gpttui.tui.widgets.estimate_panel import EstimatePanel
+from gpttui.weights.pretrained import SHAPE, wants_weights
 
 SHOWN_GROUPS = ("data", "model", "batching", "optimizer", "schedule", "eval", "system", "estimate")
 WIDE_FIELDS = frozenset({"description", "data_source"})  # free text: the input gets a line of its own

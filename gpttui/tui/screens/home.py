@@ -22,7 +22,7 @@ from textual.worker import get_current_worker
 from gpttui import fmt
 from gpttui.config import TrainConfig
 from gpttui.errors import GpttuiError
-from gpttui.target import peak_key
+from gpttui.plan.target import peak_key
 from gpttui.tui.failures import ReportsWorkerFailures
 from gpttui.tui.messages import HomeData
 from gpttui.tui.peaks import waits_for_peak

@@ -272,7 +272,7 @@ def compare_table(a: str, ea: list[E.Event], b: str, eb: list[E.Event], rows: in
 def _reach_rows(t: Table, ea: list[E.Event], eb: list[E.Event], target: float | None = None) -> None:
     """Tokens and training time each run needed to reach `target` (default: the best val
     loss both reached), measured at their evaluations."""
-    from gpttui.compare import common_target, reached
+    from gpttui.runs.compare import common_target, reached
 
     target = common_target(ea, eb) if target is None else target
     if target is None:
