@@ -83,6 +83,7 @@ class TrainConfig:
     # -- eval and logging ------------------------------------------------------------------
     eval_interval: int = _f(2000, "eval", "steps between train/val evaluations")
     eval_iters: int = _f(200, "eval", "batches averaged per evaluation")
+    eval_fixed: bool = _f(False, "eval", "evaluate on the same batches at every eval (seeded by `seed`), so a curve's steps are the model's, not the draw's; on in pilots and comparisons")
     log_interval: int = _f(1, "eval", "steps between metric events")
     always_save_checkpoint: bool = _f(True, "eval", "checkpoint at every eval, not only when val loss improves")
     checkpoint_interval_s: float = _f(1800.0, "eval", "also checkpoint at least this often (seconds, 0 = off)")

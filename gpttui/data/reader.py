@@ -76,7 +76,9 @@ class BatchReader:
         """A random batch from `split`; `stream` defaults to "train" for train, "eval" for val."""
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        rng = self._rng[stream or ("train" if split == "train" else "eval")]
+        return self._batch(split, self._rng[stream or ("train" if split == "train" else "eval")])
+
+    def _batch(self, split: str, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         n = self.tokens[split]
         ix = rng.integers(0, n - self.block_size, size=self.batch_size)
         data = np.memmap(self._path(split), dtype=np.uint16, mode="r", shape=(n,))
@@ -109,6 +111,16 @@ class BatchReader:
             if name in state["streams"]:
                 self._rng[name].bit_generator.state = _from_pcg_state(state["streams"][name])
 
+    def fixed_batches(self, split: str) -> _FixedBatches:
+        """The same `batch_size` windows of `split` at every call: a stream seeded by
+        (seed, rank, split) alone, used by evaluations with `eval_fixed` so two evals (or
+        two runs of one seed and dataset) are scored on identical tokens. It neither reads
+        nor moves the "train" and "eval" streams."""
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        seq = np.random.SeedSequence([self.seed, self.rank, len(STREAMS) + SPLITS.index(split)])
+        return _FixedBatches(self, split, np.random.Generator(np.random.PCG64(seq)))
+
     def reseed(self, offset: int) -> None:
         """Fresh streams derived from (seed, rank, offset): for ranks whose saved state is
         not in the checkpoint (DDP resume keeps rank 0's only)."""
@@ -116,6 +128,16 @@ class BatchReader:
             name: np.random.Generator(np.random.PCG64(np.random.SeedSequence([self.seed, self.rank, i, offset])))
             for i, name in enumerate(STREAMS)
         }
+
+
+class _FixedBatches:
+    """`get_batch()` for one evaluation: the k-th call returns the k-th of a fixed sequence."""
+
+    def __init__(self, reader: BatchReader, split: str, rng: np.random.Generator):
+        self._reader, self._split, self._rng = reader, split, rng
+
+    def get_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._reader._batch(self._split, self._rng)
 
 
 def _pcg_state(rng: np.random.Generator) -> dict[str, Any]:

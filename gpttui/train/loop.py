@@ -272,11 +272,12 @@ class Loop:
         total = 2 * self.cfg.eval_iters
         try:
             for n, split in enumerate(("train", "val")):
+                fixed = self.b.reader.fixed_batches(split) if self.cfg.eval_fixed else None
                 losses = torch.zeros(self.cfg.eval_iters)
                 for k in range(self.cfg.eval_iters):
                     if time.monotonic() >= self._progress_t:  # a long eval moves on screen too
                         self.emit_progress(0, n * self.cfg.eval_iters + k, total)
-                    x, y = self.b.reader.get_batch(split, stream="eval")
+                    x, y = fixed.get_batch() if fixed else self.b.reader.get_batch(split, stream="eval")
                     with self.env.autocast():
                         _, loss = model(x, y)
                     losses[k] = loss.item()

@@ -62,3 +62,22 @@ def test_short_or_missing_split_is_a_one_line_data_error():
     (folder / "val.bin").unlink()
     with pytest.raises(DataError, match="val.bin is missing"):
         BatchReader(folder, 8, 4, "cpu", seed=0)
+
+
+def test_fixed_batches_repeat_and_leave_the_streams_alone():
+    folder = write_dataset()
+    r = BatchReader(folder, 16, 4, "cpu", seed=3)
+    twin = BatchReader(folder, 16, 4, "cpu", seed=3)
+    first = [r.fixed_batches("val").get_batch()[0] for _ in range(1)] + [None]
+    a = r.fixed_batches("val")
+    b = r.fixed_batches("val")
+    seq_a = [a.get_batch()[0] for _ in range(3)]
+    seq_b = [b.get_batch()[0] for _ in range(3)]
+    assert all(torch.equal(p, q) for p, q in zip(seq_a, seq_b, strict=True))  # same tokens every eval
+    assert torch.equal(first[0], seq_a[0])
+    assert not torch.equal(seq_a[0], seq_a[1])  # a sequence of batches, not one batch repeated
+    assert not torch.equal(r.fixed_batches("train").get_batch()[0], seq_a[0])
+    # the random streams are exactly where an untouched reader's are
+    assert torch.equal(r.get_batch("train")[0], twin.get_batch("train")[0])
+    assert torch.equal(r.get_batch("val")[0], twin.get_batch("val")[0])
+

@@ -240,3 +240,16 @@ def test_throughput_stays_sane_across_evals_and_checkpoints():
     assert sum(isinstance(e, E.CheckpointSaved) for e in seen) >= 5
     med = statistics.median(tps)
     assert max(tps) < 20 * med, (max(tps), med)
+
+
+def test_eval_fixed_scores_every_eval_on_the_same_tokens():
+    """At learning_rate 1e-12 the weights never change (below float32 resolution): fixed eval batches give one val loss at
+    every eval, the random eval stream gives a different one each time."""
+    frozen = dict(learning_rate=1e-12, min_lr=1e-13, max_iters=8, eval_interval=2, eval_iters=2)
+    _, _, _, fixed = _train(tiny_cfg(eval_fixed=True, **frozen), name="fixed")
+    _, _, _, drawn = _train(tiny_cfg(eval_fixed=False, **frozen), name="drawn")
+    fixed_losses = {e.val_loss for e in _of(fixed, E.EvalResult)}
+    drawn_losses = {e.val_loss for e in _of(drawn, E.EvalResult)}
+    assert len(_of(fixed, E.EvalResult)) >= 4
+    assert len(fixed_losses) == 1
+    assert len(drawn_losses) > 1
