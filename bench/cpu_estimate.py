@@ -101,7 +101,7 @@ def fit(rows: list) -> None:
     """Least squares of the CPU model's three terms on the steady shapes (see gpttui.plan.cpumfu)."""
     import numpy as np
 
-    from gpttui.plan.cpumfu import cfg_terms
+    from gpttui.plan.estimate import cpu_cost_terms as cfg_terms
 
     a = np.array([cfg_terms(cfg) for cfg, _ in rows], dtype=float)  # the three terms per token
     y = np.array([cfg_terms(cfg)[0] / m for cfg, m in rows], dtype=float)  # what each token cost, in peak FLOPs

@@ -94,16 +94,16 @@ def child_max_batch(args: argparse.Namespace, chunked: bool) -> dict:
     bisecting between the last fit and the first failure)."""
     import torch
 
-    from gpttui.model.gpt import GPT, GPTConfig
+    from gpttui.model.recipes import build_model, build_optimizer
     from gpttui.train.setup import resolve_env
 
     cfg = make_cfg(args, chunked)
     env = resolve_env(cfg)
     if env.device_type == "cuda" and args.cap_gib:
         cap_fraction(args.cap_gib)
-    model = GPT(GPTConfig.from_train_config(cfg)).to(env.device)
+    model = build_model(cfg).to(env.device)  # the preset's recipe, as the Trainer builds it
     model.chunked_loss = chunked
-    opt = model.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), env.device_type)
+    opt = build_optimizer(model, cfg, env.device_type)
     fwd = torch.compile(model) if env.compile else model
 
     def step(b: int) -> None:

@@ -65,15 +65,15 @@ def reference(cfg, steps: int) -> float:
     import numpy as np
     import torch
 
-    from gpttui.model.gpt import GPT, GPTConfig
+    from gpttui.model.recipes import build_model, build_optimizer
     from gpttui.paths import datasets_dir
     from gpttui.train.setup import resolve_env
 
     env = resolve_env(cfg)
     torch.manual_seed(cfg.seed)
-    model = GPT(GPTConfig.from_train_config(cfg)).to(env.device)
+    model = build_model(cfg).to(env.device)  # the preset's recipe, as the Trainer builds it
     model.chunked_loss = cfg.chunked_loss  # the loss path the Trainer uses
-    opt = model.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), env.device_type)
+    opt = build_optimizer(model, cfg, env.device_type)
     fwd = torch.compile(model) if env.compile else model
     scaler = torch.amp.GradScaler(env.device_type, enabled=env.use_scaler)
     data = torch.from_numpy(np.fromfile(datasets_dir() / "bench" / "train.bin", dtype=np.uint16).astype(np.int64))

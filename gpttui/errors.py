@@ -36,3 +36,9 @@ class DataError(GpttuiError):
 
 class RunError(GpttuiError):
     """A run or checkpoint cannot be found, locked, or is damaged."""
+
+
+def first_line(e: BaseException, limit: int = 200) -> str:
+    """An exception's first non-empty line, at most `limit` characters (its type's name when
+    it says nothing): how a caught error is quoted inside a one-line message."""
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:limit]

@@ -1,10 +1,27 @@
-"""Is a process alive? Shared by the run store (trainer locks) and dataset preparation
-(stale temporary folders)."""
+"""Processes: is one alive (the run store's locks, dataset preparation's stale folders), and
+the one way gpttui starts a detached `gpttui` of its own (a served tab's run, a run quit
+to the background)."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
+
+# what a served tab (or the TUI's own terminal) sets and a detached trainer must not inherit:
+# textual-serve's driver would make the child wait for a browser that never connects
+SESSION_ENV = ("TEXTUAL_DRIVER", "GPTTUI_SERVED", "COLUMNS", "ROWS")
+
+
+def spawn_gpttui(args: list[str], log_path: Path) -> subprocess.Popen:
+    """`python -m gpttui ARGS --plain` in its own session, stdin closed, output appended to
+    `log_path`, without the UI session's environment: it outlives this process."""
+    env = {k: v for k, v in os.environ.items() if k not in SESSION_ENV}
+    with open(log_path, "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "gpttui", *args, "--plain"], stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                close_fds=True, env=env)
 
 
 def pid_alive(pid: int | None) -> bool:

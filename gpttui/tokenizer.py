@@ -40,7 +40,7 @@ def bpe_files() -> tuple[Path, Path]:
     return data / "vocab.bpe", data / "encoder.json"
 
 
-def _checked_bytes(path: Path, expected: str) -> bytes:
+def checked_bytes(path: Path, expected: str) -> bytes:
     try:
         blob = path.read_bytes()
     except OSError:
@@ -66,8 +66,8 @@ def get_encoding():
     from tiktoken.load import data_gym_to_mergeable_bpe_ranks
 
     vocab_path, encoder_path = bpe_files()
-    _checked_bytes(vocab_path, VOCAB_BPE_SHA256)  # a clear error before tiktoken's own check
-    _checked_bytes(encoder_path, ENCODER_JSON_SHA256)
+    checked_bytes(vocab_path, VOCAB_BPE_SHA256)  # a clear error before tiktoken's own check
+    checked_bytes(encoder_path, ENCODER_JSON_SHA256)
     ranks = data_gym_to_mergeable_bpe_ranks(
         vocab_bpe_file=str(vocab_path),
         encoder_json_file=str(encoder_path),

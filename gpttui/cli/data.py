@@ -28,16 +28,24 @@ def plain_line(ev: PrepareProgress) -> str:
     )
 
 
-class _PlainPrinter:
-    def __init__(self) -> None:
+class PlainPrepareLines:
+    """A preparation's progress as plain lines (logs, pipes): at most one each `every_s`
+    while tokenizing. `intro` is said once, when preparing has really begun; the "done"
+    line is printed only where no summary line follows (`gpttui prepare` prints one)."""
+
+    def __init__(self, every_s: float = PLAIN_EVERY_S, intro: str | None = None, show_done: bool = False):
+        self.every_s, self.intro, self.show_done = every_s, intro, show_done
         self.last = 0.0
 
     def __call__(self, ev: PrepareProgress) -> None:
         now = time.monotonic()
-        if ev.stage == "tokenizing" and now - self.last < PLAIN_EVERY_S:
-            return
-        if ev.stage in ("scanning", "unchanged", "done"):
+        if ev.stage in ("scanning", "unchanged") or (ev.stage == "done" and not self.show_done):
             return  # nothing to show yet / the summary line says it
+        if ev.stage == "tokenizing" and now - self.last < self.every_s:
+            return
+        if self.intro:
+            print(self.intro, flush=True)
+            self.intro = None
         self.last = now
         print(plain_line(ev), flush=True)
 
@@ -71,7 +79,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
         bar, show = _rich_progress(Console())
     else:
-        bar, show = None, _PlainPrinter()
+        bar, show = None, PlainPrepareLines()
 
     def progress(ev: PrepareProgress) -> None:
         if ev.stage == "unchanged":

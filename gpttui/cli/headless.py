@@ -15,7 +15,6 @@ import json
 import os
 import signal
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
@@ -29,20 +28,11 @@ SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 # -- commands -----------------------------------------------------------------------------------
 def _prepare_lines(cfg: Any) -> Callable[[E.PrepareProgress], None]:
-    """Progress lines for a dataset prepared on first use (at most one each 2 s)."""
-    from gpttui.cli.data import plain_line
+    """Progress lines for a dataset prepared on first use."""
+    from gpttui.cli.data import PlainPrepareLines
 
-    last = [0.0]
-
-    def progress(ev: E.PrepareProgress) -> None:
-        now = time.monotonic()
-        if not last[0]:  # said once preparing has really begun
-            print(f"preparing dataset '{cfg.dataset}' from {cfg.data_source} (first run only)", flush=True)
-        if now - last[0] >= 2.0 or ev.stage == "done":
-            last[0] = now
-            print(plain_line(ev), flush=True)
-
-    return progress
+    return PlainPrepareLines(intro=f"preparing dataset '{cfg.dataset}' from {cfg.data_source} (first run only)",
+                             show_done=True)
 
 
 def _printer(args: argparse.Namespace, run_id: str, max_iters: int) -> Any:

@@ -24,7 +24,7 @@ HANDLERS = {
     "datasets": "gpttui.cli.data:cmd_datasets",
     "runs": "gpttui.cli.headless:cmd_runs",
     "sample": "gpttui.cli.headless:cmd_sample",
-    "export": "gpttui.weights.pretrained:cmd_export",
+    "export": "gpttui.cli.export:cmd_export",
     "serve": "gpttui.cli.serve:cmd_serve",
 }
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gpttui.errors import DataError
+from gpttui.errors import DataError, first_line
 
 BUILTIN_PYSTDLIB = "builtin:pystdlib"
 PARQUET, TEXT, JSONL, SHARD = "parquet", "text", "jsonl", "shard"
@@ -141,7 +141,7 @@ def check_parquet(path: Path, text_column: str) -> int:
         pf = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as e:
         raise DataError(
-            f"{path}: not a parquet file or truncated ({str(e).splitlines()[0]})",
+            f"{path}: not a parquet file or truncated ({first_line(e)})",
             "re-download or re-export the file",
         ) from None
     schema = pf.schema_arrow

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gpttui.data.sources import JSONL, PARQUET, SHARD, SHARD_HEADER_BYTES, SourceFile, SourceGroup
-from gpttui.errors import DataError
+from gpttui.errors import DataError, first_line
 from gpttui.tokenizer import EOT, VOCAB
 
 PIECE_CHARS = 64 * 1024
@@ -179,7 +179,7 @@ def _read_parquet(f: SourceFile, column: str, skipped: Skipped) -> Iterator[tupl
                 if pieces:
                     yield pieces, True, done
     except (pa.ArrowException, OSError) as e:
-        raise DataError(f"{f.path}: cannot read ({str(e).splitlines()[0]})", "the file is truncated or corrupt; re-download it") from None
+        raise DataError(f"{f.path}: cannot read ({first_line(e)})", "the file is truncated or corrupt; re-download it") from None
 
 
 class _ShardStream:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -19,6 +18,7 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
+from gpttui.model.generate import Generates, KVCache, attend
 from gpttui.model.loss import linear_cross_entropy
 
 
@@ -61,24 +61,6 @@ class LayerNorm(nn.Module):
         return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
 
 
-class KVCache:
-    """Keys and values of one layer for positions [0, pos), preallocated to block_size."""
-
-    def __init__(self, batch: int, n_head: int, block_size: int, head_dim: int, like: torch.Tensor):
-        shape = (batch, n_head, block_size, head_dim)
-        self.k = torch.empty(shape, dtype=like.dtype, device=like.device)
-        self.v = torch.empty(shape, dtype=like.dtype, device=like.device)
-        self.pos = 0
-
-    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Store k, v (B, nh, T, hs) after the cached ones; return all keys and values so far."""
-        t = k.size(2)
-        self.k[:, :, self.pos : self.pos + t] = k
-        self.v[:, :, self.pos : self.pos + t] = v
-        self.pos += t
-        return self.k[:, :, : self.pos], self.v[:, :, : self.pos]
-
-
 class CausalSelfAttention(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
@@ -95,19 +77,7 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
         hs = C // self.n_head
         q, k, v = (t.view(B, T, self.n_head, hs).transpose(1, 2) for t in (q, k, v))
-        dropout_p = self.attn_dropout_p if self.training else 0.0
-        if cache is None:
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
-        else:
-            start = cache.pos
-            k, v = cache.append(k, v)
-            if start == 0:  # prefill: plain causal attention over the new tokens
-                y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-            elif T == 1:  # decode: the new token sees every cached position
-                y = F.scaled_dot_product_attention(q, k, v)
-            else:  # a chunk after cached tokens: query i sees keys [0, start + i]
-                mask = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(diagonal=start)
-                y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        y = attend(q, k, v, cache, self.attn_dropout_p if self.training else 0.0)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))
 
@@ -139,7 +109,7 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
-class GPT(nn.Module):
+class GPT(Generates, nn.Module):
     """nanoGPT's GPT: token + position embeddings, n_layer blocks, tied LM head."""
 
     def __init__(self, config: GPTConfig):
@@ -225,104 +195,3 @@ class GPT(nn.Module):
         fused = device_type == "cuda" and "fused" in inspect.signature(torch.optim.AdamW).parameters
         extra = {"fused": True} if fused else {}
         return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, **extra)
-
-    # -- generation --------------------------------------------------------------------
-
-    def new_caches(self, batch: int, like: torch.Tensor) -> list[KVCache]:
-        """Empty per-layer KV caches sized to the block, in the dtype/device of `like`."""
-        c = self.config
-        return [KVCache(batch, c.n_head, c.block_size, c.n_embd // c.n_head, like) for _ in range(c.n_layer)]
-
-    @torch.inference_mode()
-    def stream(
-        self,
-        idx: torch.Tensor,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        generator: torch.Generator | None = None,
-        keep: int | None = None,
-        vocab_limit: int | None = None,
-    ) -> Iterator[torch.Tensor]:
-        """Yield `max_new_tokens` next tokens, each a LongTensor (B, 1), for prompts idx (B, T).
-
-        The prompt (cropped to its last block_size tokens) runs once; each new token then
-        costs one position through the KV cache. Learned absolute positions make a sliding
-        cache impossible, so when the cache is full the last `keep` tokens are re-run as a
-        fresh prompt (default block_size // 2: about one extra position per generated token,
-        context never shorter than half a block). `keep = block_size` reproduces nanoGPT's
-        "last block_size tokens" window exactly, at the price of a full block per step.
-        temperature 0 is greedy; the model is put in eval mode for each step. `vocab_limit`
-        keeps the padding ids (50,257 and up, which no tokenizer can decode) from being drawn.
-        """
-        bs = self.config.block_size
-        idx, keep = stream_args(idx, bs, keep)
-        context = idx[:, -bs:]
-        caches: list[KVCache] | None = None
-        for _ in range(max_new_tokens):
-            if caches is None:  # prefill the prompt
-                feed, caches = context, self.new_caches(idx.size(0), self.transformer.wte.weight)
-            elif caches[0].pos >= bs:  # full: re-run the last `keep` tokens from position 0
-                feed = context[:, -keep:]
-                for cache in caches:
-                    cache.pos = 0
-            else:
-                feed = context[:, -1:]
-            logits = self._eval_forward(feed, caches)
-            nxt = sample_next(logits[:, -1, :vocab_limit], temperature, top_k, generator)
-            context = torch.cat((context, nxt), dim=1)[:, -bs:]
-            yield nxt
-
-    def _eval_forward(self, idx: torch.Tensor, caches: list[KVCache]) -> torch.Tensor:
-        """Logits in eval mode (no dropout), leaving a training model in training mode."""
-        if not self.training:  # the usual case when sampling: no module-tree walks per token
-            return self(idx, caches=caches)[0]
-        self.eval()
-        try:
-            return self(idx, caches=caches)[0]
-        finally:
-            self.train()
-
-    @torch.inference_mode()
-    def generate(
-        self,
-        idx: torch.Tensor,
-        max_new_tokens: int,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        generator: torch.Generator | None = None,
-        keep: int | None = None,
-        vocab_limit: int | None = None,
-    ) -> torch.Tensor:
-        """nanoGPT's signature: idx (B, T) with max_new_tokens appended, via `stream`."""
-        if idx.dim() == 1:
-            idx = idx.unsqueeze(0)
-        new = list(self.stream(idx, max_new_tokens, temperature, top_k, generator, keep, vocab_limit))
-        return torch.cat([idx, *new], dim=1) if new else idx
-
-
-def stream_args(idx: torch.Tensor, block_size: int, keep: int | None) -> tuple[torch.Tensor, int]:
-    """The prompts as (B, T) and the positions kept when a full cache restarts (default
-    block_size // 2), checked: `stream`'s arguments for both model classes."""
-    keep = block_size // 2 if keep is None else keep
-    if not 1 <= keep <= block_size:
-        raise ValueError(f"keep must be in [1, {block_size}], got {keep}")
-    if idx.dim() == 1:
-        idx = idx.unsqueeze(0)
-    if idx.size(1) == 0:
-        raise ValueError("the prompt must hold at least one token")
-    return idx, keep
-
-
-def sample_next(
-    logits: torch.Tensor, temperature: float, top_k: int | None, generator: torch.Generator | None
-) -> torch.Tensor:
-    """One token per row of logits (B, V): greedy at temperature 0, else top-k sampling."""
-    if temperature <= 0:
-        return logits.argmax(dim=-1, keepdim=True)
-    logits = logits.float() / temperature
-    if top_k is not None and top_k > 0:
-        v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
-        logits = logits.masked_fill(logits < v[:, [-1]], float("-inf"))
-    probs = F.softmax(logits, dim=-1)
-    return torch.multinomial(probs, num_samples=1, generator=generator)

@@ -20,7 +20,6 @@ References: nanochat `nanochat/gpt.py` and the modded-nanogpt records (our own c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -28,7 +27,7 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from gpttui.model.gpt import KVCache, sample_next, stream_args
+from gpttui.model.generate import Generates, KVCache, attend
 
 RECIPE = "modern"
 
@@ -102,18 +101,7 @@ class Attention(nn.Module):
             q, k = rms_norm(q), rms_norm(k)
         if rope is not None:
             q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
-        if cache is None:
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        else:
-            start = cache.pos
-            k, v = cache.append(k, v)
-            if start == 0:
-                y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-            elif T == 1:
-                y = F.scaled_dot_product_attention(q, k, v)
-            else:
-                mask = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(diagonal=start)
-                y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        y = attend(q, k, v, cache)
         return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
 
 
@@ -141,7 +129,7 @@ class Block(nn.Module):
         return x + self.mlp(rms_norm(x))
 
 
-class ModernGPT(nn.Module):
+class ModernGPT(Generates, nn.Module):
     """Token embedding (+ rotary in attention), n_layer pre-norm blocks, untied head."""
 
     def __init__(self, config: ModernConfig):
@@ -229,64 +217,9 @@ class ModernGPT(nn.Module):
         return self.logits(x[:, [-1], :]).float(), None
 
     # -- generation --------------------------------------------------------------------
-    def new_caches(self, batch: int, like: torch.Tensor) -> list[KVCache]:
-        c = self.config
-        caches = [KVCache(batch, c.n_head, c.block_size, c.n_embd // c.n_head, like) for _ in range(c.n_layer)]
-        for cache in caches:
-            cache.offset = 0  # absolute position of slot 0 (rotary: the cache slides)
-        return caches
-
-    def _slide(self, caches: list[KVCache], keep: int) -> None:
-        """Drop the oldest entries, keeping the last `keep`: rotary keys carry their own
-        positions, so the kept ones stay valid and no token is re-run."""
-        for cache in caches:
-            drop = cache.pos - keep
-            cache.k[:, :, :keep] = cache.k[:, :, drop:cache.pos].clone()
-            cache.v[:, :, :keep] = cache.v[:, :, drop:cache.pos].clone()
-            cache.pos, cache.offset = keep, cache.offset + drop
-
-    @torch.inference_mode()
-    def stream(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
-               top_k: int | None = None, generator: torch.Generator | None = None,
-               keep: int | None = None, vocab_limit: int | None = None) -> Iterator[torch.Tensor]:
-        """Yield next tokens (B, 1) like `GPT.stream`. The prompt runs once; then one
-        position per token. A full cache slides (rotary) by block_size - keep positions
-        instead of re-running the context; without rotary the last `keep` tokens re-run."""
-        bs = self.config.block_size
-        idx, keep = stream_args(idx, bs, keep)
-        context = idx[:, -bs:]
-        caches: list[KVCache] | None = None
-        was_training = self.training
-        self.eval()
-        try:
-            for _ in range(max_new_tokens):
-                if caches is None:
-                    feed, caches = context, self.new_caches(idx.size(0), self.lm_head.weight)
-                elif caches[0].pos >= bs:
-                    if self.config.rotary:
-                        self._slide(caches, min(keep, bs - 1))
-                        feed = context[:, -1:]
-                    else:
-                        feed = context[:, -keep:]
-                        for cache in caches:
-                            cache.pos = 0
-                else:
-                    feed = context[:, -1:]
-                logits = self(feed, caches=caches)[0]
-                nxt = sample_next(logits[:, -1, :vocab_limit], temperature, top_k, generator)
-                context = torch.cat((context, nxt), dim=1)[:, -bs:]
-                yield nxt
-        finally:
-            self.train(was_training)
-
-    @torch.inference_mode()
-    def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
-                 top_k: int | None = None, generator: torch.Generator | None = None,
-                 keep: int | None = None, vocab_limit: int | None = None) -> torch.Tensor:
-        if idx.dim() == 1:
-            idx = idx.unsqueeze(0)
-        new = list(self.stream(idx, max_new_tokens, temperature, top_k, generator, keep, vocab_limit))
-        return torch.cat([idx, *new], dim=1) if new else idx
+    @property
+    def slides(self) -> bool:  # rotary keys carry their positions: a full cache slides
+        return self.config.rotary
 
 
 def modern_loss(x: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, softcap: float,

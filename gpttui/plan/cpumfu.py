@@ -21,8 +21,6 @@ No torch here.
 
 from __future__ import annotations
 
-from typing import Any
-
 # Fitted 2026-11-30 on a 2-core x86 VM, torch 2.13 CPU, fp32, eager (bench/cpu_estimate.py
 # --repeat 2, quiet machine, 6 shapes from 2L/64 to 8L/512): 0.741, 1,052 and 1,472; rounded
 # here. The model's MFU is then 0.96-1.07 of the MFU each shape measured against a peak taken
@@ -47,12 +45,3 @@ def cpu_mfu(fpt: float, vocab: int, params: int, tokens_per_iter: int) -> float:
 
 def describe(mfu: float) -> str:
     return f"assumed MFU {mfu:.0%} on CPU for this shape ({BASIS})"
-
-
-def cfg_terms(cfg: Any) -> tuple[float, float, float]:
-    """`terms` of a TrainConfig (fixed batch size), for the calibration bench."""
-    from gpttui.plan.estimate import count_params
-
-    pc = count_params(cfg)
-    fpt = 6 * pc.nanogpt + 12 * cfg.n_layer * cfg.n_embd * cfg.block_size
-    return terms(fpt, cfg.vocab_size, pc.total, cfg.tokens_per_iter)

@@ -395,3 +395,12 @@ def _time_figures(cfg: Any, total: int | None, fpt: int, peak: float | None, pea
         out["energy_kwh"] = _none("kWh", "needs time and board power")
         out["cost"] = _none(cfg.currency, "needs energy")
     return out
+
+
+def cpu_cost_terms(cfg: Any) -> tuple[float, float, float]:
+    """`cpumfu.terms` of a TrainConfig (fixed batch size): what bench/cpu_estimate.py fits."""
+    from gpttui.plan.cpumfu import terms
+
+    pc = count_params(cfg)
+    fpt = 6 * pc.nanogpt + 12 * cfg.n_layer * cfg.n_embd * cfg.block_size
+    return terms(fpt, cfg.vocab_size, pc.total, cfg.tokens_per_iter)

@@ -6,9 +6,12 @@ status.json does not parse as damaged, with what still works, instead of skippin
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
+
+from gpttui.errors import RunError, first_line
 
 try:  # POSIX advisory locks; elsewhere a held lock is not detectable here
     import fcntl
@@ -18,13 +21,32 @@ except ImportError:  # pragma: no cover - Windows
 DAMAGED = "damaged"  # listing-only state: status.json unreadable (its checkpoint may be fine)
 
 
+_DAMAGE_HINTS = {
+    "status.json": "the checkpoint is separate: `gpttui --resume RUN` continues from it and writes a new status.json",
+    "run.json": "only the listing's details are lost: resume and sample still work from the checkpoint",
+}
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """The JSON object in a run's file ({} if missing); RunError naming the damage and what
+    still works if it is not a JSON object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        hint = _DAMAGE_HINTS.get(path.name, "fix or restore the file").replace("RUN", path.parent.name)
+        raise RunError(f"{path}: damaged ({first_line(e, 80)})", hint) from None
+    if not isinstance(data, dict):
+        hint = _DAMAGE_HINTS.get(path.name, "fix or restore the file").replace("RUN", path.parent.name)
+        raise RunError(f"{path}: damaged (not a JSON object)", hint)
+    return data
+
+
 def read_or_note(path: Path, damage: list[str]) -> dict[str, Any]:
     """The JSON object in `path` ({} if missing); if it is damaged, {} and its name noted."""
-    from gpttui.errors import RunError
-    from gpttui.runs.store import _read_json
-
     try:
-        return _read_json(path)
+        return read_json(path)
     except RunError:
         damage.append(path.name)
         return {}
@@ -36,17 +58,6 @@ def damage_note(run: Any, damage: list[str]) -> str | None:
         return None
     works = "resume and sample work from its checkpoint" if run.latest_checkpoint() else "it has no checkpoint"
     return f"{' and '.join(damage)} damaged; {works}"
-
-
-def damaged_summary(run: Any, note: str) -> Any:
-    """A RunSummary for a folder whose files say nothing usable."""
-    from gpttui.runs.store import RunSummary
-
-    t = mtime(run.path)
-    return RunSummary(id=run.id, preset="", state=DAMAGED, iter=0, max_iters=0, tokens_seen=0,
-                      best_val_loss=None, tokens_per_s=None, mfu=None, params=None, created=t, updated=t,
-                      duration_s=None, alive=run.lock_held(), damaged=note,
-                      has_checkpoint=run.latest_checkpoint() is not None)
 
 
 def mtime(path: Path) -> float:

@@ -48,26 +48,6 @@ def host() -> str:
 
 
 DAMAGED = runhealth.DAMAGED
-_DAMAGE_HINTS = {
-    "status.json": "the checkpoint is separate: `gpttui --resume RUN` continues from it and writes a new status.json",
-    "run.json": "only the listing's details are lost: resume and sample still work from the checkpoint",
-}
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        hint = _DAMAGE_HINTS.get(path.name, "fix or restore the file").replace("RUN", path.parent.name)
-        raise RunError(f"{path}: damaged ({str(e).splitlines()[0][:80]})", hint) from None
-    if not isinstance(data, dict):
-        hint = _DAMAGE_HINTS.get(path.name, "fix or restore the file").replace("RUN", path.parent.name)
-        raise RunError(f"{path}: damaged (not a JSON object)", hint)
-    return data
-
-
 @dataclass(frozen=True)
 class RunSummary:
     """One line of `gpttui runs`: plain data read from run.json and status.json."""
@@ -128,10 +108,10 @@ class Run:
         return C.build(values, source=f"run {self.id} config.toml", pretrained=False)
 
     def info(self) -> dict[str, Any]:
-        return _read_json(self.path / "run.json")
+        return runhealth.read_json(self.path / "run.json")
 
     def status(self) -> dict[str, Any]:
-        return _read_json(self.path / "status.json")
+        return runhealth.read_json(self.path / "status.json")
 
     def write_status(self, **fields: Any) -> dict[str, Any]:
         """Merge `fields` into status.json (atomically), stamping pid, host and time.
@@ -202,14 +182,19 @@ class Run:
                 stop_reason=str(st.get("stop_reason") or ""),
             )
         except (TypeError, ValueError) as e:  # valid JSON, wrong types
-            return self._damaged_summary(f"status.json or run.json has a wrong value ({e})")
+            return self.damaged_summary(f"status.json or run.json has a wrong value ({e})")
 
     def lock_held(self) -> bool:
         """Whether a live process holds this run's lock (False where unknown)."""
         return self._lock_fd is not None or runhealth.lock_held(self.path / "lock")
 
-    def _damaged_summary(self, note: str) -> RunSummary:
-        return runhealth.damaged_summary(self, note)
+    def damaged_summary(self, note: str) -> RunSummary:
+        """A RunSummary for a folder whose files say nothing usable."""
+        t = runhealth.mtime(self.path)
+        return RunSummary(id=self.id, preset="", state=DAMAGED, iter=0, max_iters=0, tokens_seen=0,
+                          best_val_loss=None, tokens_per_s=None, mfu=None, params=None, created=t,
+                          updated=t, duration_s=None, alive=self.lock_held(), damaged=note,
+                          has_checkpoint=self.latest_checkpoint() is not None)
 
     # -- events ----------------------------------------------------------------------------
     def events(self) -> list[E.Event]:
@@ -307,11 +292,29 @@ def _read_lock(path: Path) -> dict[str, Any]:
         return {}
 
 
-def _new_id(preset: str, name: str | None) -> str:
+def new_run_id(preset: str, name: str | None) -> str:
     if name:
         return check_name(name, "run name")
     stem = "".join(c if c.isalnum() or c in "._-" else "-" for c in Path(preset).stem)[:60] or "run"
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{stem}"
+
+
+def free_run_id(preset: str, name: str | None = None) -> str:
+    """The id `create_run` would give now: `name`, or the preset's dated id with -2, -3 …
+    added while a folder of that name exists (a detached trainer is told it in advance)."""
+    base = new_run_id(preset, name)
+    run_id, n = base, 1
+    while (runs_dir() / run_id).exists():
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
+
+
+def history_to_checkpoint(events: list[E.Event]) -> list[E.Event]:
+    """The losses and evals a resumed run keeps: those up to its last checkpoint, so a screen
+    shows the whole curve and the best val loss at once, not only what follows."""
+    upto = max((e.iter for e in events if isinstance(e, E.CheckpointSaved)), default=-1)
+    return [ev for ev in events if isinstance(ev, (E.StepMetrics, E.EvalResult)) and ev.iter <= upto]
 
 
 def create_run(cfg: C.TrainConfig, preset: str, name: str | None = None, params: int | None = None) -> Run:
@@ -327,7 +330,7 @@ def create_run(cfg: C.TrainConfig, preset: str, name: str | None = None, params:
     check_available(cfg.init_from)  # weights not here (an empty HF cache): fail before the folder exists
     root = runs_dir()
     root.mkdir(parents=True, exist_ok=True)
-    base = _new_id(preset, name)
+    base = new_run_id(preset, name)
     run_id, n = base, 1
     while True:
         try:
@@ -378,7 +381,7 @@ def list_runs() -> list[RunSummary]:
             try:
                 out.append(run.summary())
             except (RunError, OSError) as e:
-                out.append(run._damaged_summary(str(e)))
+                out.append(run.damaged_summary(str(e)))
             if not out[-1].alive:  # nobody writes there now: what a kill left is garbage
                 run.remove_temporaries(older_than_s=60.0)
     return sorted(out, key=lambda s: (s.created, s.id))

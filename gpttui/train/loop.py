@@ -17,6 +17,7 @@ import torch
 
 from gpttui import events as E
 from gpttui.config import TrainConfig, to_dict
+from gpttui.errors import first_line
 from gpttui.faults import pause_point
 from gpttui.model import recipes
 from gpttui.plan import hostmem
@@ -104,7 +105,7 @@ class Loop:
         except torch.OutOfMemoryError:
             raise
         except Exception as e:
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            first = first_line(e)
             t.log(f"torch.compile failed ({type(e).__name__}: {first}); training eager (slower, same results)", "warning")
             self.b = self.b.eager(self.dist)
         finally:

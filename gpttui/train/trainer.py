@@ -24,7 +24,7 @@ import torch
 
 from gpttui import events as E
 from gpttui.config import TrainConfig
-from gpttui.errors import GpttuiError, RunError
+from gpttui.errors import GpttuiError, RunError, first_line
 from gpttui.faults import is_user_os_error, os_error
 from gpttui.train import ddp
 from gpttui.train.loop import Loop
@@ -201,7 +201,7 @@ class Trainer:
         return self.result  # type: ignore[return-value]
 
     def _fail_bug(self, e: BaseException, run: Any, loop: Loop | None) -> None:
-        first = (str(e).strip().splitlines() or [""])[0][:300]
+        first = first_line(e, 300)
         self._write_traceback(run)
         where = f" (traceback in {run.path / 'error.log'})" if run is not None else ""
         self._fail(loop, f"{type(e).__name__}: {first}{where}", "this looks like a bug in gpttui or torch; please report it")

@@ -9,9 +9,7 @@ the training screen reach it through the run folder's `control` file (`gpttui.ru
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -21,9 +19,10 @@ from typing import Any
 from gpttui import events as E
 from gpttui.config import TrainConfig, to_toml
 from gpttui.errors import RunError
+from gpttui.proc import spawn_gpttui
+from gpttui.runs.store import history_to_checkpoint
 
 Listener = Callable[[E.Event], None]
-HIDDEN_ENV = ("TEXTUAL_DRIVER", "GPTTUI_SERVED", "COLUMNS", "ROWS")
 
 
 def serve_dir() -> Path:
@@ -50,17 +49,11 @@ class DetachedSession:
 
     # -- start ------------------------------------------------------------------------------
     def _new_run_command(self) -> list[str]:
-        from gpttui.paths import runs_dir
-        from gpttui.runs.store import _new_id
+        from gpttui.runs.store import free_run_id
 
         assert self.cfg is not None
         stem = Path(self.preset).stem or "run"
-        base = _new_id(stem, None)
-        run_id, n = base, 1
-        while (runs_dir() / run_id).exists():
-            n += 1
-            run_id = f"{base}-{n}"
-        self.run_id = run_id
+        run_id = self.run_id = free_run_id(stem)
         folder = serve_dir() / run_id
         folder.mkdir(parents=True, exist_ok=True)
         from gpttui.fsutil import atomic_write_text
@@ -81,11 +74,7 @@ class DetachedSession:
         assert self.run_id is not None
         serve_dir().mkdir(parents=True, exist_ok=True)
         self.log_path = serve_dir() / f"{self.run_id}.log"
-        env = {k: v for k, v in os.environ.items() if k not in HIDDEN_ENV}
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "gpttui", *args, "--plain"], stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                         close_fds=True, env=env)
+        self.proc = spawn_gpttui(args, self.log_path)
         self.listener(E.LogMessage(self.run_id, level="info",
                                    text=f"training in a detached process (pid {self.proc.pid}, log {self.log_path}): "
                                         "closing this tab does not stop it"))
@@ -134,10 +123,8 @@ class DetachedSession:
         if self.resume_id is None:
             return 0
         events, end = run.follow(0)
-        upto = max((e.iter for e in events if isinstance(e, E.CheckpointSaved)), default=-1)
-        for ev in events:
-            if isinstance(ev, (E.StepMetrics, E.EvalResult)) and ev.iter <= upto:
-                self.listener(ev)
+        for ev in history_to_checkpoint(events):
+            self.listener(ev)
         return end
 
     def _report_exit(self) -> None:

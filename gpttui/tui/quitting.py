@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gpttui.proc import spawn_gpttui
 from gpttui.tui.screens.dialogs import ChoiceScreen
 
 if TYPE_CHECKING:
@@ -59,11 +58,6 @@ def ask_quit(app: GptTuiApp) -> None:
         QUIT_DETAIL), chosen)
 
 
-def resume_command(run_id: str) -> list[str]:
-    """The detached process that continues a run quit to the background."""
-    return [sys.executable, "-m", "gpttui", "--resume", run_id, "--plain"]
-
-
 def detach_to_background(app: GptTuiApp) -> None:
     """Checkpoint and stop the run here, then continue it in a detached `gpttui --resume`
     (its own session, stdin closed, output in the run folder's background.log)."""
@@ -72,9 +66,7 @@ def detach_to_background(app: GptTuiApp) -> None:
     session.stop()
     session.join()
     run_dir = Path(app.services.get_run(session.run_id).path)
-    with open(run_dir / "background.log", "ab") as log:
-        subprocess.Popen(resume_command(session.run_id), stdin=subprocess.DEVNULL, stdout=log,
-                         stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+    spawn_gpttui(["--resume", session.run_id], run_dir / "background.log")
     print(f"gpttui: run {session.run_id} continues in the background "
           f"(log: {run_dir / 'background.log'}); run `gpttui` to watch it.")
 

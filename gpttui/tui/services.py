@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from gpttui import events as E
 from gpttui.config import TrainConfig
 from gpttui.events import Event
 from gpttui.plan.target import MEASURING
@@ -72,11 +71,10 @@ class RealSession:
     def _replay_history(self, run: Any) -> None:
         """The run's losses and evals up to the checkpoint it resumes from, so the screen
         shows the whole curve and the best val loss at once, not only what follows."""
-        events = run.events()
-        upto = max((e.iter for e in events if isinstance(e, E.CheckpointSaved)), default=-1)
-        for ev in events:
-            if isinstance(ev, (E.StepMetrics, E.EvalResult)) and ev.iter <= upto:
-                self.listener(ev)
+        from gpttui.runs.store import history_to_checkpoint
+
+        for ev in history_to_checkpoint(run.events()):
+            self.listener(ev)
 
     def pause(self) -> None:
         if self.trainer is not None:

@@ -26,9 +26,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from gpttui.errors import RunError
+from gpttui.errors import RunError, first_line
 from gpttui.faults import is_user_os_error, os_error, pause_point
 from gpttui.fsutil import atomic_open, fsync_dir
+from gpttui.weights.layout import state_shape, tied_state
 
 FORMAT = "gpttui-ckpt-1"
 CKPT_NAME = "ckpt.pt"
@@ -36,7 +37,6 @@ BEST_NAME = "best.pt"  # the checkpoint of the best val loss so far, beside the 
 # Wrapper prefixes that must never reach a checkpoint: torch.compile and DDP.
 WRAPPER_PREFIXES = ("_orig_mod.", "module.")
 # Buffers older nanoGPT / HF GPT-2 state dicts carry that our SDPA attention does not have.
-_DROPPED_SUFFIXES = (".attn.bias", ".attn.masked_bias")
 
 
 # -- state dicts ---------------------------------------------------------------------------
@@ -270,7 +270,7 @@ def load_checkpoint(path: Path | str, map_location: Any = "cpu", trust: bool = F
     except torch.OutOfMemoryError:
         raise
     except Exception as e:  # torch raises RuntimeError, EOFError, UnpicklingError, ... for bad files
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        first = first_line(e, 10_000)
         if "Weights only load failed" in first:
             raise RunError(
                 f"{path}: holds Python objects other than tensors and plain values",
@@ -310,21 +310,12 @@ def require_recipe(ckpt: Mapping[str, Any], recipe: str, action: str) -> None:
                    f"set recipe = \"{have}\" (a run keeps the recipe it started with)")
 
 
-def _model_args(ckpt: Mapping[str, Any]) -> dict[str, Any]:
+def model_args(ckpt: Mapping[str, Any]) -> dict[str, Any]:
     """model_args, completed from the config dict and the state dict's shapes (old nanoGPT
     files may lack fields)."""
     from gpttui.model.gpt import GPTConfig
 
-    args: dict[str, Any] = {}
-    sd = ckpt["model"]
-    if "transformer.wte.weight" in sd:
-        args["vocab_size"], args["n_embd"] = sd["transformer.wte.weight"].shape
-    if "transformer.wpe.weight" in sd:
-        args["block_size"] = sd["transformer.wpe.weight"].shape[0]
-    layers = {k.split(".")[2] for k in sd if k.startswith("transformer.h.")}
-    if layers:
-        args["n_layer"] = len(layers)
-    args["bias"] = "transformer.ln_f.bias" in sd
+    args = state_shape(ckpt["model"])
     names = set(GPTConfig.__dataclass_fields__)
     config = ckpt.get("config") or {}
     merged = {k: v for k, v in config.items() if k in names} if isinstance(config, Mapping) else {}
@@ -345,13 +336,11 @@ def load_model(path: Path | str, device: str | torch.device = "cpu", trust: bool
         require_recipe(ckpt, recipe, "load it as a nanoGPT GPT-2 model" if recipe == "gpt2" else "load it")
     if checkpoint_recipe(ckpt) == "modern":
         return _load_modern(path, ckpt, device), ckpt
-    config = GPTConfig.from_dict(_model_args(ckpt))
+    config = GPTConfig.from_dict(model_args(ckpt))
     if config.n_embd % config.n_head:
         raise RunError(f"{resolve(path)}: n_embd {config.n_embd} is not divisible by n_head {config.n_head}",
                        "the checkpoint's model_args are damaged")
-    state = {k: v for k, v in ckpt["model"].items() if not k.endswith(_DROPPED_SUFFIXES)}
-    if "lm_head.weight" not in state and "transformer.wte.weight" in state:
-        state["lm_head.weight"] = state["transformer.wte.weight"]
+    state = tied_state(ckpt["model"])
     model = GPT(config)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
@@ -369,7 +358,7 @@ def _load_modern(path: Path | str, ckpt: dict[str, Any], device: str | torch.dev
         model = ModernGPT(ModernConfig.from_dict(dict(ckpt.get("model_args") or {})))
         model.load_state_dict(ckpt["model"])
     except (ValueError, RuntimeError) as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        first = first_line(e, 160)
         raise RunError(f"{resolve(path)}: weights do not fit the modern model ({first})",
                        "the checkpoint's model_args or weights are damaged") from None
     model.to(device).eval()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gpttui.errors import ConfigError, RunError
+from gpttui.weights.layout import is_buffer
 
 # nanoGPT's `from_pretrained` table: the shape of each named GPT-2 (all have bias, 50257
 # tokens and 1024 positions).
@@ -31,7 +32,6 @@ GPT2_VOCAB = 50257
 # Weights Hugging Face keeps in Conv1D layout (transposed against nn.Linear).
 CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 # Buffers older HF files carry (the causal mask); not weights.
-IGNORED = (".attn.bias", ".attn.masked_bias")
 WEIGHTS = "model.safetensors"
 
 
@@ -112,7 +112,7 @@ def read_state(folder: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not readable safetensors ({e})", "the file is truncated or damaged") from None
     out: dict[str, Any] = {}
     for key, tensor in raw.items():
-        if key.endswith(IGNORED) or key == "lm_head.weight":
+        if is_buffer(key) or key == "lm_head.weight":
             continue  # the mask buffer; the head is tied to wte
         name = key.removeprefix("transformer.")
         t = tensor.t() if name.endswith(CONV1D) else tensor
@@ -131,7 +131,7 @@ def to_hf_state(state: Mapping[str, Any], n_layer: int, vocab: int = GPT2_VOCAB)
 
     out: dict[str, Any] = {}
     for key, t in state.items():
-        if key == "lm_head.weight" or key.endswith(IGNORED):
+        if key == "lm_head.weight" or is_buffer(key):
             continue
         name = key.removeprefix("transformer.")
         if name == "wte.weight":
@@ -166,11 +166,11 @@ def write_tokenizer(folder: Path, max_length: int) -> None:
     """GPT-2's slow-tokenizer files (vocab.json, merges.txt) from the offline copies gpttui
     already verifies, plus the tokenizer config naming <|endoftext|> as bos/eos/unk."""
     from gpttui.fsutil import atomic_write_text
-    from gpttui.tokenizer import ENCODER_JSON_SHA256, VOCAB_BPE_SHA256, _checked_bytes, bpe_files
+    from gpttui.tokenizer import ENCODER_JSON_SHA256, VOCAB_BPE_SHA256, bpe_files, checked_bytes
 
     bpe, encoder = bpe_files()
-    atomic_write_text(folder / "vocab.json", _checked_bytes(encoder, ENCODER_JSON_SHA256).decode("utf-8"))
-    atomic_write_text(folder / "merges.txt", _checked_bytes(bpe, VOCAB_BPE_SHA256).decode("utf-8"))
+    atomic_write_text(folder / "vocab.json", checked_bytes(encoder, ENCODER_JSON_SHA256).decode("utf-8"))
+    atomic_write_text(folder / "merges.txt", checked_bytes(bpe, VOCAB_BPE_SHA256).decode("utf-8"))
     eot = "<|endoftext|>"
     atomic_write_text(folder / "tokenizer_config.json", json.dumps({
         "tokenizer_class": "GPT2Tokenizer", "model_max_length": max_length, "add_prefix_space": False,

@@ -22,6 +22,7 @@ from typing import Any
 
 from gpttui.errors import ConfigError, RunError
 from gpttui.weights import hf
+from gpttui.weights.layout import state_shape, tied_state
 
 NO_WEIGHTS = ("scratch", "resume")
 SHAPE = ("n_layer", "n_head", "n_embd", "block_size", "vocab_size", "bias")
@@ -75,10 +76,10 @@ def source_shape(init_from: str) -> dict[str, Any]:
     src = locate(init_from)
     if src.kind == "hf":
         return hf.read_config(src.path)
-    from gpttui.weights.checkpoint import _model_args, load_checkpoint
+    from gpttui.weights.checkpoint import load_checkpoint, model_args
 
     try:
-        args = _model_args(load_checkpoint(src.path))
+        args = model_args(load_checkpoint(src.path))
     except RunError as e:
         raise ConfigError(f"init_from: {e.args[0]}", e.hint) from None
     missing = [k for k in SHAPE if k not in args]
@@ -112,26 +113,13 @@ def read_weights(src: Source) -> dict[str, Any]:
         return hf.read_state(src.path)
     from gpttui.weights.checkpoint import load_checkpoint
 
-    ckpt = load_checkpoint(src.path)
-    state = {k: v for k, v in ckpt["model"].items() if not k.endswith(hf.IGNORED)}
-    if "lm_head.weight" not in state and "transformer.wte.weight" in state:
-        state["lm_head.weight"] = state["transformer.wte.weight"]
-    return state
-
-
-def _weights_shape(state: dict[str, Any]) -> dict[str, Any]:
-    shape: dict[str, Any] = {"bias": "transformer.ln_f.bias" in state}
-    if "transformer.wte.weight" in state:
-        shape["vocab_size"], shape["n_embd"] = state["transformer.wte.weight"].shape
-    if "transformer.wpe.weight" in state:
-        shape["block_size"] = state["transformer.wpe.weight"].shape[0]
-    shape["n_layer"] = len({k.split(".")[2] for k in state if k.startswith("transformer.h.")})
-    return shape
+    return tied_state(load_checkpoint(src.path)["model"])
 
 
 def check_fits(label: str, state: dict[str, Any], cfg: Any, expected: dict[str, Any]) -> None:
     """One-line RunError naming the first way the weights differ from the run's model."""
-    got = _weights_shape(state)
+    got = state_shape(state)
+    got.setdefault("n_layer", 0)
     hint = "leave n_layer, n_head, n_embd, vocab_size and bias unset: init_from decides the model's shape"
     for key in ("n_layer", "n_embd", "vocab_size", "bias"):
         if key in got and got[key] != getattr(cfg, key):
@@ -186,26 +174,3 @@ def export(ckpt_path: Path, out: Path, fmt: str = "hf") -> tuple[Path, dict[str,
     args = model.config.to_dict()
     hf.write_folder(out, model.state_dict(), args)
     return out, {**args, "iter_num": int(ckpt.get("iter_num", 0))}
-
-
-def cmd_export(args: Any) -> int:
-    """`gpttui export RUN --format hf DIR`."""
-    from gpttui.runs.store import get_run
-    from gpttui.weights.checkpoint import resolve
-
-    path = Path(args.run).expanduser()
-    if path.is_file() or (path.is_dir() and (path / "ckpt.pt").is_file() and not (path / "run.json").is_file()):
-        ckpt, what = resolve(path), str(path)
-    else:
-        run = get_run(args.run)
-        ckpt = run.latest_checkpoint()
-        if ckpt is None:
-            raise RunError(f"run {run.id} has no checkpoint yet", "export after its first evaluation or a save (s)")
-        what = f"run {run.id}"
-    out, info = export(ckpt, Path(args.dir).expanduser(), args.format)
-    pad = f"; the {info['vocab_size'] - hf.GPT2_VOCAB} padding rows of the embedding dropped" \
-        if info["vocab_size"] > hf.GPT2_VOCAB else ""
-    print(f"exported {what} (iteration {info['iter_num']}) to {out}: model.safetensors, config.json, "
-          f"GPT-2 tokenizer (vocab {hf.GPT2_VOCAB}{pad})\n"
-          f"load it with: transformers.GPT2LMHeadModel.from_pretrained({str(out)!r})")
-    return 0

@@ -115,7 +115,7 @@ def test_crop_block_size():
 
 def naive(m: GPT, prompt: torch.Tensor, n: int, temperature: float, top_k, seed: int | None, keep: int):
     """Reference: re-run the whole window every step, window per `stream`'s documented policy."""
-    from gpttui.model.gpt import sample_next
+    from gpttui.model.generate import sample_next
 
     g = torch.Generator().manual_seed(seed) if seed is not None else None
     bs = m.config.block_size

@@ -12,7 +12,7 @@ from gpttui.plan import estimate as E
 def _mfu(layers: int, width: int, block: int, batch: int) -> float:
     cfg = C.build({}, [f"n_layer={layers}", f"n_head={max(1, width // 64)}", f"n_embd={width}",
                        f"block_size={block}", f"batch_size={batch}", "gradient_accumulation_steps=1"], source="t")
-    f, v, p = cpumfu.cfg_terms(cfg)
+    f, v, p = E.cpu_cost_terms(cfg)
     return cpumfu.cpu_mfu(f, int(v), int(p * cfg.tokens_per_iter), cfg.tokens_per_iter)
 
 

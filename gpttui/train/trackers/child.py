@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from gpttui import events as E
+from gpttui.errors import first_line
 
 
 @dataclass(frozen=True)
@@ -93,10 +94,6 @@ class Sinks:
             except Exception as e:  # noqa: BLE001
                 self.warn(f"{b.name}: closing failed ({type(e).__name__}: {first_line(e)})")
         self.backends = []
-
-
-def first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [""])[0][:200]
 
 
 def _cpu_seconds() -> float:
