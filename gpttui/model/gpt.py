@@ -22,8 +22,21 @@ from gpttui.model.generate import Generates, KVCache, attend
 from gpttui.model.loss import linear_cross_entropy
 
 
+class ModelArgs:
+    """A model config dataclass as checkpoints keep it (`model_args`): both model classes'."""
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Any:
+        """From a checkpoint's `model_args`; unknown keys are ignored, missing ones defaulted."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 @dataclass
-class GPTConfig:
+class GPTConfig(ModelArgs):
     """Shape of the network. Defaults are nanoGPT's (GPT-2 124M), used for missing fields."""
 
     block_size: int = 1024  # longest context, in tokens (size of the position table)
@@ -39,14 +52,6 @@ class GPTConfig:
         """The model part of a `gpttui.config.TrainConfig`."""
         return cls(**{f.name: getattr(cfg, f.name) for f in fields(cls)})
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> GPTConfig:
-        """From a checkpoint's `model_args`; unknown keys are ignored, missing ones defaulted."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class LayerNorm(nn.Module):

@@ -20,7 +20,7 @@ References: nanochat `nanochat/gpt.py` and the modded-nanogpt records (our own c
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -28,12 +28,13 @@ import torch.nn as nn
 from torch.nn import functional as F
 
 from gpttui.model.generate import Generates, KVCache, attend
+from gpttui.model.gpt import ModelArgs
 
 RECIPE = "modern"
 
 
 @dataclass
-class ModernConfig:
+class ModernConfig(ModelArgs):
     """Shape of the modern network, and which of its pieces are on (all, by default)."""
 
     block_size: int = 1024  # longest context trained on (rotary has no table to size)
@@ -54,13 +55,6 @@ class ModernConfig:
         keys = ("block_size", "vocab_size", "n_layer", "n_head", "n_embd", "logit_softcap")
         return cls(**{k: getattr(cfg, k) for k in keys}, **pieces)
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModernConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def rms_norm(x: torch.Tensor) -> torch.Tensor:
