@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import signal
 import sys
@@ -22,6 +23,7 @@ from typing import Any
 
 from gpttui import events as E
 from gpttui.cli.printers import PlainPrinter, RichPrinter, si
+from gpttui.errors import GpttuiError
 
 EXIT_OK, EXIT_FAILED = 0, 1
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -224,8 +226,23 @@ def _say_checkpoint(path: Any, kind: str, ckpt: dict) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def check_sample_args(args: argparse.Namespace) -> None:
+    """One line and exit 2 for settings that cannot sample (a negative or NaN temperature
+    used to print blank text, NaN a traceback)."""
+    t = args.temperature
+    if not math.isfinite(t) or t < 0:
+        raise GpttuiError(f"--temperature {t} is not a temperature",
+                          "use a number >= 0: 0 is greedy, 0.8 the default, above 1 more random")
+    if args.top_k < 0:
+        raise GpttuiError(f"--top-k {args.top_k} is negative", "use 0 (every token) or a count such as 200")
+    if args.max_new_tokens < 1:
+        raise GpttuiError(f"--max-new-tokens {args.max_new_tokens} is not a count", "use 1 or more, e.g. 200")
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
-    """`gpttui sample RUN`: stream generated text to stdout, then save it in the run."""
+    """`gpttui sample RUN`: stream generated text to stdout, then save it in the run; Ctrl+C
+    stops it, saves the text so far and exits 130."""
+    check_sample_args(args)
     from gpttui.runs.store import get_run
     from gpttui.weights.sample import save_sample, stream_sample
 
@@ -235,6 +252,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     which = getattr(args, "checkpoint", None) or "latest"
     settings["checkpoint"] = which
     pieces: list[str] = []
+    interrupted = False
     try:
         for piece in stream_sample(run, args.prompt, args.max_new_tokens, args.temperature,
                                    args.top_k, args.seed, args.device, checkpoint=which, on_load=_say_checkpoint):
@@ -242,9 +260,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
             sys.stdout.write(piece)
             sys.stdout.flush()
     except KeyboardInterrupt:
+        interrupted = True
         print("\ngpttui: sampling interrupted (partial sample saved)", file=sys.stderr)
     sys.stdout.write("\n")
     path = save_sample(run, args.prompt, "".join(pieces), settings)
     print(f"saved {path}", file=sys.stderr)
-    return EXIT_OK
+    return 130 if interrupted else EXIT_OK
 
