@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("run", metavar="RUN", help="run id or folder, or a ckpt.pt")
     sp.add_argument("dir", metavar="DIR", help="folder to write")
     sp.add_argument("--format", default="hf", help="hf: model.safetensors + config.json + GPT-2 tokenizer")
+    sp.add_argument("--force", action="store_true", help="overwrite the files of an earlier export in DIR")
 
     sp = sub.add_parser("serve", help="serve the UI to a browser on this machine (reach it through ssh -L)")
     sp.add_argument("--port", type=int, default=8000, help="port on localhost (default: 8000)")
