@@ -60,7 +60,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     preset = presets.get(args.run)
     cfg = preset.config(args.overrides)
-    trainer = launch.start(cfg, preset.name, name=args.name, progress_for=_prepare_lines)
+    trainer = launch.start(cfg, preset.name, name=args.name, progress_for=_prepare_lines,
+                           check_memory=not getattr(args, "no_memory_check", False))
     try:
         run = trainer.run_obj
         if run is not None:
@@ -76,7 +77,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from gpttui.train import launch
 
     run = runs.get_run(args.resume)
-    trainer = launch.resume(run, overrides=args.overrides, progress_for=_prepare_lines)
+    trainer = launch.resume(run, overrides=args.overrides, progress_for=_prepare_lines,
+                            check_memory=not getattr(args, "no_memory_check", False))
     try:
         if trainer.dist.is_master:
             print(f"resuming run {run.id}: {run.path}", flush=True)
@@ -93,6 +95,8 @@ def _drive(trainer: Any, args: argparse.Namespace, run_id: str, max_iters: int) 
     def on_signal(signum: int, _frame: Any) -> None:
         if got:  # a second ^C: leave now (the checkpoint write is atomic either way)
             _leave_now(trainer, signum, shown[0] if shown else None)
+        if trainer.state in SETUP_STATES:  # building the model: no step taken, nothing to save
+            _leave_in_setup(trainer, signum, shown[0] if shown else None)
         got.append(signum)
         if trainer.dist.is_master:
             print(f"\ngpttui: {signal.Signals(signum).name}: saving a checkpoint, then stopping", file=sys.stderr, flush=True)
@@ -134,6 +138,31 @@ def _drive(trainer: Any, args: argparse.Namespace, run_id: str, max_iters: int) 
     if got:
         return SIGNAL_EXIT[signal.Signals(got[0])]
     return EXIT_OK
+
+
+SETUP_STATES = frozenset({E.PREPARING, E.COMPILING})  # before the first step: nothing new to save
+
+
+def _leave_in_setup(trainer: Any, signum: int, printer: Any = None) -> None:
+    """SIGINT/SIGTERM while the trainer builds the model, restores a checkpoint or compiles:
+    no step has been taken in this process, so there is nothing to save; the trainer thread
+    may be inside one long allocation that no flag interrupts, so leave now (as
+    `_leave_now`), the run marked stopped and any earlier checkpoint untouched."""
+    name = signal.Signals(signum).name
+    run = trainer.run_obj if trainer.dist.is_master else None
+    if run is not None:
+        with contextlib.suppress(Exception):
+            run.write_status(state=E.STOPPED, pid=os.getpid(), eta_s=None,
+                             message=f"stopped by {name} during set-up, before its first step")
+    if isinstance(printer, RichPrinter):
+        with contextlib.suppress(Exception):
+            printer.progress.stop()
+    if trainer.dist.is_master:
+        print(f"\ngpttui: {name} during set-up: stopping now, nothing to save yet (no step was taken)",
+              file=sys.stderr, flush=True)
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    os._exit(SIGNAL_EXIT.get(signal.Signals(signum), 130))
 
 
 def _leave_now(trainer: Any, signum: int, printer: Any = None) -> None:

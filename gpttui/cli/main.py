@@ -43,6 +43,8 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key (type-checked); repeatable")
     p.add_argument("--gpu", metavar="NAME", help="GPU to estimate for, e.g. 'RTX 4070' (default: detected)")
+    p.add_argument("--no-memory-check", action="store_true",
+                   help="with --run/--resume: start even when the estimate says it cannot fit in memory")
 
 
 def build_parser() -> argparse.ArgumentParser:
