@@ -65,7 +65,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         run = trainer.run_obj
         if run is not None:
-            print(f"run {run.id}: {run.path}", flush=True)
+            print(f"run {run.id}: {run.path} (dataset {cfg.dataset!r})", flush=True)
         return _drive(trainer, args, run.id if run else "", cfg.max_iters)
     finally:
         launch.leave(trainer)
