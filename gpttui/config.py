@@ -44,9 +44,10 @@ class TrainConfig:
     # -- data ------------------------------------------------------------------------------
     dataset: str = _f("demo-pystdlib", "data", "name of the prepared dataset in the data dir")
     data_source: str = _f(
-        "builtin:pystdlib", "data",
+        "", "data",
         "what to prepare if the dataset is missing: builtin:pystdlib, or paths/globs of "
-        "parquet, .txt/.md, .jsonl or llm.c .bin shards, separated by ';'",
+        "parquet, .txt/.md, .jsonl or llm.c .bin shards, separated by ';' (empty: never "
+        "prepare; a missing dataset is refused)",
     )
     text_column: str = _f("text", "data", "parquet column / JSONL field holding the text")
     val_fraction: float = _f(0.0005, "data", "fraction of documents held out for validation")
@@ -397,6 +398,9 @@ def read_toml(path: Path) -> dict[str, Any]:
     return flat
 
 
+NANOGPT_DATASET = "openwebtext"  # nanoGPT's train.py: dataset = 'openwebtext' unless a config says
+
+
 def read_nanogpt_py(path: Path, warn: Any = None) -> dict[str, Any]:
     """Settings of a nanoGPT config file, by `gpttui.pyconfig`'s safe evaluator of constant
     expressions (never executed); a line that needs code is skipped and `warn(text)` is
@@ -406,6 +410,7 @@ def read_nanogpt_py(path: Path, warn: Any = None) -> dict[str, Any]:
     values, skipped = pyconfig.read(path)
     for sk in skipped:
         (warn or _warn_stderr)(sk.text(path))
+    values.setdefault("dataset", NANOGPT_DATASET)  # nanoGPT's train.py default, not gpttui's demo
     return values
 
 

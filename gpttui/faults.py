@@ -59,6 +59,8 @@ def check_data_dir(write: bool = True) -> Path:
         for sub in ("runs", "datasets"):
             if (root / sub).exists() and not (root / sub).is_dir():
                 raise GpttuiError(f"{root / sub} is a file, not a folder", "move it away; gpttui keeps its runs and datasets there")
+        if not root.exists():  # missing is empty, but only where it could be made (not /proc/x)
+            _probe_creatable(root, env)
         return root
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -74,6 +76,24 @@ def check_data_dir(write: bool = True) -> Path:
         raise GpttuiError(f"cannot use {env} {root}: {cause} ({e.filename or root})",
                           "point GPTTUI_DATA_DIR at a writable folder, e.g. GPTTUI_DATA_DIR=~/gpttui-data") from None
     return root
+
+
+def _probe_creatable(root: Path, env: str) -> None:
+    """GpttuiError unless a folder can be made where the missing data dir would go: a
+    temporary folder is made and removed in its nearest existing ancestor."""
+    import tempfile
+
+    parent = root.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    try:
+        if not parent.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(parent))
+        os.rmdir(tempfile.mkdtemp(prefix=".gpttui-probe-", dir=parent))
+    except OSError as e:
+        cause = _CAUSES.get(e.errno or 0, (e.strerror or type(e).__name__, ""))[0]
+        raise GpttuiError(f"cannot use {env} {root}: it does not exist and cannot be created: {cause} ({parent})",
+                          "point GPTTUI_DATA_DIR at a writable folder, e.g. GPTTUI_DATA_DIR=~/gpttui-data") from None
 
 
 def remove_stale_temporaries(path: Path, older_than_s: float = 30.0) -> int:

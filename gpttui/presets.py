@@ -39,7 +39,15 @@ class Preset:
 
 
 def _load(path: Path, source: str) -> Preset:
-    values = C.load_file(path)
+    """The preset in `path`; ConfigError (one line) if it does not load, including a path
+    that is a folder or cannot be read."""
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder, not a preset file", f"move or rename it: {path.name} in {path.parent}")
+    try:
+        values = C.load_file(path)
+    except OSError as e:
+        raise ConfigError(f"{path} cannot be read: {e.strerror or type(e).__name__}",
+                          "fix its permissions, or move it away") from None
     return Preset(path.stem, source, path, tuple(values.items()))
 
 

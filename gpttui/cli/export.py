@@ -24,7 +24,7 @@ def cmd_export(args: Any) -> int:
         if ckpt is None:
             raise RunError(f"run {run.id} has no checkpoint yet", "export after its first evaluation or a save (s)")
         what = f"run {run.id}"
-    out, info = export(ckpt, Path(args.dir).expanduser(), args.format)
+    out, info = export(ckpt, Path(args.dir).expanduser(), args.format, force=bool(getattr(args, "force", False)))
     pad = f"; the {info['vocab_size'] - hf.GPT2_VOCAB} padding rows of the embedding dropped" \
         if info["vocab_size"] > hf.GPT2_VOCAB else ""
     print(f"exported {what} (iteration {info['iter_num']}) to {out}: model.safetensors, config.json, "

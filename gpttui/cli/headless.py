@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import signal
 import sys
@@ -21,6 +22,7 @@ from typing import Any
 
 from gpttui import events as E
 from gpttui.cli.printers import PlainPrinter, RichPrinter, si
+from gpttui.errors import GpttuiError
 
 EXIT_OK, EXIT_FAILED = 0, 1
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -48,11 +50,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     preset = presets.get(args.run)
     cfg = preset.config(args.overrides)
-    trainer = launch.start(cfg, preset.name, name=args.name, progress_for=_prepare_lines)
+    trainer = launch.start(cfg, preset.name, name=args.name, progress_for=_prepare_lines,
+                           check_memory=not getattr(args, "no_memory_check", False))
     try:
         run = trainer.run_obj
         if run is not None:
-            print(f"run {run.id}: {run.path}", flush=True)
+            print(f"run {run.id}: {run.path} (dataset {cfg.dataset!r})", flush=True)
         return _drive(trainer, args, run.id if run else "", cfg.max_iters)
     finally:
         launch.leave(trainer)
@@ -64,7 +67,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from gpttui.train import launch
 
     run = runs.get_run(args.resume)
-    trainer = launch.resume(run, overrides=args.overrides, progress_for=_prepare_lines)
+    trainer = launch.resume(run, overrides=args.overrides, progress_for=_prepare_lines,
+                            check_memory=not getattr(args, "no_memory_check", False))
     try:
         if trainer.dist.is_master:
             print(f"resuming run {run.id}: {run.path}", flush=True)
@@ -81,6 +85,8 @@ def _drive(trainer: Any, args: argparse.Namespace, run_id: str, max_iters: int) 
     def on_signal(signum: int, _frame: Any) -> None:
         if got:  # a second ^C: leave now (the checkpoint write is atomic either way)
             _leave_now(trainer, signum, shown[0] if shown else None)
+        if trainer.state in SETUP_STATES:  # building the model: no step taken, nothing to save
+            _leave_in_setup(trainer, signum, shown[0] if shown else None)
         got.append(signum)
         if trainer.dist.is_master:
             print(f"\ngpttui: {signal.Signals(signum).name}: saving a checkpoint, then stopping", file=sys.stderr, flush=True)
@@ -122,6 +128,31 @@ def _drive(trainer: Any, args: argparse.Namespace, run_id: str, max_iters: int) 
     if got:
         return SIGNAL_EXIT[signal.Signals(got[0])]
     return EXIT_OK
+
+
+SETUP_STATES = frozenset({E.PREPARING, E.COMPILING})  # before the first step: nothing new to save
+
+
+def _leave_in_setup(trainer: Any, signum: int, printer: Any = None) -> None:
+    """SIGINT/SIGTERM while the trainer builds the model, restores a checkpoint or compiles:
+    no step has been taken in this process, so there is nothing to save; the trainer thread
+    may be inside one long allocation that no flag interrupts, so leave now (as
+    `_leave_now`), the run marked stopped and any earlier checkpoint untouched."""
+    name = signal.Signals(signum).name
+    run = trainer.run_obj if trainer.dist.is_master else None
+    if run is not None:
+        with contextlib.suppress(Exception):
+            run.write_status(state=E.STOPPED, pid=os.getpid(), eta_s=None,
+                             message=f"stopped by {name} during set-up, before its first step")
+    if isinstance(printer, RichPrinter):
+        with contextlib.suppress(Exception):
+            printer.progress.stop()
+    if trainer.dist.is_master:
+        print(f"\ngpttui: {name} during set-up: stopping now, nothing to save yet (no step was taken)",
+              file=sys.stderr, flush=True)
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    os._exit(SIGNAL_EXIT.get(signal.Signals(signum), 130))
 
 
 def _leave_now(trainer: Any, signum: int, printer: Any = None) -> None:
@@ -214,8 +245,23 @@ def _say_checkpoint(path: Any, kind: str, ckpt: dict) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def check_sample_args(args: argparse.Namespace) -> None:
+    """One line and exit 2 for settings that cannot sample (a negative or NaN temperature
+    used to print blank text, NaN a traceback)."""
+    t = args.temperature
+    if not math.isfinite(t) or t < 0:
+        raise GpttuiError(f"--temperature {t} is not a temperature",
+                          "use a number >= 0: 0 is greedy, 0.8 the default, above 1 more random")
+    if args.top_k < 0:
+        raise GpttuiError(f"--top-k {args.top_k} is negative", "use 0 (every token) or a count such as 200")
+    if args.max_new_tokens < 1:
+        raise GpttuiError(f"--max-new-tokens {args.max_new_tokens} is not a count", "use 1 or more, e.g. 200")
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
-    """`gpttui sample RUN`: stream generated text to stdout, then save it in the run."""
+    """`gpttui sample RUN`: stream generated text to stdout, then save it in the run; Ctrl+C
+    stops it, saves the text so far and exits 130."""
+    check_sample_args(args)
     from gpttui.runs.store import get_run
     from gpttui.weights.sample import save_sample, stream_sample
 
@@ -225,6 +271,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     which = getattr(args, "checkpoint", None) or "latest"
     settings["checkpoint"] = which
     pieces: list[str] = []
+    interrupted = False
     try:
         for piece in stream_sample(run, args.prompt, args.max_new_tokens, args.temperature,
                                    args.top_k, args.seed, args.device, checkpoint=which, on_load=_say_checkpoint):
@@ -232,9 +279,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
             sys.stdout.write(piece)
             sys.stdout.flush()
     except KeyboardInterrupt:
+        interrupted = True
         print("\ngpttui: sampling interrupted (partial sample saved)", file=sys.stderr)
     sys.stdout.write("\n")
     path = save_sample(run, args.prompt, "".join(pieces), settings)
     print(f"saved {path}", file=sys.stderr)
-    return EXIT_OK
+    return 130 if interrupted else EXIT_OK
 

@@ -43,6 +43,8 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key (type-checked); repeatable")
     p.add_argument("--gpu", metavar="NAME", help="GPU to estimate for, e.g. 'RTX 4070' (default: detected)")
+    p.add_argument("--no-memory-check", action="store_true",
+                   help="with --run/--resume: start even when the estimate says it cannot fit in memory")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("run", metavar="RUN", help="run id or folder, or a ckpt.pt")
     sp.add_argument("dir", metavar="DIR", help="folder to write")
     sp.add_argument("--format", default="hf", help="hf: model.safetensors + config.json + GPT-2 tokenizer")
+    sp.add_argument("--force", action="store_true", help="overwrite the files of an earlier export in DIR")
 
     sp = sub.add_parser("serve", help="serve the UI to a browser on this machine (reach it through ssh -L)")
     sp.add_argument("--port", type=int, default=8000, help="port on localhost (default: 8000)")

@@ -1,5 +1,9 @@
 """A run's dataset made ready: prepared from `data_source` on first use, refused on a typo.
 
+A dataset that does not exist is built only from a source the user named (`data_source`
+in the preset, the file or `--set`; its default is empty): never from a default the user
+did not choose (nanoGPT's `train_shakespeare_char.py` used to train on the Python stdlib).
+
 The orchestration above the store (`store.py`: what exists and whether it is ready) and
 the preparation (`prepare.py`): starting and resuming a run (`gpttui.train.launch`) call
 `ensure_dataset`, headless and TUI alike.
@@ -23,10 +27,11 @@ def ensure_dataset(cfg: Any, progress: Callable[[PrepareProgress], None] | None 
     if info is not None and info.ready:
         return info
     specs = [s.strip() for s in (cfg.data_source or "").split(";") if s.strip()]
-    if not specs:
+    if not specs:  # never prepared from a source the user did not name (no default source)
         raise DataError(
-            f"dataset {cfg.dataset!r} {not_ready(info)} and data_source is empty",
-            f"run `gpttui prepare SOURCE --name {cfg.dataset}` or set data_source",
+            f"dataset {cfg.dataset!r} {not_ready(info)} and no data_source names what to prepare it from",
+            f"run `gpttui prepare SOURCE --name {cfg.dataset}` (SOURCE: .txt/.md/.jsonl/parquet files or a glob, "
+            f"or builtin:pystdlib){_close_hint(cfg.dataset)}, or set data_source",
         )
     if info is None:
         twin = _prepared_from(specs, cfg.text_column, cfg.val_fraction)
@@ -39,6 +44,14 @@ def ensure_dataset(cfg: Any, progress: Callable[[PrepareProgress], None] | None 
                 f"use --set dataset={twin.name} (or dataset = \"{twin.name}\"); for a second copy run "
                 f"`gpttui prepare {' '.join(specs)} --name {cfg.dataset}`")
     return prepare(specs, cfg.dataset, text_column=cfg.text_column, val_fraction=cfg.val_fraction, progress=progress)
+
+
+def _close_hint(name: str) -> str:
+    """"; or did you mean 'corpus'?" when a prepared dataset's name is close to `name`."""
+    import difflib
+
+    close = difflib.get_close_matches(name, [i.name for i in list_datasets()], n=1)
+    return f"; or did you mean --set dataset={close[0]}?" if close else ""
 
 
 def _prepared_from(specs: list[str], text_column: str, val_fraction: float) -> DatasetInfo | None:

@@ -198,7 +198,8 @@ def chunked_loss_bytes(cfg: Any, micro_batch: int, dtype: str) -> tuple[int, str
 
 
 def memory_bytes(cfg: Any, params_total: int, micro_batch: int, dtype: str,
-                 cuda: bool, compiled: bool = False, chunked: bool = False) -> dict[str, int]:
+                 cuda: bool, compiled: bool = False, chunked: bool = False,
+                 eval_only: bool = False) -> dict[str, int]:
     """Peak bytes on one device, by part, for one micro-batch of `micro_batch` sequences.
 
     weights fp32 master (4 B/param), grads fp32 (4), AdamW exp_avg + exp_avg_sq (8);
@@ -206,16 +207,19 @@ def memory_bytes(cfg: Any, params_total: int, micro_batch: int, dtype: str,
     LayerNorm input, bf16 lm_head input: 10 B per B·T·d); logits + loss: plain B·T·V at
     `logit_bytes(...)` each, chunked `chunked_loss_bytes(...)`; overhead on CUDA = context +
     10 % allocator fragmentation, on CPU the measured runtime (`CPU_RUNTIME_BYTES`).
+    `eval_only`: forward passes under no_grad: no gradients, no optimizer state, and one
+    layer's activations alive at a time.
     """
     half = dtype in ("bfloat16", "float16")
     btd = micro_batch * cfg.block_size * cfg.n_embd
-    act = (34 if half else 66) * btd * cfg.n_layer + 10 * btd
+    act = (34 if half else 66) * btd * (1 if eval_only else cfg.n_layer) + 10 * btd
     if chunked:
         logits = chunked_loss_bytes(cfg, micro_batch, dtype)[0]
     else:
         logits = logit_bytes(dtype, compiled)[0] * micro_batch * cfg.block_size * cfg.vocab_size
-    parts = {"weights": 4 * params_total, "grads": 4 * params_total,
-             "optimizer": optimizer_bytes(cfg, params_total)[0], "activations": act, "logits": logits}
+    train = 0 if eval_only else 1
+    parts = {"weights": 4 * params_total, "grads": 4 * params_total * train,
+             "optimizer": optimizer_bytes(cfg, params_total)[0] * train, "activations": act, "logits": logits}
     overhead = int(FRAGMENTATION * sum(parts.values())) + CUDA_CONTEXT_BYTES if cuda else CPU_RUNTIME_BYTES
     parts["overhead"] = overhead
     parts["total"] = sum(parts.values())
@@ -251,8 +255,17 @@ def estimate(cfg: Any, gpu: GPUSpec | None = None, measured_tokens_per_s: float 
     fpt6 = 6 * pc.nanogpt
     attn = 12 * cfg.n_layer * cfg.n_embd * cfg.block_size
     fpt = fpt6 + attn
+    total_why = f"{COMPUTED}: tokens_per_iter × max_iters"
+    fpt_why = f"{COMPUTED}: 6·N + 12·L·d·T (attention, as nanoGPT's estimate_mfu)"
 
     warnings: list[str] = []
+    if cfg.eval_only:  # one evaluation (train and val splits), forward passes only
+        total = 2 * cfg.eval_iters * mb * cfg.block_size
+        total_why = f"{COMPUTED}: eval_only: 2 splits × eval_iters × batch_size × block_size, nothing trained"
+        fpt6, fpt = fpt6 // 3, fpt // 3
+        fpt_why = f"{COMPUTED}: forward only, 2·N + 4·L·d·T (a third of training's 6·N + 12·L·d·T)"
+        measured_tokens_per_s = None  # a training run's tokens/s does not hold for forward passes
+        warnings.append(f"eval_only: the run evaluates once ({cfg.eval_iters} batches of each split) and trains nothing")
     if auto:
         warnings.append("batch_size = 'auto': tokens per iteration, time and energy are unknown "
                         f"until the run picks a batch; memory shown for a micro-batch of {mb} ({mb_basis})")
@@ -263,14 +276,14 @@ def estimate(cfg: Any, gpu: GPUSpec | None = None, measured_tokens_per_s: float 
         **_param_figures(cfg, pc),
         micro_batch=Figure(mb, "seq", mb_basis),
         tokens_per_iter=Figure(tpi, "tokens", f"{COMPUTED}: batch_size × block_size × gradient_accumulation_steps" if tpi else auto_note),
-        total_tokens=Figure(total, "tokens", f"{COMPUTED}: tokens_per_iter × max_iters" if total else auto_note),
+        total_tokens=Figure(total, "tokens", total_why if total else auto_note),
         dataset_tokens=Figure(ds, "tokens", "from config / dataset meta.json" if ds else "dataset size unknown (not prepared, dataset_tokens = 0)"),
-        flops_per_token_6n=Figure(fpt6, "FLOP", f"{COMPUTED}: 6·N (N = {pc.nanogpt:,})"),
-        flops_per_token=Figure(fpt, "FLOP", f"{COMPUTED}: 6·N + 12·L·d·T (attention, as nanoGPT's estimate_mfu)"),
-        total_flops_6n=Figure(fpt6 * total if total else None, "FLOP", f"{COMPUTED}: 6·N × total tokens" if total else auto_note),
-        total_flops=Figure(fpt * total if total else None, "FLOP", f"{COMPUTED}: (6·N + 12·L·d·T) × total tokens" if total else auto_note),
+        flops_per_token_6n=Figure(fpt6, "FLOP", f"{COMPUTED}: {'2' if cfg.eval_only else '6'}·N (N = {pc.nanogpt:,})"),
+        flops_per_token=Figure(fpt, "FLOP", fpt_why),
+        total_flops_6n=Figure(fpt6 * total if total else None, "FLOP", f"{COMPUTED}: {'2' if cfg.eval_only else '6'}·N × total tokens" if total else auto_note),
+        total_flops=Figure(fpt * total if total else None, "FLOP", f"{COMPUTED}: FLOPs/token × total tokens" if total else auto_note),
     )
-    f.update(_data_figures(total, ds, pc.nanogpt, warnings))
+    f.update(_data_figures(None if cfg.eval_only else total, ds, pc.nanogpt, warnings))
     f.update(_memory_figures(cfg, pc.total, mb, dtype, cuda, mem_avail, warnings))
     f.update(_time_figures(cfg, total, fpt, peak_tflops, peak_basis, measured_tokens_per_s, watts, warnings,
                            cpu_mfu=_cpu_mfu(cfg, kind, fpt, pc.total, mb)))
@@ -318,14 +331,16 @@ def _memory_figures(cfg: Any, params_total: int, mb: int, dtype: str, cuda: bool
                     avail: int | None, warnings: list[str]) -> dict[str, Figure]:
     compiled = cfg.compile is True or (cfg.compile == "auto" and cuda)
     chunked = bool(cfg.chunked_loss)
-    parts = memory_bytes(cfg, params_total, mb, dtype, cuda, compiled, chunked)
+    parts = memory_bytes(cfg, params_total, mb, dtype, cuda, compiled, chunked, bool(cfg.eval_only))
     loss_why = chunked_loss_bytes(cfg, mb, dtype)[1] if chunked else (
         f"plain loss (chunked_loss = false): B·T·V × {logit_bytes(dtype, compiled)[1]}")
     per = f"per GPU, micro-batch {mb} × {cfg.block_size}"
     out = {
         "mem_weights": Figure(parts["weights"], "B", f"{COMPUTED}: fp32 master weights, 4 B/param"),
-        "mem_grads": Figure(parts["grads"], "B", f"{COMPUTED}: fp32 gradients, 4 B/param"),
-        "mem_optimizer": Figure(parts["optimizer"], "B", f"{COMPUTED}: {optimizer_bytes(cfg, params_total)[1]}"),
+        "mem_grads": Figure(parts["grads"], "B", f"{COMPUTED}: fp32 gradients, 4 B/param" if not cfg.eval_only
+                            else "none: eval_only runs no backward pass"),
+        "mem_optimizer": Figure(parts["optimizer"], "B", f"{COMPUTED}: {optimizer_bytes(cfg, params_total)[1]}"
+                                if not cfg.eval_only else "none: eval_only takes no optimizer step"),
         "mem_activations": Figure(parts["activations"], "B", f"{COMPUTED}: {34 if dtype != 'float32' else 66}·B·T·d per layer (Korthikanti 2022, flash attention) + embeddings, {per}"),
         "mem_logits": Figure(parts["logits"], "B", f"{COMPUTED}: {loss_why}"),
         "mem_overhead": Figure(parts["overhead"], "B", "assumed: CUDA context 0.6 GB + 10 % allocator fragmentation" if cuda

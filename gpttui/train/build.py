@@ -18,6 +18,7 @@ import torch
 
 from gpttui.config import TrainConfig
 from gpttui.errors import RunError
+from gpttui.faults import pause_point
 from gpttui.model import recipes
 from gpttui.train import ddp
 from gpttui.train import setup as S
@@ -83,6 +84,7 @@ def build(job: Job, log: Log) -> Built:
         cfg = _geometry_from_checkpoint(cfg, ckpt)
     data_dir = require_ready(cfg.dataset).path
     torch.manual_seed(cfg.seed + dist.rank)
+    pause_point("model-build")  # a test stops the process here, in set-up
     model = recipes.build_model(cfg)
     model.chunked_loss = cfg.chunked_loss  # training, eval and the auto-batch probe
     if ckpt is not None:

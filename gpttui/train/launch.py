@@ -27,13 +27,19 @@ ProgressFor = Callable[[TrainConfig], Progress | None]  # the config being launc
 
 
 def start(cfg: TrainConfig, preset: str, *, name: str | None = None, listeners: Iterable[Listener] = (),
-          progress_for: ProgressFor | None = None, cancelled: Callable[[], bool] = lambda: False) -> Any:
+          progress_for: ProgressFor | None = None, cancelled: Callable[[], bool] = lambda: False,
+          check_memory: bool = True) -> Any:
     """A Trainer for a new run of `cfg` (run folder created on rank 0), or None when
-    `cancelled()` turned true while the dataset was being prepared."""
+    `cancelled()` turned true while the dataset was being prepared. A config whose estimate
+    cannot fit the device is refused first (`gpttui.plan.fits`) unless not `check_memory`."""
     from gpttui.runs import store as runs
     from gpttui.weights.pretrained import check_available
 
     check_available(cfg.init_from)  # GPT-2 weights not in the local cache: before a dataset is prepared
+    if check_memory:
+        from gpttui.plan.fits import check_fits
+
+        check_fits(cfg)  # before a dataset is prepared or a run folder made
     dist = join(cfg)
     try:
         if dist.is_master:
@@ -50,13 +56,17 @@ def start(cfg: TrainConfig, preset: str, *, name: str | None = None, listeners: 
 
 
 def resume(run_ref: Any, *, overrides: Iterable[str] = (), listeners: Iterable[Listener] = (),
-           progress_for: ProgressFor | None = None) -> Any:
+           progress_for: ProgressFor | None = None, check_memory: bool = True) -> Any:
     """A Trainer continuing the run `run_ref` (id, path or `Run`) from its ckpt.pt: model,
     optimizer, RNG and data order restored; its dataset prepared first if it went missing."""
     from gpttui.runs import store as runs
 
     run = runs.get_run(run_ref) if isinstance(run_ref, (str, os.PathLike)) else run_ref
     cfg = resume_config(run, overrides)
+    if check_memory:
+        from gpttui.plan.fits import check_fits
+
+        check_fits(cfg)
     dist = join(cfg)
     try:
         if dist.is_master:

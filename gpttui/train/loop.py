@@ -120,7 +120,8 @@ class Loop:
         self.last_ckpt_t = time.monotonic()
         self.sampler_train = self.b.reader.state_dict()["streams"]["train"]
         x, y = self.b.reader.get_batch("train")
-        self.warm_compile(x, y)
+        if not cfg.eval_only:  # an evaluation only: no backward pass to compile
+            self.warm_compile(x, y)
         if cfg.eval_only or (self.iter_num == 0 and not self.job.resume):
             self.evaluate(save=False)  # the starting point every later val loss is compared with
             if cfg.eval_only:

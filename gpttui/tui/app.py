@@ -209,12 +209,20 @@ class GptTuiApp(App):
 
     @work(thread=True, group="session-start", exit_on_error=False)
     def _start_session(self, session: TrainSession) -> None:
-        """Data preparation, run creation and torch import happen here, not on the loop."""
+        """Data preparation, run creation and torch import happen here, not on the loop.
+        An unusable data dir, or a disk that refuses a write, is the one line the CLI gives."""
+        from gpttui.faults import check_data_dir, is_user_os_error, os_error
+
         try:
+            check_data_dir(write=True)
             session.start()
         except GpttuiError as e:
             self.post_message(SessionFailed(str(e)))
-        except Exception as e:  # a bug: the screen must not hang in 'preparing'; the
+        except Exception as e:
+            if isinstance(e, OSError) and is_user_os_error(e):
+                self.post_message(SessionFailed(str(os_error(e, "the run's files"))))
+                return
+            # a bug: the screen must not hang in 'preparing'; the
             self.post_message(SessionFailed(f"{type(e).__name__}: {e}", quiet=True))
             raise  # failed-worker handler says so, with the traceback in its log
 

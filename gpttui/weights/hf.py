@@ -11,6 +11,8 @@ need them (config.py asks this module for a model's shape without loading torch)
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 from collections.abc import Mapping
@@ -193,11 +195,58 @@ def write_folder(folder: Path, state: Mapping[str, Any], model_args: Mapping[str
     except OSError as e:
         raise RunError(f"{folder}: cannot create the export folder ({e.strerror})", "pick a writable folder") from None
     tensors = to_hf_state(state, int(model_args["n_layer"]))
-    tmp = folder / f".{WEIGHTS}.tmp"
-    save_file(tensors, str(tmp), metadata={"format": "pt"})
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, folder / WEIGHTS)
-    atomic_write_text(folder / "config.json", json.dumps(hf_config(model_args), indent=1) + "\n")
-    write_tokenizer(folder, int(model_args["block_size"]))
+    _write_weights(folder / WEIGHTS, lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
+    try:
+        atomic_write_text(folder / "config.json", json.dumps(hf_config(model_args), indent=1) + "\n")
+        write_tokenizer(folder, int(model_args["block_size"]))
+    except OSError as e:
+        from gpttui.faults import os_error
+
+        raise os_error(e, "the export", folder) from None
     return folder
+
+
+EXPORT_FILES = (WEIGHTS, "config.json", "vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json")
+
+
+def check_target(folder: Path, force: bool) -> None:
+    """RunError when `folder` already holds files an export writes (unless `force`), or is
+    a file: an export never overwrites a model without being told to."""
+    if folder.exists() and not folder.is_dir():
+        raise RunError(f"{folder} is a file, not a folder", "pick a folder for the export")
+    there = [name for name in EXPORT_FILES if (folder / name).exists()]
+    if there and not force:
+        raise RunError(f"{folder} already holds {', '.join(there)}",
+                       "pass --force to overwrite them, or pick another folder")
+
+
+def _write_weights(path: Path, save: Any) -> None:
+    """`save(tmp)` into a temporary sibling of `path`, fsync, rename: a full disk (OSError
+    or safetensors' own error saying so) is one line and leaves `path` as it was."""
+    import tempfile
+
+    from safetensors import SafetensorError
+
+    from gpttui.faults import os_error
+    from gpttui.fsutil import fsync_dir
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except (OSError, SafetensorError) as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(e, SafetensorError):
+            if "No space left" not in str(e):
+                raise RunError(f"cannot write {path}: {e}", "check the folder's disk") from None
+            e = OSError(errno.ENOSPC, "No space left on device", str(path))
+        raise os_error(e, "the exported model", path) from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

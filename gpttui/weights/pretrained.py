@@ -163,13 +163,15 @@ def load_weights(model: Any, cfg: Any, log: Callable[[str], None]) -> None:
 FORMATS = {"hf": "a Hugging Face GPT-2 folder (model.safetensors, config.json, GPT-2 tokenizer)"}
 
 
-def export(ckpt_path: Path, out: Path, fmt: str = "hf") -> tuple[Path, dict[str, Any]]:
-    """Write the checkpoint's model to `out` in `fmt`; returns the folder and model_args."""
+def export(ckpt_path: Path, out: Path, fmt: str = "hf", force: bool = False) -> tuple[Path, dict[str, Any]]:
+    """Write the checkpoint's model to `out` in `fmt`; returns the folder and model_args.
+    Files already in `out` are refused unless `force`."""
     from gpttui.weights.checkpoint import load_model
 
     if fmt not in FORMATS:
         raise RunError(f"export format {fmt!r} is not supported",
                        "use " + "; ".join(f"--format {k}: {v}" for k, v in FORMATS.items()))
+    hf.check_target(out, force)
     model, ckpt = load_model(ckpt_path, recipe="gpt2")  # a modern checkpoint: one-line refusal
     args = model.config.to_dict()
     hf.write_folder(out, model.state_dict(), args)

@@ -131,8 +131,56 @@ def test_ensure_dataset_prepares_once(tmp_path, fineweb):
     assert info.ready and len(info.sources) == 2 and events[-1].stage == "done"
     events.clear()
     assert ensure_dataset(cfg, progress=events.append) == info and events == []
-    with pytest.raises(DataError, match="data_source is empty"):
+    with pytest.raises(DataError, match="no data_source names what to prepare it from"):
         ensure_dataset(TrainConfig(dataset="nothing", data_source=""))
+
+
+SHAKESPEARE_CHAR = """# train a miniature character-level shakespeare model
+out_dir = 'out-shakespeare-char'
+eval_interval = 250
+eval_iters = 200
+log_interval = 10
+always_save_checkpoint = False
+wandb_log = False
+dataset = 'shakespeare_char'
+gradient_accumulation_steps = 1
+batch_size = 64
+block_size = 256
+n_layer = 6
+n_head = 6
+n_embd = 384
+dropout = 0.2
+learning_rate = 1e-3
+max_iters = 5000
+lr_decay_iters = 5000
+min_lr = 1e-4
+beta2 = 0.99
+warmup_iters = 100
+"""
+
+
+def test_a_missing_dataset_is_never_built_from_a_source_the_user_did_not_name(tmp_path, capsys):
+    """Before: nanoGPT's train_shakespeare_char.py prepared 'shakespeare_char' from
+    builtin:pystdlib (the default data_source) and trained on Python source; a config with
+    no dataset trained on demo-pystdlib; --set dataset=corpsu made a new copy."""
+    from gpttui.cli.main import main
+
+    assert TrainConfig().data_source == ""
+    cfg_py = tmp_path / "train_shakespeare_char.py"
+    cfg_py.write_text(SHAKESPEARE_CHAR)
+    ensure_dataset(TrainConfig(dataset="corpus", data_source="builtin:pystdlib", val_fraction=0.01))
+    for argv, name in (([str(cfg_py)], "shakespeare_char"), ([str(cfg_py), "--set", "dataset=corpsu"], "corpsu")):
+        assert main(["--run", *argv, "--set", "device=cpu"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"dataset '{name}' does not exist" in err, err
+        assert f"gpttui prepare SOURCE --name {name}" in err
+        assert get_dataset(name) is None
+    assert "did you mean --set dataset=corpus" in err
+    no_dataset = tmp_path / "train_gpt2.py"  # nanoGPT's train.py default: openwebtext, never the demo's
+    no_dataset.write_text("batch_size = 12\nblock_size = 1024\n")
+    assert main(["--run", str(no_dataset), "--set", "device=cpu"]) == 2
+    assert "dataset 'openwebtext' does not exist" in capsys.readouterr().err
+    assert {d.name for d in list_datasets()} == {"corpus"}
 
 
 def test_a_new_name_for_an_already_prepared_source_is_refused_not_copied(tmp_path, fineweb):

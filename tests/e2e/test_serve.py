@@ -163,6 +163,39 @@ async def _wait_status(runs: Path, ok, timeout: float) -> dict:
     raise AssertionError(f"run status never matched in {timeout}s: {st}")
 
 
+def _children(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+
+
+def _served_url(server: subprocess.Popen) -> str:
+    """The URL `gpttui serve` printed, token included (read before anything else is)."""
+    lines = []
+    for line in server.stdout:
+        lines.append(line)
+        m = re.search(r"then open (http://localhost:\d+/\?token=[\w-]+)", line)
+        if m:
+            assert any(re.search(r"ssh -N -L (\d+):localhost:\1 \S+@(?!localhost)", x) for x in lines), lines
+            return m.group(1)
+    raise AssertionError(f"no URL with a token printed: {''.join(lines)!r}")
+
+
+async def _denied(port: int, url: str) -> str:
+    """The page a browser gets without the token: its body text, and whether the page's
+    terminal ever received a frame (it must not: no websocket, no app)."""
+    async with aiohttp.ClientSession() as http:
+        tab, ws, cdp = await _open_tab(http, port, url)
+        await asyncio.sleep(3.0)
+        r = await cdp.call("Runtime.evaluate", expression="document.body ? document.body.innerText : ''",
+                           returnByValue=True)
+        frames = await cdp.text()
+        await ws.close()
+        await http.get(f"http://127.0.0.1:{port}/json/close/{tab}")
+    return r["result"].get("value", "") + ("\nFRAMES:" + frames if frames else "")
+
+
 def _tiny_demo(data: Path, conf: Path) -> None:
     """A user preset 'demo' (shadowing the built-in) on a small prepared dataset: trains on
     a CPU at dozens of steps a second, for long enough to outlive a closed tab."""
@@ -198,6 +231,7 @@ def test_served_home_screen_in_headless_chromium(tmp_path, isolated_dirs):
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     browser = None
     try:
+        url = _served_url(server)
         _wait_port(port, server, 60)
         browser = subprocess.Popen(
             [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -206,7 +240,12 @@ def test_served_home_screen_in_headless_chromium(tmp_path, isolated_dirs):
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         _wait_port(devtools, browser, 60)
         shot = Path(os.environ["GPTTUI_SERVE_SCREENSHOT"]) if os.environ.get("GPTTUI_SERVE_SCREENSHOT") else tmp_path / "home.png"
-        seen = asyncio.run(_drive(devtools, f"http://localhost:{port}", shot, data / "runs"))
+        # without the token: 403, the page never gets a terminal, and no gpttui process starts
+        for bad in (f"http://localhost:{port}/", f"http://localhost:{port}/?token=wrong"):
+            text = asyncio.run(_denied(devtools, bad))
+            assert "403" in text or "token" in text, text
+            assert "FRAMES:" not in text and _children(server.pid) == []
+        seen = asyncio.run(_drive(devtools, url, shot, data / "runs"))
         assert "demo" in seen["home"] and "gpt2-124m" in seen["home"]  # the Home screen's preset list
         assert "gpttui keys" in seen["help"]  # ? reached the app: its help screen was drawn
         assert shot.stat().st_size > 10_000
@@ -231,7 +270,7 @@ def test_served_home_screen_in_headless_chromium(tmp_path, isolated_dirs):
                 except subprocess.TimeoutExpired:
                     p.kill()
     out = server.stdout.read() if server.stdout else ""
-    assert f"ssh -N -L {port}:localhost:{port}" in out
+    assert "token" in out and "Traceback" not in out
 
 
 def test_serve_refuses_a_taken_port_in_one_line():

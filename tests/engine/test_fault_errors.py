@@ -59,6 +59,20 @@ def test_data_dir_uncreatable_or_read_only_is_one_line(tmp_path, monkeypatch, ca
     assert "the file system is read-only" in err and "point GPTTUI_DATA_DIR at a writable folder" in err
 
 
+@pytest.mark.parametrize("argv", [["runs"], ["datasets"], ["runs", "--json"]])
+def test_reading_commands_refuse_a_data_dir_that_cannot_exist(tmp_path, monkeypatch, capsys, argv):
+    """Before: `GPTTUI_DATA_DIR=/proc/nope gpttui runs` said "no runs yet" and exited 0."""
+    monkeypatch.setenv("GPTTUI_DATA_DIR", "/proc/nope" if Path("/proc/self").exists() else str(tmp_path / "f" / "x"))
+    if not Path("/proc/self").exists():
+        (tmp_path / "f").write_text("")
+    code, err = _main(capsys, *argv)
+    assert code == 2 and err.count("\n") == 1 and "does not exist and cannot be created" in err
+    fresh = tmp_path / "new" / "data"  # a missing dir that could be made: empty, and left unmade
+    monkeypatch.setenv("GPTTUI_DATA_DIR", str(fresh))
+    code, err = _main(capsys, *argv)
+    assert code == 0 and not (tmp_path / "new").exists() and not list(tmp_path.glob(".gpttui-probe-*"))
+
+
 def test_disk_full_while_writing_a_dataset_is_one_line(tmp_path, monkeypatch, capsys):
     src = tmp_path / "t.txt"
     src.write_text("hello world, this is a document.\n" * 200)

@@ -182,3 +182,34 @@ def _children(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             out.append(int(stat.parent.name))
     return out
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_during_set_up_stops_at_once_with_nothing_to_save(preset, tmp_path, sig, code):
+    """Before: "saving a checkpoint, then stopping", then set-up went on (n_layer=100000
+    allocated for minutes) until SIGKILL. Set-up is held here at the model build."""
+    marker = tmp_path / "paused"
+    name = f"setup-{sig.name}"
+    p = start("--run", str(preset), "--name", name, "--plain", *FAST, GPTTUI_TEST_PAUSE="model-build",
+              GPTTUI_TEST_PAUSE_FILE=str(marker))
+    try:
+        wait_for(marker, p)
+        p.send_signal(sig)
+        _, err = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == code, err
+    assert "during set-up: stopping now, nothing to save yet" in err and "saving a checkpoint" not in err
+    st = json.loads((runs_dir() / name / "status.json").read_text())
+    assert st["state"] == "stopped" and "during set-up" in st["message"]
+    assert not (runs_dir() / name / "ckpt.pt").exists()
+
+
+def test_a_config_that_cannot_fit_is_refused_before_anything_starts(preset, tmp_path):
+    """Before: estimated "likely OOM", yet `--run` allocated (8.2 GB RSS after 8 minutes)."""
+    r = gpttui("--run", str(preset), "--name", "huge", "--plain", "--set", "n_layer=100000", "--set", "n_embd=1024",
+               "--set", "n_head=8")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "this run cannot fit: its estimated peak is" in r.stderr and "--no-memory-check" in r.stderr
+    assert not (runs_dir() / "huge").exists()

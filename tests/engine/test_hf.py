@@ -160,6 +160,43 @@ def test_export_refuses_other_formats_and_modern_recipes(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+def test_export_on_a_full_disk_is_one_line_and_never_overwrites_silently(tmp_path, capsys, monkeypatch):
+    """Before: a traceback ending in safetensors' "No space left on device"; an existing
+    model.safetensors was overwritten without a word."""
+    import errno
+
+    import safetensors.torch
+
+    cfg = C.build(_tiny_values(n_layer=1, n_head=2, n_embd=32, max_iters=1, warmup_iters=0, lr_decay_iters=1), source="test")
+    run = runs.create_run(cfg, "tiny")
+    assert Trainer(cfg, run).run().kind == "finished"
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "model.safetensors").write_bytes(b"the user's earlier model")
+    assert main(["export", run.id, str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "already holds model.safetensors" in err and "--force" in err
+    assert (out / "model.safetensors").read_bytes() == b"the user's earlier model"
+
+    real = safetensors.torch.save_file
+
+    def full(tensors, filename, metadata=None):  # writes part of the file, then the disk is full
+        with open(filename, "wb") as f:
+            f.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device", filename)
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    assert main(["export", run.id, str(out), "--force"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("gpttui: error: cannot write the exported model: the disk is full")
+    assert (out / "model.safetensors").read_bytes() == b"the user's earlier model"  # nothing lost
+    assert [p.name for p in out.iterdir()] == ["model.safetensors"]  # no temporary left
+    monkeypatch.setattr(safetensors.torch, "save_file", real)
+    assert main(["export", run.id, str(out), "--force"]) == 0
+    assert (out / "model.safetensors").read_bytes() != b"the user's earlier model"
+
+
 NANOGPT_CONFIGS = {  # nanoGPT's config/eval_gpt2*.py, as they are
     "eval_gpt2.py": "# evaluate the base gpt2\n# n_layer=12, n_head=12, n_embd=768\n# 124M parameters\n"
                     "batch_size = 8\neval_iters = 500 # use more iterations to get good estimate\n"

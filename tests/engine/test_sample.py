@@ -113,3 +113,30 @@ def test_save_sample_writes_json(run_dir):
     assert sorted(p.name for p in path.parent.iterdir()) == sorted([path.name, second.name])
     with pytest.raises(RunError):
         sample.save_sample(run_dir / "nope", "a", "b", {})
+
+
+@pytest.mark.parametrize("flag,value", [("--temperature", "-1"), ("--temperature", "nan"), ("--temperature", "inf"),
+                                        ("--top-k", "-3"), ("--max-new-tokens", "0")])
+def test_sample_refuses_bad_settings_in_one_line(run_dir, capsys, flag, value):
+    from gpttui.cli.main import main
+
+    assert main(["sample", str(run_dir), flag, value]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"gpttui: error: {flag} ") and "\n" not in err and "Traceback" not in err
+    assert not (run_dir / "samples").exists() or not list((run_dir / "samples").iterdir())
+
+
+def test_sample_interrupted_saves_the_text_and_exits_130(run_dir, capsys, monkeypatch):
+    from gpttui.cli.main import main
+
+    def stream(*a, **k):
+        yield "partial "
+        yield "text"
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sample, "stream_sample", stream)
+    assert main(["sample", str(run_dir), "--max-new-tokens", "100000000"]) == 130
+    out = capsys.readouterr()
+    assert "partial text" in out.out and "sampling interrupted" in out.err
+    saved = [p for p in run_dir.rglob("*.json") if "sample" in p.name or "samples" in p.parts]
+    assert any("partial text" in p.read_text() for p in saved)

@@ -253,3 +253,17 @@ def test_eval_fixed_scores_every_eval_on_the_same_tokens():
     assert len(_of(fixed, E.EvalResult)) >= 4
     assert len(fixed_losses) == 1
     assert len(drawn_losses) > 1
+
+
+def test_eval_only_evaluates_once_and_trains_nothing(monkeypatch):
+    """nanoGPT's eval_gpt2.py: one evaluation, no step, no backward pass (not even the
+    compile warm-up's), no checkpoint."""
+    def no_backward(*_a, **_k):
+        raise AssertionError("eval_only ran the compile warm-up's backward pass")
+
+    monkeypatch.setattr(L.Loop, "warm_compile", no_backward)
+    cfg = tiny_cfg(eval_only=True, max_iters=600_000, lr_decay_iters=600_000, eval_iters=3)
+    run, tr, res, got = _train(cfg)
+    assert isinstance(res, E.Finished) and res.state == E.FINISHED and res.iter == 0
+    assert len(_of(got, E.EvalResult)) == 1 and not _of(got, E.StepMetrics)
+    assert not run.checkpoint_path.exists()

@@ -173,3 +173,34 @@ async def test_a_bug_starting_a_run_fails_the_run_and_is_logged_once(isolated_di
         said = [n for n in notes(app) if "bug while preparing" in n]
         assert len(said) == 1 and "tui-errors.log" in said[0], said
         assert "_start_session" in (data / "logs" / "tui-errors.log").read_text()
+
+
+async def test_starting_a_run_on_an_unusable_data_dir_is_the_clis_one_line(isolated_dirs, tmp_path, monkeypatch) -> None:
+    """Before: "Internal error in _start_session: OSError: [Errno 30] Read-only file system"."""
+    import errno
+
+    from tui_fakes import FakeSession
+
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    monkeypatch.setenv("GPTTUI_DATA_DIR", str(blocker / "data"))  # cannot be created
+    app = make_app(services())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("r")
+        await until(pilot, lambda: any("cannot use GPTTUI_DATA_DIR" in n for n in notes(app)))
+        assert not any("Internal error" in n for n in notes(app)), notes(app)
+
+    def read_only(self) -> None:
+        raise OSError(errno.EROFS, "Read-only file system", "/data/runs/x/config.json")
+
+    monkeypatch.setenv("GPTTUI_DATA_DIR", str(tmp_path / "ok"))
+    monkeypatch.setattr(FakeSession, "start", read_only)
+    app = make_app(services())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("r")
+        await until(pilot, lambda: any("read-only" in n for n in notes(app)))
+        line = next(n for n in notes(app) if "read-only" in n)
+        assert line.startswith("cannot write the run's files: the file system is read-only") and "\n" not in line
+        assert not any("Internal error" in n for n in notes(app)), notes(app)

@@ -237,3 +237,19 @@ def test_batch_auto_predicts_the_probe_and_the_chunked_loss_doubles_it():
     assert cpu.micro_batch.value == E.AUTO_CPU_BATCH
     unknown = E.estimate(P.get("seed-000").config(["batch_size=auto"]), device_kind="cuda")
     assert unknown.micro_batch.value == 1 and "unknown" in unknown.micro_batch.basis
+
+
+def test_an_eval_only_config_is_estimated_as_one_evaluation():
+    """Before: nanoGPT's eval_gpt2.py showed 196.61 B tokens and 281,145 h (its max_iters
+    of training, which never runs)."""
+    cfg = C.build({"batch_size": 8, "eval_iters": 500, "eval_only": True, "n_layer": 12, "n_head": 12,
+                   "n_embd": 768, "block_size": 1024, "vocab_size": 50257, "bias": True}, source="eval_gpt2.py")
+    train = E.estimate(cfg.replace(eval_only=False), lookup_gpu("a100"))
+    ev = E.estimate(cfg, lookup_gpu("a100"))
+    assert ev.total_tokens.value == 2 * 500 * 8 * 1024 and "eval_only" in ev.total_tokens.basis
+    assert ev.flops_per_token.value == train.flops_per_token.value // 3  # forward only
+    assert ev.time_s.value < 60 < train.time_s.value / 3600
+    assert ev.mem_grads.value == 0 and ev.mem_optimizer.value == 0
+    assert ev.mem_total.value < train.mem_total.value
+    assert ev.tokens_per_param.value is None  # nothing is trained: no Chinchilla warning
+    assert any("trains nothing" in w for w in ev.warnings) and not any("Chinchilla" in w for w in ev.warnings)

@@ -108,3 +108,21 @@ def test_descriptions_state_no_time_and_their_figures_match_the_config(preset):
         assert f"{count_params(cfg).nanogpt / 1e6:.{len(m.group(1).partition('.')[2])}f}" == m.group(1), desc
     for m in re.finditer(r"(\d+(?:\.\d+)?) B (?:FineWeb )?tokens", desc):
         assert f"{cfg.total_tokens / 1e9:.{len(m.group(1).partition('.')[2])}f}" == m.group(1), desc
+
+
+def test_a_folder_named_like_a_preset_is_flagged_never_a_crash(capsys):
+    """Before: `gpttui presets` exited 1 with IsADirectoryError; Home's list was empty."""
+    from gpttui.cli.main import main
+
+    folder = user_presets_dir() / "x.toml"
+    folder.mkdir(parents=True)
+    listed = {p.name: p for p in P.list_presets()}
+    assert isinstance(listed["x"], P.BrokenPreset) and "is a folder" in listed["x"].error
+    assert "demo" in listed and isinstance(listed["demo"], P.Preset)  # the others still load
+    with pytest.raises(ConfigError, match="is a folder, not a preset file"):
+        P.get("x")
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    assert "demo" in out and "is a folder" in out
+    assert main(["--estimate", "x"]) == 2
+    assert "is a folder, not a preset file" in capsys.readouterr().err
