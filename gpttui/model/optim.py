@@ -39,7 +39,7 @@ def _bf16_supported(device: torch.device) -> bool:
     return device.type == "cuda" and _cuda_bf16(device.index if device.index is not None else torch.cuda.current_device())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cuda_bf16(index: int) -> bool:
     """Native bf16 on CUDA card `index` (Ampere and later; emulation does not count)."""
     with torch.cuda.device(index):
