@@ -107,6 +107,27 @@ def _loss_only(x: torch.Tensor, weight: torch.Tensor, t: torch.Tensor, ignore_in
     return total / (t != ignore_index).sum()
 
 
+def _narrow(dt: torch.dtype) -> bool:
+    """A floating dtype with less exponent range than fp32 (fp16: max 65504, smallest
+    subnormal 6e-8), where gradients of ~1/N flush to zero."""
+    return dt.is_floating_point and torch.finfo(dt).max < torch.finfo(torch.float32).max / 2
+
+
+def _wide(dt: torch.dtype) -> torch.dtype:
+    """`dt`, or fp32 where `dt` is narrow."""
+    return torch.float32 if _narrow(dt) else dt
+
+
+def _range_scale(xc: torch.Tensor, wmax: torch.Tensor, acc: torch.dtype) -> torch.Tensor:
+    """A power of two s for a narrow compute dtype: the chunk's logit gradient (entries in
+    [-1, 1]) times s is cast to it, and both matmuls' results stay below 2**14: a column of
+    the weight gradient sums at most `rows` entries times max|x|, a row of x's gradient at
+    most 2 (sum |softmax - onehot|) times max|w|. Large s lifts small probabilities out of
+    the subnormals; a tensor, so no device sync."""
+    bound = torch.maximum(xc.abs().amax().to(acc) * xc.size(0), 2 * wmax).clamp(min=2.0**-24)
+    return torch.exp2(torch.floor(torch.log2(2.0**14 / bound))).clamp(2.0**-24, 2.0**24)
+
+
 class _LinearCrossEntropy(torch.autograd.Function):
     """Forward computes the loss and both gradients chunk by chunk; backward scales them
     (in place: backward can run once per forward, as in training)."""
@@ -117,28 +138,40 @@ class _LinearCrossEntropy(torch.autograd.Function):
         acc = _acc(cd)
         inv = 1.0 / n_valid.clamp(min=1).to(acc)  # all ignored: zero gradients, nan loss
         w = weight.to(cd)
-        gx = torch.empty_like(x) if need_gx else None
+        wmax = w.abs().amax().to(acc) if _narrow(cd) else None
+        # gx is kept in a dtype that holds gradients of ~1/N until the backward brings the scale
+        gx = torch.empty(x.shape, dtype=_wide(x.dtype), device=x.device) if need_gx else None
         gw = torch.zeros(weight.shape, dtype=acc, device=weight.device) if need_gw else None
         total = torch.zeros((), dtype=acc, device=x.device)
         for i in range(0, x.size(0), rows):
             xc = x[i : i + rows].to(cd)
             p, losses, vf, safe, cap_grad = _chunk_probs(xc, w, t[i : i + rows], ignore_index, softcap, True)
             total = total + losses.sum()
-            # d loss / d logits = (softmax - onehot) / n_valid on valid rows, 0 elsewhere
+            # d loss / d logits = (softmax - onehot) / n_valid on valid rows, 0 elsewhere. In a
+            # narrow dtype (fp16) 1/n_valid folded in before the cast flushed most of the head's
+            # gradient to zero (issue #20): there it is applied after the matmuls, in fp32.
             p.scatter_add_(1, safe, -vf.unsqueeze(1))
-            p.mul_((vf * inv).unsqueeze(1))
+            s = inv if wmax is None else _range_scale(xc, wmax, acc)
+            p.mul_((vf * s).unsqueeze(1))
             if cap_grad is not None:  # through c·tanh(z/c)
                 p.mul_(cap_grad)
             g = p.to(cd)
+            if wmax is None:  # wide dtype: g already holds the 1/n_valid
+                if gx is not None:
+                    gx[i : i + rows] = (g @ w).to(gx.dtype)
+                if gw is not None:
+                    if cd == acc:
+                        gw.addmm_(g.t(), xc)
+                    else:
+                        gw.add_((g.t() @ xc).to(acc))
+                continue
+            post = inv / s
             if gx is not None:
-                gx[i : i + rows] = (g @ w).to(gx.dtype)
+                gx[i : i + rows] = (g @ w).to(acc).mul_(post).to(gx.dtype)
             if gw is not None:
-                if cd == acc:
-                    gw.addmm_(g.t(), xc)
-                else:
-                    gw.add_((g.t() @ xc).to(acc))
+                gw.add_((g.t() @ xc).to(acc).mul_(post))
         ctx.save_for_backward(gx, gw)
-        ctx.weight_dtype = weight.dtype
+        ctx.weight_dtype, ctx.x_dtype = weight.dtype, x.dtype
         return total / n_valid
 
     @staticmethod
@@ -146,7 +179,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         # In place: no second copy of the gradients. A second backward through the same graph
         # (retain_graph) then fails autograd's saved-tensor version check instead of scaling twice.
         gx, gw = ctx.saved_tensors
-        dx = gx.mul_(grad_out) if gx is not None else None
+        dx = gx.mul_(grad_out).to(ctx.x_dtype) if gx is not None else None
         dw = gw.mul_(grad_out).to(ctx.weight_dtype) if gw is not None else None
         return dx, dw, None, None, None, None, None, None, None
 

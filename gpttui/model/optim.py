@@ -16,6 +16,7 @@ State: one momentum buffer per matrix (4 B/param), against AdamW's two.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -25,11 +26,31 @@ from torch.optim.adamw import adamw
 NS_COEFFS = (3.4445, -4.7750, 2.0315)
 
 
+def ns_dtype(device_type: str, bf16_supported: bool) -> torch.dtype:
+    """The dtype of the Newton–Schulz iterations: bf16 on CUDA cards that support it (for
+    speed; its fp32 range holds the iterates), fp32 everywhere else. Not fp16: the iterate's
+    squares and products (x·xᵀ, m·m) of a normalised matrix stay small, but fp16's 10-bit
+    mantissa and narrow range give no margin, and the cards without bf16 (T4, V100) run fp32
+    matmuls on a few small matrices at acceptable cost."""
+    return torch.bfloat16 if device_type == "cuda" and bf16_supported else torch.float32
+
+
+def _bf16_supported(device: torch.device) -> bool:
+    return device.type == "cuda" and _cuda_bf16(device.index if device.index is not None else torch.cuda.current_device())
+
+
+@functools.cache
+def _cuda_bf16(index: int) -> bool:
+    """Native bf16 on CUDA card `index` (Ampere and later; emulation does not count)."""
+    with torch.cuda.device(index):
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+
+
 def orthogonalize(g: torch.Tensor, steps: int = 5, eps: float = 1e-7) -> torch.Tensor:
-    """An approximately semi-orthogonal matrix with g's row/column spaces (Newton–Schulz,
-    bf16 on CUDA for speed, fp32 elsewhere); g may be a stack (..., rows, cols)."""
+    """An approximately semi-orthogonal matrix with g's row/column spaces (Newton–Schulz in
+    `ns_dtype`); g may be a stack (..., rows, cols)."""
     a, b, c = NS_COEFFS
-    x = g.to(torch.bfloat16 if g.is_cuda else torch.float32)
+    x = g.to(ns_dtype(g.device.type, _bf16_supported(g.device)))
     tall = x.size(-2) > x.size(-1)
     if tall:
         x = x.mT

@@ -35,7 +35,7 @@ def build_model(cfg: Any, **pieces: Any) -> torch.nn.Module:
 def build_optimizer(model: torch.nn.Module, cfg: Any, device_type: str, muon: bool = True,
                     adamw_lr: float | None = None) -> torch.optim.Optimizer:
     """nanoGPT's AdamW for "gpt2"; for "modern", MuonAdamW with these groups:
-    hidden 2-D weights → Muon (muon_lr, muon_momentum, weight_decay); embedding → AdamW
+    hidden 2-D weights → Muon (muon_lr, muon_momentum, muon_weight_decay); embedding → AdamW
     (embed_lr); head and anything else → AdamW (learning_rate). AdamW groups take
     (beta1, beta2) and no weight decay. `muon=False` (ablation) puts the hidden matrices
     in an AdamW group at `adamw_lr` (default learning_rate) with weight_decay, as GPT-2's
@@ -56,7 +56,7 @@ def build_optimizer(model: torch.nn.Module, cfg: Any, device_type: str, muon: bo
     betas = (cfg.beta1, cfg.beta2)
     if muon:
         hidden_group = {"params": hidden, "kind": "muon", "lr": cfg.muon_lr, "momentum": cfg.muon_momentum,
-                        "weight_decay": cfg.weight_decay}
+                        "weight_decay": cfg.muon_weight_decay}
     else:
         hidden_group = {"params": hidden, "kind": "adamw", "lr": adamw_lr or cfg.learning_rate, "betas": betas,
                         "weight_decay": cfg.weight_decay}

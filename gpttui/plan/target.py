@@ -107,8 +107,31 @@ def estimate_for(cfg: TrainConfig, target: Target, runs: list[Any] | None = None
     return replace(est, device=E.Figure(target.name, "", SOURCES.get(target.source, target.source)))
 
 
-_SHAPE = ("n_layer", "n_head", "n_embd", "block_size", "vocab_size", "bias", "batch_size",
-          "dtype", "compile", "n_gpus")
+# Every TrainConfig key is in exactly one of these two (a test holds it, so a new key must be
+# classified). SPEED_KEYS change the work or the memory of a training step, hence tokens/s: a
+# past run is "measured" for this config only when all of them are equal.
+SPEED_KEYS = (
+    "n_layer", "n_head", "n_embd", "block_size", "vocab_size", "bias", "dropout",  # the model
+    "recipe", "logit_softcap", "chunked_loss",  # which model, head and loss path run
+    "batch_size", "gradient_accumulation_steps",  # micro-batch; optimizer work per token
+    "grad_clip",  # 0 skips the gradient-norm pass
+    "dtype", "compile", "n_gpus",
+    "log_interval",  # each logged step waits for the device
+    "eval_only",  # no training step at all
+)
+# Values that leave a step's work unchanged (learning rates, decay, momentum: same arithmetic
+# whatever the number), what happens outside the timed windows (eval, checkpoints, samples:
+# taken off the window clock), the data's name and size, and the device keys, which the match
+# checks through the target itself (`_same_device`).
+SPEED_NEUTRAL = (
+    "description", "dataset", "data_source", "text_column", "val_fraction", "dataset_tokens",
+    "learning_rate", "weight_decay", "beta1", "beta2", "muon_lr", "muon_momentum", "muon_weight_decay",
+    "embed_lr", "max_iters", "decay_lr", "warmup_iters", "lr_decay_iters", "min_lr", "warmdown_frac",
+    "eval_interval", "eval_iters", "eval_fixed", "always_save_checkpoint", "checkpoint_interval_s",
+    "tensorboard_log", "sample_tokens", "sample_prompt", "early_stop_patience", "early_stop_min_delta",
+    "device", "seed", "gpu", "assumed_mfu", "electricity_price", "currency",
+    "out_dir", "init_from", "backend", "wandb_log", "wandb_project", "wandb_run_name",
+)
 
 
 def _same_device(past: dict, target: Target) -> bool:
@@ -123,7 +146,7 @@ def _same_device(past: dict, target: Target) -> bool:
 
 
 def measured_tokens_per_s(cfg: TrainConfig, target: Target, summaries: list[Any] | None = None) -> tuple[float | None, str]:
-    """Throughput of the latest past run of the same model and batch shape on the same
+    """Throughput of the latest past run equal in every SPEED_KEYS key, on the same
     device (one process), if any: the median of its recent log windows. `summaries` is
     `runs.list_runs()` when the caller already has it (one scan for many estimates)."""
     try:
@@ -137,7 +160,7 @@ def measured_tokens_per_s(cfg: TrainConfig, target: Target, summaries: list[Any]
                 continue
             run = runs.get_run(summary.id)
             past = run.config()
-            if all(getattr(past, k) == getattr(cfg, k) for k in _SHAPE) and _same_device(run.status(), target):
+            if all(getattr(past, k) == getattr(cfg, k) for k in SPEED_KEYS) and _same_device(run.status(), target):
                 return float(summary.tokens_per_s), summary.id
     except Exception:  # a damaged run folder must not break an estimate
         return None, ""

@@ -243,15 +243,20 @@ class Run:
                     raise BlockingIOError
         except BlockingIOError:
             os.close(fd)
-            holder = _read_lock(path)
-            raise RunError(
-                f"another process is training this run ({self.id}: pid {holder.get('pid', '?')} on {holder.get('host', '?')})",
-                "stop that process first, or follow the run in the TUI",
-            ) from None
+            raise self.busy_error() from None
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "host": host()}).encode())
         self._lock_fd = fd
         self.remove_temporaries(0.0)  # only the lock holder writes them: any left are a kill's
+
+    def busy_error(self, detail: str = "") -> RunError:
+        """The one-line refusal for a run another live process holds (naming it)."""
+        holder = _read_lock(self.path / "lock")
+        return RunError(
+            f"another process is training this run ({self.id}: pid {holder.get('pid', '?')} on "
+            f"{holder.get('host', '?')}){detail}",
+            "stop that process first, or follow the run in the TUI",
+        )
 
     def remove_temporaries(self, older_than_s: float) -> int:
         """Delete temporaries of status.json, ckpt.pt and best.pt left by a killed write."""

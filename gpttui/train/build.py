@@ -124,11 +124,17 @@ def _restore(ck: dict[str, Any], optimizer: Any, scaler: Any, reader: Any, token
     """Optimizer, scaler, data order and RNG from checkpoint `ck`; the counters it saved."""
     from gpttui.weights.checkpoint import restore_rng
 
+    # The config's hyperparameters (learning rates, betas, weight decay, momentum: what a
+    # resume's --set may change) as the fresh optimizer holds them; load_state_dict brings
+    # back the saved ones, so they are put back after it: the moments resume, the config rules.
+    hyper = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
     try:
         optimizer.load_state_dict(ck["optimizer"])
     except (ValueError, KeyError, TypeError) as e:
         raise RunError(f"checkpoint optimizer state does not fit this model ({e})",
                        "resume with the config the run was started with") from None
+    for group, h in zip(optimizer.param_groups, hyper, strict=True):
+        group.update(h)
     if ck.get("scaler") and scaler.is_enabled():
         scaler.load_state_dict(ck["scaler"])
     it = int(ck.get("iter_num", 0))

@@ -107,6 +107,8 @@ def resume_config(run: Any, overrides: Iterable[str] = ()) -> TrainConfig:
     except RunError:  # damaged: the checkpoint is the truth, a new status.json is written
         st = {}
     if run.latest_checkpoint() is None:
+        if run.lock_held():  # still setting up (or before its first checkpoint): not free
+            raise run.busy_error("; it has no checkpoint yet")
         raise RunError(f"run {run.id} has no checkpoint to resume from", "start it again with `gpttui --run`")
     cfg = _run_config(run)
     overrides = list(overrides)

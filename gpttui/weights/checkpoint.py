@@ -259,6 +259,11 @@ def resolve(path: Path | str) -> Path:
     return path / CKPT_NAME if path.is_dir() else path
 
 
+# what torch's safe unpickler says about bytes that are no pickle (not about a pickle's objects)
+_NOT_A_PICKLE = ("Unsupported operand", "invalid load key", "could not find MARK", "stack underflow",
+                 "truncated", "ran out of input", "EOF")
+
+
 def load_checkpoint(path: Path | str, map_location: Any = "cpu", trust: bool = False) -> dict[str, Any]:
     """Load a gpttui or nanoGPT checkpoint with weights_only=True (unless `trust`); model
     keys come back without `_orig_mod.`. Missing, truncated or foreign files raise RunError."""
@@ -271,7 +276,11 @@ def load_checkpoint(path: Path | str, map_location: Any = "cpu", trust: bool = F
         raise
     except Exception as e:  # torch raises RuntimeError, EOFError, UnpicklingError, ... for bad files
         first = first_line(e, 10_000)
-        if "Weights only load failed" in first:
+        if "Weights only load failed" in first and any(k in str(e) for k in _NOT_A_PICKLE):
+            # the safe unpickler stumbled on bytes that are no pickle at all (random bytes, a
+            # text file): a damaged or foreign file, not one holding Python objects (issue #20)
+            first = "not a torch checkpoint: its bytes are no pickle torch can read"
+        elif "Weights only load failed" in first:
             raise RunError(
                 f"{path}: holds Python objects other than tensors and plain values",
                 "refusing to run code from a checkpoint; re-save it from a trusted source",

@@ -213,3 +213,24 @@ def test_a_tracker_process_that_cannot_start_is_one_warning(monkeypatch):
     warn = [e.text for e in got if isinstance(e, E.LogMessage) and e.level == "warning"]
     assert len(warn) == 1 and "could not start the tracker process" in warn[0] and "training goes on" in warn[0]
     assert len(_steps(run)) == 8
+
+
+def test_wandb_uploads_each_sample_once(monkeypatch):
+    """Issue #20: the samples table was logged whole at every eval (n evals: n(n+1)/2 rows
+    uploaded). Now each eval's table file holds only that eval's new sample."""
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    run, got = _train(tiny_cfg(wandb_log=True, wandb_project="proj", max_iters=12, lr_decay_iters=12, eval_interval=4))
+    samples = [e for e in got if trackers.sample_text(e) is not None]
+    assert len(samples) >= 3
+    end = time.monotonic() + 20  # wandb-core may still be writing the media files after finish()
+    while True:
+        tables = sorted((run.path / "wandb").glob("offline-run-*/files/media/table/samples_*.table.json"))
+        if len(tables) >= len(samples) or time.monotonic() > end:
+            break
+        time.sleep(0.5)
+    rows = [json.loads(t.read_text())["data"] for t in tables]
+    assert len(rows) == len(samples), [t.name for t in tables]
+    assert [len(r) for r in rows] == [1] * len(samples)  # before: 1, 2, 3, ...
+    assert sorted(r[0][1] for r in rows) == sorted(trackers.sample_text(e) for e in samples)

@@ -62,6 +62,15 @@ def sample_text(ev: E.Event) -> str | None:
     return None
 
 
+def _samples_table(wandb: Any) -> Any:
+    """A W&B table in INCREMENTAL mode (wandb >= 0.19.2: each log uploads the rows added
+    since the last), or None where this wandb has no such mode."""
+    try:
+        return wandb.Table(columns=["iter", "text"], log_mode="INCREMENTAL")
+    except (TypeError, ValueError):
+        return None
+
+
 class WandbBackend:
     name = "wandb"
 
@@ -72,7 +81,7 @@ class WandbBackend:
         self.run = wandb.init(project=start.project, name=start.name,
                               id=start.run_id, resume="allow", dir=start.run_path, config=start.config,
                               settings=wandb.Settings(console="off", silent=True))  # never write into a TUI's screen
-        self.samples: list[tuple[int, str]] = []
+        self.samples = _samples_table(wandb)
 
     def handle(self, ev: E.Event, it: int) -> None:
         if isinstance(ev, E.StepMetrics):
@@ -80,8 +89,11 @@ class WandbBackend:
         elif isinstance(ev, E.EvalResult):
             self.run.log({**eval_scalars(ev), "iter": ev.iter}, step=ev.iter)
         elif (text := sample_text(ev)) is not None:
-            self.samples.append((it, text))
-            self.run.log({"samples": self.wandb.Table(columns=["iter", "text"], data=list(self.samples))}, step=it)
+            # each sample uploaded once: an incremental table sends only its new rows (the
+            # whole table at every eval grew quadratically); older wandb: a one-row table
+            table = self.samples or self.wandb.Table(columns=["iter", "text"])
+            table.add_data(it, text)
+            self.run.log({"samples": table}, step=it)
         elif isinstance(ev, E.Finished | E.Failed):
             self.run.summary["state"] = getattr(ev, "state", "failed")
 
