@@ -26,6 +26,7 @@ HANDLERS = {
     "sample": "gpttui.cli.headless:cmd_sample",
     "export": "gpttui.weights.pretrained:cmd_export",
     "serve": "gpttui.cli.serve:cmd_serve",
+    "eval": "gpttui.cli.eval:cmd_eval",
 }
 
 EPILOG = """\
@@ -43,6 +44,12 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key (type-checked); repeatable")
     p.add_argument("--gpu", metavar="NAME", help="GPU to estimate for, e.g. 'RTX 4070' (default: detected)")
+
+
+def _add_eval_parser(sub: argparse._SubParsersAction) -> None:
+    from gpttui.cli.eval import add_parser  # no torch: the module imports it only when run
+
+    add_parser(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("dir", metavar="DIR", help="folder to write")
     sp.add_argument("--format", default="hf", help="hf: model.safetensors + config.json + GPT-2 tokenizer")
 
+    _add_eval_parser(sub)
+
     sp = sub.add_parser("serve", help="serve the UI to a browser on this machine (reach it through ssh -L)")
     sp.add_argument("--port", type=int, default=8000, help="port on localhost (default: 8000)")
     return p
@@ -126,7 +135,7 @@ def _command(args: argparse.Namespace) -> str:
 
 # commands that write to the data dir (checked writable first) and those that only read it
 _WRITES = {"run", "resume", "prepare"}
-_READS = {"runs", "datasets", "sample", "tui"}
+_READS = {"runs", "datasets", "sample", "tui", "eval"}
 
 
 def dispatch(args: argparse.Namespace) -> int:
