@@ -90,7 +90,7 @@ class TrainConfig:
     tensorboard_log: bool = _f(False, "eval", "also write TensorBoard event files into the run folder (pip install 'gpttui[tensorboard]')")
     sample_tokens: int = _f(32, "eval", "tokens sampled from sample_prompt at each evaluation (seeded: reproducible; 0 = off)")
     sample_prompt: str = _f("", "eval", "the fixed prompt of those samples ('' = the start of a document)")
-    hellaswag_every: int = _f(1, "eval", "score HellaSwag on a fixed, seeded subset at every k-th evaluation (0 = off; needs `gpttui eval --download` once, else skipped with a warning)")
+    hellaswag_every: int = _f(1, "eval", "score HellaSwag on a fixed, seeded subset at every k-th evaluation (by iteration: iter // eval_interval divisible by k; 0 = off; needs `gpttui eval --download` once, else skipped with a warning)")
     hellaswag_examples: int = _f(0, "eval", "examples in that subset (0 = auto: about 10% of an evaluation's compute, from the model's FLOPs per token)")
     early_stop_patience: int = _f(0, "eval", "stop (checkpoint first) after this many evaluations without val loss improving (0 = off)")
     early_stop_min_delta: float = _f(0.0, "eval", "how much lower val loss must get to count as improving (early_stop_patience)")

@@ -61,7 +61,6 @@ class LoopTask:
         self.cfg, self.log = cfg, log
         self.every = int(cfg.hellaswag_every)
         self.n = int(cfg.hellaswag_examples) or auto_examples(cfg)
-        self._evals = 0
         self._rendered: list[Any] | None = None
         self._off = self.every <= 0
 
@@ -95,8 +94,7 @@ class LoopTask:
             should_stop: Callable[[], bool]) -> E.TaskEval | None:
         if self._off:
             return None
-        due = self._evals % self.every == 0
-        self._evals += 1
+        due = (it // max(1, self.cfg.eval_interval)) % self.every == 0  # by iteration: a resume keeps the rhythm
         if not due or (self._rendered is None and not self._prepare()):
             return None
         from gpttui.evals.hellaswag import score_rendered, summarize
