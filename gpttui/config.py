@@ -92,6 +92,8 @@ class TrainConfig:
     tensorboard_log: bool = _f(False, "eval", "also write TensorBoard event files into the run folder (pip install 'gpttui[tensorboard]')")
     sample_tokens: int = _f(32, "eval", "tokens sampled from sample_prompt at each evaluation (seeded: reproducible; 0 = off)")
     sample_prompt: str = _f("", "eval", "the fixed prompt of those samples ('' = the start of a document)")
+    hellaswag_every: int = _f(1, "eval", "score HellaSwag on a fixed, seeded subset at every k-th evaluation (by iteration: iter // eval_interval divisible by k; 0 = off; needs `gpttui eval --download` once, else skipped with a warning)")
+    hellaswag_examples: int = _f(0, "eval", "examples in that subset (0 = auto: about 10% of an evaluation's compute, from the model's FLOPs per token)")
     early_stop_patience: int = _f(0, "eval", "stop (checkpoint first) after this many evaluations without val loss improving (0 = off)")
     early_stop_min_delta: float = _f(0.0, "eval", "how much lower val loss must get to count as improving (early_stop_patience)")
     # -- system ----------------------------------------------------------------------------
@@ -333,7 +335,7 @@ def validate(cfg: TrainConfig, source: str = "config") -> None:
         if not 0 <= getattr(cfg, key) < 1:
             raise bad(key, "must be in [0, 1)", "typical: beta1 0.9, beta2 0.95–0.99")
     for key in ("weight_decay", "muon_weight_decay", "grad_clip", "checkpoint_interval_s", "electricity_price", "warmup_iters", "dataset_tokens",
-                "sample_tokens", "early_stop_patience", "early_stop_min_delta"):
+                "sample_tokens", "early_stop_patience", "early_stop_min_delta", "hellaswag_every", "hellaswag_examples"):
         if getattr(cfg, key) < 0:
             raise bad(key, "must be >= 0", f"set {key} to 0 or more")
     if cfg.decay_lr and cfg.warmup_iters > cfg.max_iters:  # decay_lr = false: constant lr, no warmup

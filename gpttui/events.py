@@ -95,6 +95,23 @@ class EvalResult(Event):
 
 
 @dataclass(frozen=True)
+class TaskEval(Event):
+    """A benchmark's accuracy at an evaluation (HellaSwag on the loop's fixed subset):
+    `acc_norm` (mean per-token loss picks the ending), `acc` (summed loss), the binomial
+    standard error of acc_norm, over `n` examples."""
+
+    kind: ClassVar[str] = "task_eval"
+    iter: int
+    task: str
+    acc_norm: float
+    acc: float
+    stderr: float
+    n: int
+    seconds: float = 0.0
+    tokens_seen: int = 0
+
+
+@dataclass(frozen=True)
 class CheckpointSaved(Event):
     kind: ClassVar[str] = "checkpoint"
     iter: int
@@ -189,7 +206,7 @@ class RunWarning(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
-    for cls in (StatusChanged, StepMetrics, EvalResult, CheckpointSaved, LogMessage, Finished, Failed, PrepareProgress,
+    for cls in (StatusChanged, StepMetrics, EvalResult, TaskEval, CheckpointSaved, LogMessage, Finished, Failed, PrepareProgress,
                 Progress, Sample, RunWarning)
 }
 

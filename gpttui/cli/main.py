@@ -26,6 +26,7 @@ HANDLERS = {
     "sample": "gpttui.cli.headless:cmd_sample",
     "export": "gpttui.cli.export:cmd_export",
     "serve": "gpttui.cli.serve:cmd_serve",
+    "eval": "gpttui.cli.eval:cmd_eval",
 }
 
 EPILOG = """\
@@ -45,6 +46,12 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gpu", metavar="NAME", help="GPU to estimate for, e.g. 'RTX 4070' (default: detected)")
     p.add_argument("--no-memory-check", action="store_true",
                    help="with --run/--resume: start even when the estimate says it cannot fit in memory")
+
+
+def _add_eval_parser(sub: argparse._SubParsersAction) -> None:
+    from gpttui.cli.eval import add_parser  # no torch: the module imports it only when run
+
+    add_parser(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--format", default="hf", help="hf: model.safetensors + config.json + GPT-2 tokenizer")
     sp.add_argument("--force", action="store_true", help="overwrite the files of an earlier export in DIR")
 
+    _add_eval_parser(sub)
+
     sp = sub.add_parser("serve", help="serve the UI to a browser on this machine (reach it through ssh -L)")
     sp.add_argument("--port", type=int, default=8000, help="port on localhost (default: 8000)")
     return p
@@ -129,7 +138,7 @@ def _command(args: argparse.Namespace) -> str:
 
 # commands that write to the data dir (checked writable first) and those that only read it
 _WRITES = {"run", "resume", "prepare"}
-_READS = {"runs", "datasets", "sample", "tui"}
+_READS = {"runs", "datasets", "sample", "tui", "eval"}
 
 
 def dispatch(args: argparse.Namespace) -> int:

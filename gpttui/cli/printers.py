@@ -38,6 +38,9 @@ def event_line(ev: E.Event) -> str | None:
         return step_line(ev)
     if isinstance(ev, E.EvalResult):
         return f"eval iter {ev.iter}: train {ev.train_loss:.4f} val {ev.val_loss:.4f} (best {ev.best_val_loss:.4f})"
+    if isinstance(ev, E.TaskEval):
+        return (f"{ev.task} iter {ev.iter}: acc_norm {ev.acc_norm:.4f} ± {ev.stderr:.4f} "
+                f"(fixed subset of {ev.n:,}, {ev.seconds:.1f} s; GPT-2 124M 0.2955, random 0.25)")
     if isinstance(ev, E.CheckpointSaved):
         return f"checkpoint ({ev.reason}) at iter {ev.iter}: {ev.path}"
     if isinstance(ev, E.LogMessage):

@@ -154,6 +154,18 @@ class GPT(Generates, nn.Module):
             n -= self.transformer.wpe.weight.numel()
         return n
 
+    def hidden(self, idx: torch.Tensor, caches: list[KVCache] | None = None) -> torch.Tensor:
+        """The final normalised hidden states (B, T, C) for tokens idx (B, T), before the head."""
+        _, t = idx.size()
+        start = caches[0].pos if caches else 0
+        if start + t > self.config.block_size:
+            raise ValueError(f"cannot forward {start + t} positions, block size is {self.config.block_size}")
+        pos = torch.arange(start, start + t, dtype=torch.long, device=idx.device)
+        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
+        for i, block in enumerate(self.transformer.h):
+            x = block(x, caches[i] if caches else None)
+        return self.transformer.ln_f(x)
+
     def forward(
         self,
         idx: torch.Tensor,
@@ -164,15 +176,7 @@ class GPT(Generates, nn.Module):
         with `self.chunked_loss`, which never forms them); otherwise the logits of the last
         position only (B, 1, V), as nanoGPT does for inference.
         With `caches`, `idx` continues the cached tokens (positions start at the cache fill)."""
-        _, t = idx.size()
-        start = caches[0].pos if caches else 0
-        if start + t > self.config.block_size:
-            raise ValueError(f"cannot forward {start + t} positions, block size is {self.config.block_size}")
-        pos = torch.arange(start, start + t, dtype=torch.long, device=idx.device)
-        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
-        for i, block in enumerate(self.transformer.h):
-            x = block(x, caches[i] if caches else None)
-        x = self.transformer.ln_f(x)
+        x = self.hidden(idx, caches)
         if targets is not None and self.chunked_loss:
             return None, linear_cross_entropy(x, self.lm_head.weight, targets, ignore_index=-1)
         if targets is not None:

@@ -22,7 +22,7 @@ import torch
 
 from gpttui.model.chunking import CHUNK_BYTES, default_chunk_rows
 
-__all__ = ["CHUNK_BYTES", "default_chunk_rows", "linear_cross_entropy"]
+__all__ = ["CHUNK_BYTES", "default_chunk_rows", "linear_cross_entropy", "token_cross_entropy"]
 
 
 def compute_dtype(x: torch.Tensor) -> torch.dtype:
@@ -63,6 +63,30 @@ def linear_cross_entropy(
     if not (need_gx or need_gw):
         return _loss_only(x2, weight, t, ignore_index, rows, softcap, cd)
     return _LinearCrossEntropy.apply(x2, weight, t, ignore_index, rows, softcap, cd, need_gx, need_gw)
+
+
+@torch.no_grad()
+def token_cross_entropy(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    chunk_rows: int | None = None,
+    softcap: float | None = None,
+) -> torch.Tensor:
+    """Per-row cross-entropy of `x @ weight.T` against `targets` (N fp32 values), the same
+    chunks as `linear_cross_entropy` and never all N x V logits: scoring (evals) needs each
+    token's loss, not their mean. x: (N, C), weight: (V, C), targets: N ids (all valid)."""
+    if targets.numel() != x.size(0):
+        raise ValueError(f"{x.size(0)} rows of hidden states but {targets.numel()} targets")
+    rows = chunk_rows or default_chunk_rows(x.size(0), weight.size(0))
+    cd = compute_dtype(x)
+    w = weight.to(cd)
+    out = torch.empty(x.size(0), dtype=_acc(cd), device=x.device)
+    for i in range(0, x.size(0), rows):
+        _, losses, _, _, _ = _chunk_probs(x[i : i + rows].to(cd), w, targets[i : i + rows], -1, softcap)
+        out[i : i + rows] = losses
+    return out
 
 
 def _chunk_probs(

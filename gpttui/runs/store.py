@@ -26,6 +26,7 @@ from typing import Any
 from gpttui import config as C
 from gpttui import events as E
 from gpttui.errors import RunError
+from gpttui.evals import results as eval_results
 from gpttui.faults import is_user_os_error, os_error, pause_point, remove_stale_temporaries
 from gpttui.fsutil import atomic_open, atomic_write_text
 from gpttui.paths import check_name, runs_dir
@@ -69,6 +70,14 @@ class RunSummary:
     damaged: str | None = None  # which files are damaged and what still works; None if whole
     has_checkpoint: bool = True
     stop_reason: str = ""  # why it ended early (an early stop on a plateau), '' otherwise
+    hellaswag: float | None = None  # acc_norm: `gpttui eval`'s newest, else the loop's subset
+    hellaswag_stderr: float | None = None  # its binomial standard error
+    hellaswag_n: int | None = None  # examples it was measured on
+
+    @property
+    def hellaswag_text(self) -> str:
+        """`0.2955±0.005` or '-' (the ± is the binomial standard error)."""
+        return "-" if self.hellaswag is None else f"{self.hellaswag:.4f}±{self.hellaswag_stderr or 0:.3f}"
 
     @property
     def resumable(self) -> bool:
@@ -179,7 +188,7 @@ class Run:
                 created=created, updated=updated,
                 duration_s=_num(st.get("elapsed_s", (updated - started) if started else None)), alive=alive,
                 damaged=runhealth.damage_note(self, damage), has_checkpoint=self.latest_checkpoint() is not None,
-                stop_reason=str(st.get("stop_reason") or ""),
+                stop_reason=str(st.get("stop_reason") or ""), **_hellaswag(self.path, st),
             )
         except (TypeError, ValueError) as e:  # valid JSON, wrong types
             return self.damaged_summary(f"status.json or run.json has a wrong value ({e})")
@@ -279,6 +288,11 @@ class Run:
             yield self
         finally:
             self.release_lock()
+
+
+def _hellaswag(path: Path, st: dict[str, Any]) -> dict[str, Any]:
+    h = eval_results.headline(path, st)
+    return {} if h is None else {"hellaswag": h.acc_norm, "hellaswag_stderr": h.stderr, "hellaswag_n": h.n}
 
 
 def _num(v: Any) -> float | None:

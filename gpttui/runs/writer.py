@@ -86,6 +86,8 @@ class MetricsWriter:
         elif isinstance(ev, E.EvalResult):
             fields = {"iter": ev.iter, "best_val_loss": ev.best_val_loss, "val_loss": ev.val_loss,
                       "tokens_seen": ev.tokens_seen}
+        elif isinstance(ev, E.TaskEval):
+            fields = {f"{ev.task}_{k}": getattr(ev, k) for k in ("acc_norm", "stderr", "n", "iter")}
         elif isinstance(ev, E.CheckpointSaved):
             fields = {"checkpoint_iter": ev.iter}
         elif isinstance(ev, E.Finished):

@@ -18,6 +18,7 @@ import torch
 from gpttui import events as E
 from gpttui.config import TrainConfig, to_dict
 from gpttui.errors import first_line
+from gpttui.evals.inloop import LoopTask
 from gpttui.faults import pause_point
 from gpttui.model import recipes
 from gpttui.plan import hostmem
@@ -46,6 +47,7 @@ class Loop:
         self.last_saved_iter = -1
         self.metrics: MetricsTracker | None = None
         self.monitor: RunMonitor | None = None
+        self.task: LoopTask | None = None
         self._paused_s = 0.0
         self.t_start = 0.0  # perf_counter when training began
         self.last_ckpt_t = 0.0  # monotonic time of the last checkpoint
@@ -74,6 +76,7 @@ class Loop:
         self.metrics.recent.extend(r.recent_losses)
         self.async_readback = env.device_type == "cuda"
         self.monitor = RunMonitor(cfg, self.run_id, t.emit, best_val=self.best_val, best_iter=self.iter_num)
+        self.task = LoopTask(cfg, t.log)  # HellaSwag's fixed subset at evaluations (rank 0)
         if self.job.run is not None and self.dist.is_master:  # for estimates from measured runs
             self.job.run.write_status(device=env.device_name, device_type=env.device_type,
                                       world_size=self.dist.world_size)
@@ -315,6 +318,7 @@ class Loop:
         if not math.isfinite(val):  # the weights are gone; keep the last good checkpoint
             raise NonFiniteLoss(self.iter_num, val)
         self._sample_and_watch(ev, t0)
+        self._task_eval()
         if save and self.iter_num > 0 and (improved or self.cfg.always_save_checkpoint):
             self.checkpoint("best" if improved else "eval")
         self.t.set_state(prev if prev != E.PREPARING else E.TRAINING)
@@ -328,6 +332,16 @@ class Loop:
             if self.metrics is not None:
                 self.metrics.exclude(time.perf_counter() - t1)
         self.stop_reason = self.monitor.on_eval(ev) or self.stop_reason
+
+    def _task_eval(self) -> None:
+        """HellaSwag on the fixed subset when due (its time off the throughput clock)."""
+        t1 = time.perf_counter()
+        ev = self.task.run(self.b.raw, self.env, self.run_id, self.iter_num, self.tokens_seen,
+                           lambda: self.t.stop_requested)
+        if ev is not None:
+            self.t.emit(ev)
+        if self.metrics is not None:
+            self.metrics.exclude(time.perf_counter() - t1)
 
     def checkpoint(self, reason: str) -> None:
         """Save ckpt.pt atomically (rank 0 with a run only); the losses are checked first so a

@@ -38,6 +38,7 @@ class LiveRun:
     samples: list[E.Sample] = field(default_factory=list)
     warnings: list[E.RunWarning] = field(default_factory=list)
     state_since: float | None = None  # wall time the current state began (an eval's clock)
+    tasks: list[E.TaskEval] = field(default_factory=list)  # HellaSwag at evaluations (fixed subset)
 
     def note(self, text: str) -> None:
         """Append a line to the run's log pane."""
@@ -76,6 +77,9 @@ class LiveRun:
         elif isinstance(ev, E.EvalResult):
             self.evals.append(ev)
             self.note(f"eval @ {ev.iter}: train {ev.train_loss:.4f}  val {ev.val_loss:.4f}  best {ev.best_val_loss:.4f}")
+        elif isinstance(ev, E.TaskEval):
+            self.tasks.append(ev)
+            self.note(f"{ev.task} @ {ev.iter}: acc_norm {ev.acc_norm:.4f} ± {ev.stderr:.4f} (n {ev.n:,})")
         elif isinstance(ev, E.CheckpointSaved):
             self.checkpoints.append(ev)
             self.note(f"checkpoint @ {ev.iter} ({ev.reason})")

@@ -145,6 +145,7 @@ class Followed(Message):
 class Compared(Message):
     data: dict[str, list[Event]]
     error: str = ""
+    hellaswag: dict[str, str] = field(default_factory=dict)  # run id -> `gpttui eval`'s figure
 
 
 @dataclass(eq=False)

@@ -17,6 +17,7 @@ TINY = dict(
     batch_size=2, gradient_accumulation_steps=2, learning_rate=3e-3, max_iters=8, warmup_iters=2,
     lr_decay_iters=8, min_lr=3e-4, eval_interval=4, eval_iters=1, log_interval=1, device="cpu",
     compile=False, dtype="float32", checkpoint_interval_s=0.0,
+    hellaswag_every=0,  # the in-loop HellaSwag has its own tests (test_hellaswag_loop.py)
 )
 
 

@@ -54,6 +54,12 @@ def eval_scalars(ev: E.EvalResult) -> dict[str, float]:
     return {"eval/train_loss": ev.train_loss, "val/loss": ev.val_loss, "val/best_loss": ev.best_val_loss}
 
 
+def task_scalars(ev: E.TaskEval) -> dict[str, float]:
+    """A benchmark's figures (HellaSwag on the loop's fixed subset): acc_norm and its ±."""
+    return {f"eval/{ev.task}_acc_norm": ev.acc_norm, f"eval/{ev.task}_acc": ev.acc,
+            f"eval/{ev.task}_stderr": ev.stderr}
+
+
 def sample_text(ev: E.Event) -> str | None:
     """Text of a training-time sample event, whatever its class ('sample' kinds with a text)."""
     if "sample" in ev.kind and ev.kind != "sample_token":
@@ -88,6 +94,8 @@ class WandbBackend:
             self.run.log({**step_scalars(ev), "iter": ev.iter}, step=ev.iter)
         elif isinstance(ev, E.EvalResult):
             self.run.log({**eval_scalars(ev), "iter": ev.iter}, step=ev.iter)
+        elif isinstance(ev, E.TaskEval):
+            self.run.log({**task_scalars(ev), "iter": ev.iter}, step=ev.iter)
         elif (text := sample_text(ev)) is not None:
             # each sample uploaded once: an incremental table sends only its new rows (the
             # whole table at every eval grew quadratically); older wandb: a one-row table
@@ -130,6 +138,10 @@ class TensorboardBackend:
         elif isinstance(ev, E.EvalResult):
             w = self._open(ev.iter)
             for k, v in eval_scalars(ev).items():
+                w.add_scalar(k, v, ev.iter)
+        elif isinstance(ev, E.TaskEval):
+            w = self._open(ev.iter)
+            for k, v in task_scalars(ev).items():
                 w.add_scalar(k, v, ev.iter)
         elif (text := sample_text(ev)) is not None:
             self._open(it).add_text("samples", text, it)

@@ -52,7 +52,7 @@ class RunsScreen(ReportsWorkerFailures, Screen):
 
     def on_mount(self) -> None:
         t = self.query_one(DataTable)
-        for label in ("", "run", "state", "preset", "params", "tokens", "best val", "tok/s", "MFU", "time"):
+        for label in ("", "run", "state", "preset", "params", "tokens", "best val", "HellaSwag", "tok/s", "MFU", "time"):
             t.add_column(label, key=label or "mark")
         t.focus()
         self.reload()
@@ -89,7 +89,7 @@ class RunsScreen(ReportsWorkerFailures, Screen):
             if getattr(s, "damaged", None) and s.state != "damaged":
                 state += " (damaged)"
             t.add_row(mark, s.id, state, s.preset, fmt.si(s.params), fmt.si(s.tokens_seen),
-                      fmt.num(s.best_val_loss, ".4f"), fmt.si(s.tokens_per_s), fmt.pct(s.mfu),
+                      fmt.num(s.best_val_loss, ".4f"), hellaswag_cell(s), fmt.si(s.tokens_per_s), fmt.pct(s.mfu),
                       fmt.duration(s.duration_s), key=s.id)
         if t.row_count:
             t.move_cursor(row=min(row, t.row_count - 1))
@@ -232,13 +232,29 @@ def open_run_view(app: Any, run_id: str) -> None:
         app.push_screen(RunViewScreen(run_id))
 
 
+def full_eval_text(run: Any) -> str | None:
+    """`gpttui eval`'s newest HellaSwag figure for a run (None if never evaluated)."""
+    from gpttui.evals import results
+
+    path = getattr(run, "path", None)
+    h = results.headline(path, {}) if path is not None else None
+    return None if h is None else f"{h.text()} (n {h.n:,})"
+
+
+def hellaswag_cell(s: Any) -> str:
+    """acc_norm ± its binomial standard error (`gpttui eval`'s newest, else the loop's subset)."""
+    v = getattr(s, "hellaswag", None)
+    return fmt.DASH if v is None else f"{v:.4f}±{getattr(s, 'hellaswag_stderr', 0) or 0:.3f}"
+
+
 # -- comparison ------------------------------------------------------------------------------
 
 def _median(xs: list[float]) -> float | None:
     return statistics.median(xs) if xs else None
 
 
-def compare_table(a: str, ea: list[E.Event], b: str, eb: list[E.Event], rows: int = 6) -> Table:
+def compare_table(a: str, ea: list[E.Event], b: str, eb: list[E.Event], rows: int = 6,
+                  hellaswag: dict[str, str] | None = None) -> Table:
     """Side by side: step time, tokens/s, MFU (medians of measured steps), best val, and
     the val loss at the eval iterations both runs reached."""
     t = Table(box=None, header_style="bold", pad_edge=False)
@@ -261,12 +277,28 @@ def compare_table(a: str, ea: list[E.Event], b: str, eb: list[E.Event], rows: in
     t.add_row("best val", fmt.num(min((e.val_loss for e in va_ev.values()), default=None), ".4f"),
               fmt.num(min((e.val_loss for e in vb_ev.values()), default=None), ".4f"))
     _reach_rows(t, ea, eb)
+    _task_rows(t, ea, eb, [(hellaswag or {}).get(r) for r in (a, b)])
     common = sorted(set(va_ev) & set(vb_ev))
     for it in common[-rows:]:
         t.add_row(f"val @ iter {it:,}", f"{va_ev[it].val_loss:.4f}", f"{vb_ev[it].val_loss:.4f}")
     if not common:
         t.add_row("val @ same iter", "no common eval", "")
     return t
+
+
+def _task_rows(t: Table, ea: list[E.Event], eb: list[E.Event], full: list[str | None]) -> None:
+    """HellaSwag acc_norm ± stderr: the loop's newest (its fixed subset) and `gpttui eval`'s."""
+    def last(ev: list[E.Event]) -> str:
+        tasks = [e for e in ev if isinstance(e, E.TaskEval)]
+        return fmt.DASH if not tasks else f"{tasks[-1].acc_norm:.4f}±{tasks[-1].stderr:.3f} @{tasks[-1].iter:,}"
+
+    la, lb = last(ea), last(eb)
+    if (la, lb) != (fmt.DASH, fmt.DASH):
+        t.add_row("HellaSwag (in loop)", la, lb)
+    if any(full):
+        t.add_row("HellaSwag (gpttui eval)", full[0] or fmt.DASH, full[1] or fmt.DASH)
+    if (la, lb) != (fmt.DASH, fmt.DASH) or any(full):
+        t.add_row("  references", "random 0.25", "GPT-2 124M 0.2955")
 
 
 def _reach_rows(t: Table, ea: list[E.Event], eb: list[E.Event], target: float | None = None) -> None:
@@ -310,11 +342,12 @@ class CompareScreen(ReportsWorkerFailures, Screen):
     @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
     def _load(self) -> None:
         try:
-            data = {rid: self.app.services.get_run(rid).events() for rid in (self.a, self.b)}
+            runs = {rid: self.app.services.get_run(rid) for rid in (self.a, self.b)}
+            data = {rid: run.events() for rid, run in runs.items()}
         except GpttuiError as e:
             self.post_message(Compared({}, str(e)))
             return
-        self.post_message(Compared(data))
+        self.post_message(Compared(data, hellaswag={rid: full_eval_text(run) for rid, run in runs.items()}))
 
     def on_compared(self, msg: Compared) -> None:
         if msg.error:
@@ -326,7 +359,7 @@ class CompareScreen(ReportsWorkerFailures, Screen):
             series.append(Series(rid[-18:], tuple(float(e.tokens_seen) for e in evs), tuple(e.val_loss for e in evs)))
         self.query_one(LineChart).set_series(series)
         self.query_one("#compare-table", Static).update(
-            compare_table(self.a, msg.data[self.a], self.b, msg.data[self.b]))
+            compare_table(self.a, msg.data[self.a], self.b, msg.data[self.b], hellaswag=msg.hellaswag))
 
     def action_back(self) -> None:
         self.app.pop_screen()

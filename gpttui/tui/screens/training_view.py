@@ -53,6 +53,7 @@ def numbers_text(live: LiveRun, now: float) -> str:
     best = live.best_val
     eta = live.eta_at(now)
     lines = [f"loss       {s.loss:.4f}" + (f"   best val {best:.4f}" if best is not None else "")]
+    lines += task_lines(live)
     if s.tokens_per_s > 0:
         step = f"{s.step_time_s * 1000:,.0f} ms" if s.step_time_s < 10 else fmt.duration(s.step_time_s)
         lines.append(f"tokens/s   {fmt.si(s.tokens_per_s)} (measured)   step {step}")
@@ -73,6 +74,16 @@ def numbers_text(live: LiveRun, now: float) -> str:
     if power:
         lines.append("power      " + "   ".join(power))
     return "\n".join(lines)
+
+
+def task_lines(live: LiveRun) -> list[str]:
+    """The newest HellaSwag figure (acc_norm ± binomial standard error, measured on the
+    loop's fixed subset) and the marks to read it against; nothing before the first."""
+    if not live.tasks:
+        return []
+    t = live.tasks[-1]
+    return [f"hellaswag  {t.acc_norm:.4f} ± {t.stderr:.3f} ({t.n:,} ex.)",
+            "           random 0.25 · GPT-2 124M 0.2955"]
 
 
 def mfu_basis_line(s: E.StepMetrics) -> Text:
