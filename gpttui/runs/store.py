@@ -89,6 +89,12 @@ class RunSummary:
     damaged: str | None = None  # which files are damaged and what still works; None if whole
     has_checkpoint: bool = True
     stop_reason: str = ""  # why it ended early (an early stop on a plateau), '' otherwise
+    pilot: str = ""  # a pilot's trial: "<pilot id> · <candidate> · rung N" (status.json), '' otherwise
+
+    @property
+    def preset_label(self) -> str:
+        """The preset, marked when the run is a pilot's trial."""
+        return f"{self.preset} (pilot trial)" if self.pilot else self.preset
 
     @property
     def resumable(self) -> bool:
@@ -199,7 +205,7 @@ class Run:
                 created=created, updated=updated,
                 duration_s=_num(st.get("elapsed_s", (updated - started) if started else None)), alive=alive,
                 damaged=runhealth.damage_note(self, damage), has_checkpoint=self.latest_checkpoint() is not None,
-                stop_reason=str(st.get("stop_reason") or ""),
+                stop_reason=str(st.get("stop_reason") or ""), pilot=str(st.get("pilot") or ""),
             )
         except (TypeError, ValueError) as e:  # valid JSON, wrong types
             return self._damaged_summary(f"status.json or run.json has a wrong value ({e})")

@@ -1,0 +1,421 @@
+"""The pilot: short real runs of several candidate configs, on this device and dataset,
+compared at equal training time by successive halving; the best becomes `<preset>-pilot`.
+
+`Pilot(...).run()` blocks (call it from a worker thread in the TUI): it calls
+`on_update(state)` with a `PilotState` (plain data) whenever something changed.
+
+1. Calibration: for each candidate shape (candidates that differ only in lrs share one), a
+   few timed steps at each micro-batch that splits the step's sequences, largest first
+   (CUDA: a step that runs out of memory, or peaks above AUTO_MEMORY_FRACTION, does not fit;
+   CPU: above 80 % of the host's RAM): the fastest that fits is kept, with its tokens/s.
+2. Rungs: n candidates, then the better half, ... down to two. Each rung gets an equal share
+   of the time left; its trials get equal training seconds, which each turns into max_iters
+   at its own measured tokens/s (a faster recipe takes more steps). The overhead of a trial
+   (set-up, evals, checkpoint) is measured and taken off before the split.
+3. A promoted candidate is trained again from scratch with the longer budget (a new run),
+   not resumed: a loss is only comparable at the end of a decay, and GPT-2's cosine spans
+   the whole run, so stretching it mid-way would give a schedule no real run has; every
+   compared loss is the end of a complete warmup -> decay schedule of that length. The cost
+   (the earlier rungs' steps are not reused) is at most the sum of the earlier rungs.
+
+Every trial is a run in the Runs list (status.json `pilot`), resumable like any other, seeded
+by the preset's seed (same data order) and scored on the same fixed validation batches
+(eval_fixed = true).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from gpttui import config as C
+from gpttui import events as E
+from gpttui.errors import GpttuiError, RunError
+from gpttui.train import pilotplan as P
+
+CAL_STEPS_CPU, CAL_STEPS_CUDA = 3, 4  # timed after the first (warm-up) step
+CPU_RAM_FRACTION = 0.8
+MAX_MICRO_TRIES = 3  # micro-batches timed per shape: the largest that fits and two halvings
+
+
+@dataclass
+class TrialState:
+    """One trial (a candidate in one rung) as the table and chart show it."""
+
+    label: str
+    rung: int
+    iters_planned: int
+    run_id: str = ""
+    state: str = "planned"  # planned, training, finished, failed, stopped
+    iter: int = 0
+    tokens_per_s: float | None = None  # measured: median of the step logs
+    peak_bytes: int | None = None  # measured: CUDA max allocated / process resident memory
+    mfu: float | None = None
+    val_loss: float | None = None  # the last eval's (the end of the trial's decay)
+    curve: list[tuple[float, float]] = field(default_factory=list)  # (training s, train loss)
+    evals: list[tuple[float, float]] = field(default_factory=list)  # (training s, val loss)
+    wall_s: float = 0.0
+    error: str = ""
+
+
+@dataclass
+class PilotState:
+    preset: str
+    pilot_id: str
+    budget_s: float
+    candidates: list[P.Candidate]
+    save_as: str = ""
+    phase: str = "starting"
+    elapsed_s: float = 0.0
+    rung_sizes: list[int] = field(default_factory=list)
+    batching: dict[str, P.Batching] = field(default_factory=dict)
+    trials: list[TrialState] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)
+    winner: str | None = None
+    preset_path: str | None = None
+    done: bool = False
+
+    @property
+    def eta_s(self) -> float | None:
+        """Time left by the plan (the rungs share what is left of the budget)."""
+        return None if self.done else max(0.0, self.budget_s - self.elapsed_s)
+
+    def candidate(self, label: str) -> P.Candidate:
+        return next(c for c in self.candidates if c.label == label)
+
+
+class Pilot:
+    def __init__(self, preset: str, values: dict[str, Any], candidates: list[P.Candidate], budget_s: float,
+                 on_update: Callable[[PilotState], None] | None = None, save_as: str | None = None):
+        self.values = dict(values)
+        self.configs = {c.label: P.config_for(self.values, c, preset) for c in candidates}
+        self.save_as = save_as or f"{preset}-pilot"
+        self.state = PilotState(preset, f"{time.strftime('%Y%m%d-%H%M%S')}-{preset}-pilot", budget_s, candidates,
+                                self.save_as, rung_sizes=P.rung_sizes(len(candidates)))
+        self._on_update = on_update or (lambda s: None)
+        self._stop = threading.Event()
+        self._trainer: Any = None
+        self._t0 = time.monotonic()
+        self._overhead: dict[str, float] = {}  # shape key -> measured seconds a trial costs besides its steps
+
+    # -- control (any thread) ----------------------------------------------------------------
+    def stop(self) -> None:
+        """Stop the trial in progress (it checkpoints: resumable) and end the pilot."""
+        self._stop.set()
+        t = self._trainer
+        if t is not None:
+            t.stop()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    # -- the run ---------------------------------------------------------------------------------
+    def run(self) -> PilotState:
+        st = self.state
+        self._t0 = time.monotonic()
+        try:
+            self._say(f"pilot {st.pilot_id}: {len(st.candidates)} candidates, rungs {' -> '.join(map(str, st.rung_sizes))}, "
+                      f"budget {st.budget_s / 60:.1f} min")
+            from gpttui.data.ensure import ensure_dataset
+
+            t_data = time.monotonic()
+            ensure_dataset(next(iter(self.configs.values())))
+            if time.monotonic() - t_data > 1.0:  # a first use prepared it: not the trials' time
+                self._say(f"dataset ready in {time.monotonic() - t_data:.0f} s (not counted in the budget)")
+            self._t0 = time.monotonic()
+            self._phase("calibrating")
+            self.calibrate()
+            labels = [c.label for c in st.candidates]
+            for r in range(len(st.rung_sizes)):
+                if self.stopped:
+                    break
+                labels = self.run_rung(r, labels[: st.rung_sizes[r]])
+            if not self.stopped and labels:
+                self.recommend(labels[0])
+            self._phase("stopped" if self.stopped else "done")
+        finally:
+            st.done = True
+            self._update()
+        return st
+
+    def _shape_key(self, label: str) -> tuple:
+        lr = {"learning_rate", "min_lr", "muon_lr", "embed_lr"}
+        return tuple(sorted((k, str(v)) for k, v in C.to_dict(self.configs[label]).items() if k not in lr))
+
+    def calibrate(self) -> None:
+        """The fastest micro-batch that fits, per shape (measured), for every candidate."""
+        done: dict[tuple, P.Batching] = {}
+        for cand in self.state.candidates:
+            key = self._shape_key(cand.label)
+            if key not in done and not self.stopped:
+                done[key] = self._calibrate(self.configs[cand.label], cand.label)
+            if key in done:
+                self.state.batching[cand.label] = done[key]
+                self._update()
+
+    def _calibrate(self, cfg: C.TrainConfig, label: str) -> P.Batching:
+        from gpttui.plan.estimate import AUTO_MAX_BATCH
+        from gpttui.train.setup import AUTO_REFERENCE_BATCH
+
+        seqs, sizes = P.micro_batches(cfg, AUTO_MAX_BATCH, AUTO_REFERENCE_BATCH)
+        best: P.Batching | None = None
+        tried = 0
+        for mb in sizes:
+            if tried >= MAX_MICRO_TRIES or self.stopped:
+                break
+            got = self._time_steps(cfg, mb, seqs // mb)
+            if got is None:  # does not fit: try the next smaller
+                self._say(f"{label}: micro-batch {mb} does not fit")
+                continue
+            tried += 1
+            self._say(f"{label}: micro-batch {mb} x {seqs // mb}: {got.tokens_per_s:,.0f} tok/s (measured)")
+            if best is not None and got.tokens_per_s <= best.tokens_per_s:
+                break  # smaller got slower: stop halving
+            best = got
+        if best is None:
+            raise RunError(f"{label}: not even a micro-batch of 1 fits", "lower block_size, n_layer or n_embd")
+        return P.Batching(best.batch_size, best.accum, best.tokens_per_s, best.peak_bytes, best.mfu,
+                          f"fastest of {tried} micro-batches that fit (measured)")
+
+    def _time_steps(self, cfg: C.TrainConfig, mb: int, accum: int) -> P.Batching | None:
+        """A few real steps of `cfg` at micro-batch `mb` (no run folder): tokens/s, peak."""
+        from gpttui.train.setup import resolve_env
+        from gpttui.train.trainer import Trainer
+
+        cuda = resolve_env(cfg).device_type == "cuda"
+        steps = (CAL_STEPS_CUDA if cuda else CAL_STEPS_CPU) + 1
+        c = cfg.replace(batch_size=mb, gradient_accumulation_steps=accum, max_iters=steps, warmup_iters=1,
+                        lr_decay_iters=steps, eval_iters=1, eval_interval=steps, log_interval=1, compile=False,
+                        **P.TRIAL_FIXED)
+        _reset_peak(cuda)
+        got: list[E.StepMetrics] = []
+        trainer = Trainer(c, None, [lambda ev: got.append(ev) if isinstance(ev, E.StepMetrics) else None])
+        res = self._drive(trainer)
+        if isinstance(res, E.Failed):
+            if "out of GPU memory" in res.reason:
+                return None
+            raise RunError(f"calibration failed: {res.reason}", res.hint)
+        timed = [ev for ev in got[1:] if ev.tokens_per_s > 0] or got
+        if not timed:
+            raise RunError("calibration: no step was measured", "try again with a larger --minutes")
+        peak = timed[-1].vram_peak if cuda else timed[-1].ram_used
+        total = timed[-1].vram_total if cuda else timed[-1].ram_total
+        limit = _fit_fraction(cuda) * total if total else None
+        if peak is not None and limit is not None and peak > limit:
+            return None
+        return P.Batching(mb, accum, statistics.median(ev.tokens_per_s for ev in timed), peak, timed[-1].mfu)
+
+    def _drive(self, trainer: Any) -> Any:
+        self._trainer = trainer
+        try:
+            if self.stopped:
+                trainer.stop()
+            trainer.start()
+            while not trainer.join(0.2):
+                pass
+            return trainer.result
+        finally:
+            self._trainer = None
+
+    # -- rungs ---------------------------------------------------------------------------------------
+    def run_rung(self, r: int, labels: list[str]) -> list[str]:
+        """Train `labels` for an equal share of the time left; returns them best first."""
+        st = self.state
+        left = st.budget_s - self._elapsed()
+        rungs_left = len(st.rung_sizes) - r
+        share = left / rungs_left * (0.95 if rungs_left == 1 else 1.0)
+        overheads = [self._overhead_of(lb) for lb in labels]
+        train_s = max(1.0, (share - sum(overheads)) / len(labels))
+        self._phase(f"rung {r + 1}/{len(st.rung_sizes)}: {len(labels)} trials x {train_s:.0f} s of training")
+        trials = []
+        for lb in labels:
+            b = st.batching[lb]
+            iters = P.iters_for(train_s, b, self.configs[lb].block_size)
+            if iters < P.MIN_TRIAL_ITERS:
+                self._say(f"{lb}: only {iters} steps fit rung {r + 1}: raise --minutes for a meaningful comparison")
+            t = TrialState(lb, r + 1, iters)
+            st.trials.append(t)
+            trials.append(t)
+        self._update()
+        for t in trials:
+            if self.stopped:
+                break
+            self.run_trial(t)
+        losses = {t.label: t.val_loss if t.state == E.FINISHED else None for t in trials}
+        ranked = P.rank(losses)
+        keep = st.rung_sizes[r + 1] if r + 1 < len(st.rung_sizes) else 1
+        self._say(f"rung {r + 1}: " + ", ".join(f"{lb} {_loss(losses[lb])}" for lb in ranked)
+                  + (f"; keeping {', '.join(ranked[:keep])}" if r + 1 < len(st.rung_sizes) else ""))
+        return ranked
+
+    def _overhead_of(self, label: str) -> float:
+        """Seconds a trial of this shape costs besides its steps: measured once one ran, else
+        guessed from calibration (set-up plus three evals)."""
+        key = self._shape_key(label)
+        if key in self._overhead:
+            return self._overhead[key]
+        b, cfg = self.state.batching[label], self.configs[label]
+        batch_s = b.batch_size * cfg.block_size / b.tokens_per_s
+        return 3.0 + 3 * 2 * cfg.eval_iters * batch_s / 3  # an eval batch: a forward, ~1/3 of a step
+
+    def run_trial(self, t: TrialState) -> None:
+        from gpttui.train import launch
+
+        st, cfg0, b = self.state, self.configs[t.label], self.state.batching[t.label]
+        cfg = cfg0.replace(batch_size=b.batch_size, gradient_accumulation_steps=b.accum,
+                           **P.trial_schedule(cfg0, t.iters_planned), **P.TRIAL_FIXED)
+        t0 = time.monotonic()
+        t.state = E.TRAINING
+        _reset_peak(cfg.device.startswith("cuda") or cfg.device == "auto")
+        try:
+            trainer = launch.start(cfg, st.preset, name=f"{st.pilot_id}-r{t.rung}-c{_index(st, t.label)}")
+        except GpttuiError as e:
+            t.state, t.error = E.FAILED, str(e)
+            self._update()
+            return
+        t.run_id = trainer.run_obj.id
+        trainer.run_obj.write_status(pilot=f"{st.pilot_id} · {t.label} · rung {t.rung}")
+        trainer.add_listener(lambda ev: self._on_event(t, ev))
+        self._update()
+        res = self._drive(trainer)
+        t.wall_s = time.monotonic() - t0
+        if isinstance(res, E.Failed):
+            t.state, t.error = E.FAILED, res.reason
+        else:
+            t.state = res.state if res is not None else E.FAILED
+            if t.tokens_per_s:
+                steps_s = t.iter * cfg.tokens_per_iter / t.tokens_per_s
+                self._overhead[self._shape_key(t.label)] = max(0.0, t.wall_s - steps_s)
+        self._say(f"{t.label} (rung {t.rung}): {t.state} at iter {t.iter}, val {_loss(t.val_loss)}, "
+                  f"{t.wall_s:.0f} s ({t.run_id})")
+
+    def _on_event(self, t: TrialState, ev: E.Event) -> None:
+        if isinstance(ev, E.StepMetrics):
+            t.iter = ev.iter
+            t.curve.append((ev.elapsed_s, ev.loss))
+            if not ev.compiling and ev.tokens_per_s > 0:
+                t.tokens_per_s = ev.tokens_per_s if t.tokens_per_s is None else 0.7 * t.tokens_per_s + 0.3 * ev.tokens_per_s
+            t.peak_bytes = max(t.peak_bytes or 0, (ev.vram_peak if ev.vram_peak is not None else ev.ram_used) or 0) or None
+            t.mfu = ev.mfu if ev.mfu is not None else t.mfu
+        elif isinstance(ev, E.EvalResult):
+            t.val_loss = ev.val_loss
+            t.evals.append((t.curve[-1][0] if t.curve else 0.0, ev.val_loss))
+        else:
+            return
+        self._update()
+
+    # -- the result ------------------------------------------------------------------------------------
+    def recommend(self, label: str) -> None:
+        """Save the winner as the user preset `save_as`, comments saying where values came from."""
+        from gpttui.presets import save_user_preset
+
+        st = self.state
+        st.winner = label
+        cand, b = st.candidate(label), st.batching.get(label)
+        values = P.recommendation_values(self.values, cand, b)
+        values["description"] = f"{self.values.get('description', st.preset)} — pilot {st.pilot_id}: {label}"
+        cfg = C.build(values, source=self.save_as)
+        comments = {k: f"pilot: {cand.note}" for k in cand.values}
+        if b is not None:
+            comments["batch_size"] = f"pilot: {b.note}, {b.tokens_per_s:,.0f} tok/s"
+            comments["gradient_accumulation_steps"] = "pilot: keeps the preset's sequences per step"
+        path = save_user_preset(self.save_as, cfg, header=evidence_header(st), comments=comments)
+        st.preset_path = str(path)
+        self._say(f"recommendation: {label}; saved as preset '{self.save_as}' ({path})")
+        _save_record(st)
+
+    # -- plumbing ----------------------------------------------------------------------------------------
+    def _elapsed(self) -> float:
+        return time.monotonic() - self._t0
+
+    def _phase(self, text: str) -> None:
+        self.state.phase = text
+        self._update()
+
+    def _say(self, text: str) -> None:
+        self.state.log.append(text)
+        self._update()
+
+    def _update(self) -> None:
+        self.state.elapsed_s = self._elapsed()
+        self._on_update(self.state)
+
+
+def evidence_header(st: PilotState) -> str:
+    lines = [f"{st.save_as}: written by `gpttui pilot {st.preset}` "
+             f"({st.pilot_id}, {st.budget_s / 60:.1f} min budget, {st.elapsed_s / 60:.1f} min used)",
+             "every trial: same seed (data order), same fixed val batches, its own warmup -> decay schedule;",
+             "final val loss per rung (measured), at equal training seconds within a rung:"]
+    for r in range(1, len(st.rung_sizes) + 1):
+        row = [f"{t.label} {_loss(t.val_loss)} ({t.iter} it, "
+               f"{t.tokens_per_s or st.batching[t.label].tokens_per_s:,.0f} tok/s)"
+               for t in st.trials if t.rung == r]
+        if row:
+            lines.append(f"  rung {r}: " + "; ".join(row))
+    lines.append(f"winner: {st.winner}")
+    return "\n".join(lines)
+
+
+def _save_record(st: PilotState) -> None:
+    """pilots/<id>.json in the data dir: the evidence, for later looks."""
+    from gpttui.fsutil import atomic_write_text
+    from gpttui.paths import data_dir
+
+    folder = data_dir() / "pilots"
+    folder.mkdir(parents=True, exist_ok=True)
+    d = asdict(st)
+    d["candidates"] = [asdict(c) for c in st.candidates]
+    atomic_write_text(folder / f"{st.pilot_id}.json", json.dumps(d, indent=1, default=str) + "\n")
+
+
+def _index(st: PilotState, label: str) -> int:
+    return next(i for i, c in enumerate(st.candidates) if c.label == label)
+
+
+def _loss(v: float | None) -> str:
+    return f"{v:.4f}" if v is not None and math.isfinite(v) else "-"
+
+
+def _fit_fraction(cuda: bool) -> float:
+    if cuda:
+        from gpttui.plan.estimate import AUTO_MEMORY_FRACTION
+
+        return AUTO_MEMORY_FRACTION
+    return CPU_RAM_FRACTION
+
+
+def _reset_peak(cuda: bool) -> None:
+    if not cuda:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def prepare(preset_ref: str, tries: list[str] | tuple[str, ...] = ()) -> tuple[str, dict[str, Any], list[P.Candidate]]:
+    """The preset's name and values and the candidates: the defaults (with the other recipe's
+    keys from a built-in sibling preset when there is one) or the `--try` ones."""
+    from gpttui import presets
+
+    preset = presets.get(preset_ref)
+    values = dict(preset.values)
+    base = preset.config()  # the preset itself must build (one-line error otherwise)
+    if tries:
+        return preset.name, values, P.parse_tries(preset.name, values, list(tries))
+    sibling = None
+    name = P.sibling_name(preset.name, base.recipe)
+    if name in presets.discover():
+        try:
+            sibling = dict(presets.get(name).values)
+        except GpttuiError:
+            sibling = None
+    return preset.name, values, P.default_candidates(preset.name, values, sibling)
