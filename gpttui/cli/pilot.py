@@ -13,7 +13,8 @@ import sys
 import time
 from typing import Any
 
-from gpttui.fmt import duration_compact, gib, si
+from gpttui.fmt import duration_compact
+from gpttui.train.pilotreport import progress_line, table_columns, table_rows
 
 PROGRESS_EVERY_S = 10.0
 
@@ -62,38 +63,6 @@ class _Lines:
         if time.monotonic() >= self.next_t and not st.done:
             self.next_t = time.monotonic() + PROGRESS_EVERY_S
             print(progress_line(st), flush=True)
-
-
-def progress_line(st: Any) -> str:
-    live = next((t for t in reversed(st.trials) if t.state == "training"), None)
-    now = f" · {live.label} iter {live.iter}/{live.iters_planned}" if live else ""
-    return (f"[{duration_compact(st.elapsed_s)} of {duration_compact(st.budget_s)}] {st.phase}{now}"
-            f" · ETA {duration_compact(st.eta_s)}")
-
-
-def table_rows(st: Any) -> list[list[str]]:
-    """One row per candidate: its measured batching and its final val loss at each rung."""
-    rows = []
-    for c in st.candidates:
-        b = st.batching.get(c.label)
-        trials = {t.rung: t for t in st.trials if t.label == c.label}
-        last = trials[max(trials)] if trials else None
-        row = [("* " if c.label == st.winner else "  ") + c.label,
-               f"{b.batch_size}x{b.accum}" if b else "-",
-               si(last.tokens_per_s if last and last.tokens_per_s else (b.tokens_per_s if b else None)),
-               gib(last.peak_bytes if last else (b.peak_bytes if b else None)),
-               f"{last.mfu * 100:.2f}%" if last and last.mfu is not None else "-"]
-        for r in range(1, len(st.rung_sizes) + 1):
-            t = trials.get(r)
-            row.append("" if t is None else (f"{t.val_loss:.4f} ({t.iter} it)" if t.val_loss is not None and t.state == "finished"
-                                             else t.state))
-        rows.append(row)
-    return rows
-
-
-def table_columns(st: Any) -> list[str]:
-    return ["candidate", "micro x accum", "tok/s", "peak mem", "MFU"] + [
-        f"rung {r} val ({n})" for r, n in enumerate(st.rung_sizes, 1)]
 
 
 def print_table(st: Any) -> None:

@@ -39,7 +39,10 @@ from gpttui import events as E
 from gpttui.errors import GpttuiError, RunError
 from gpttui.train import pilotplan as P
 
-CAL_STEPS_CPU, CAL_STEPS_CUDA = 3, 4  # timed after the first (warm-up) step
+CAL_STEPS_CPU, CAL_STEPS_CUDA = 2, 4  # timed after the first (warm-up) step
+CAL_BUDGET_FRACTION = 0.15  # calibration stops trying more micro-batches past this share of the budget
+OVER_FRACTION = 1.1  # a trial that would end past budget x this is not started
+EVAL_FRACTION = 0.15  # a trial's evals (start, end) cost about this share of its training time
 CPU_RAM_FRACTION = 0.8
 MAX_MICRO_TRIES = 3  # micro-batches timed per shape: the largest that fits and two halvings
 
@@ -51,6 +54,7 @@ class TrialState:
     label: str
     rung: int
     iters_planned: int
+    eval_iters: int = 1  # x its micro-batch: the rung's fixed validation sequences
     run_id: str = ""
     state: str = "planned"  # planned, training, finished, failed, stopped
     iter: int = 0
@@ -103,6 +107,7 @@ class Pilot:
         self._trainer: Any = None
         self._t0 = time.monotonic()
         self._overhead: dict[str, float] = {}  # shape key -> measured seconds a trial costs besides its steps
+        self.out_of_time = False  # the budget (+10 %) had no room for the next trial
 
     # -- control (any thread) ----------------------------------------------------------------
     def stop(self) -> None:
@@ -123,27 +128,41 @@ class Pilot:
         try:
             self._say(f"pilot {st.pilot_id}: {len(st.candidates)} candidates, rungs {' -> '.join(map(str, st.rung_sizes))}, "
                       f"budget {st.budget_s / 60:.1f} min")
-            from gpttui.data.ensure import ensure_dataset
-
             t_data = time.monotonic()
-            ensure_dataset(next(iter(self.configs.values())))
+            self._ensure_data()
             if time.monotonic() - t_data > 1.0:  # a first use prepared it: not the trials' time
                 self._say(f"dataset ready in {time.monotonic() - t_data:.0f} s (not counted in the budget)")
             self._t0 = time.monotonic()
             self._phase("calibrating")
             self.calibrate()
             labels = [c.label for c in st.candidates]
-            for r in range(len(st.rung_sizes)):
-                if self.stopped:
+            best: str | None = None
+            sizes = st.rung_sizes
+            for r in range(len(sizes)):
+                labs = labels[: sizes[r]]
+                if self.stopped or (r and not self._rung_fits(r, labs)):
                     break
-                labels = self.run_rung(r, labels[: st.rung_sizes[r]])
-            if not self.stopped and labels:
-                self.recommend(labels[0])
+                last = r + 1 == len(sizes) or not self._fits(
+                    self._min_need(labs) + self._min_need(labs[: sizes[r + 1]]))
+                if last and r + 1 < len(sizes):
+                    self._say(f"rung {r + 1} is the last: no time for {len(sizes) - r - 1} more at the speed measured")
+                labels, best = self.run_rung(r, labs, last)
+                if last or self.out_of_time:
+                    break
+            if not self.stopped and best is not None:
+                self.recommend(best)
+            elif not self.stopped:
+                self._say("no trial finished inside the budget: no recommendation (give more --minutes)")
             self._phase("stopped" if self.stopped else "done")
         finally:
             st.done = True
             self._update()
         return st
+
+    def _ensure_data(self) -> None:
+        from gpttui.data.ensure import ensure_dataset
+
+        ensure_dataset(next(iter(self.configs.values())))
 
     def _shape_key(self, label: str) -> tuple:
         lr = {"learning_rate", "min_lr", "muon_lr", "embed_lr"}
@@ -169,6 +188,10 @@ class Pilot:
         tried = 0
         for mb in sizes:
             if tried >= MAX_MICRO_TRIES or self.stopped:
+                break
+            if best is not None and self._elapsed() > CAL_BUDGET_FRACTION * self.state.budget_s:
+                self._say(f"{label}: no time for more micro-batches (calibration keeps to "
+                          f"{CAL_BUDGET_FRACTION:.0%} of the budget)")
                 break
             got = self._time_steps(cfg, mb, seqs // mb)
             if got is None:  # does not fit: try the next smaller
@@ -225,27 +248,40 @@ class Pilot:
             self._trainer = None
 
     # -- rungs ---------------------------------------------------------------------------------------
-    def run_rung(self, r: int, labels: list[str]) -> list[str]:
-        """Train `labels` for an equal share of the time left; returns them best first."""
+    def run_rung(self, r: int, labels: list[str], last: bool = False) -> tuple[list[str], str | None]:
+        """Train `labels` for an equal share of the time left; returns those that finished,
+        best first, and the best (None if none finished)."""
         st = self.state
         left = st.budget_s - self._elapsed()
-        rungs_left = len(st.rung_sizes) - r
+        rungs_left = 1 if last else len(st.rung_sizes) - r
         share = left / rungs_left * (0.95 if rungs_left == 1 else 1.0)
-        overheads = [self._overhead_of(lb) for lb in labels]
+        eval_seqs = self._eval_seqs(labels, share / len(labels))
+        overheads = [self._overhead_of(lb, eval_seqs) for lb in labels]
         train_s = max(1.0, (share - sum(overheads)) / len(labels))
         self._phase(f"rung {r + 1}/{len(st.rung_sizes)}: {len(labels)} trials x {train_s:.0f} s of training")
+        if share < sum(overheads) + len(labels) * 1.0:
+            self._say(f"rung {r + 1}: the {left:.0f} s left cannot pay the trials' set-up and evals "
+                      f"({sum(overheads):.0f} s measured/estimated): the pilot will run over")
         trials = []
         for lb in labels:
             b = st.batching[lb]
             iters = P.iters_for(train_s, b, self.configs[lb].block_size)
             if iters < P.MIN_TRIAL_ITERS:
                 self._say(f"{lb}: only {iters} steps fit rung {r + 1}: raise --minutes for a meaningful comparison")
-            t = TrialState(lb, r + 1, iters)
+            t = TrialState(lb, r + 1, iters, eval_iters=max(1, eval_seqs // b.batch_size))
             st.trials.append(t)
             trials.append(t)
         self._update()
         for t in trials:
             if self.stopped:
+                break
+            need = self._overhead_of(t.label, t.eval_iters * st.batching[t.label].batch_size) + train_s
+            if self._elapsed() + need > OVER_FRACTION * st.budget_s:
+                self.out_of_time = True
+                for u in trials[trials.index(t):]:
+                    u.state = "skipped"
+                self._say(f"rung {r + 1}: no time left for {t.label} (needs ~{need:.0f} s): "
+                          f"comparing the {trials.index(t)} trials that finished")
                 break
             self.run_trial(t)
         losses = {t.label: t.val_loss if t.state == E.FINISHED else None for t in trials}
@@ -253,23 +289,58 @@ class Pilot:
         keep = st.rung_sizes[r + 1] if r + 1 < len(st.rung_sizes) else 1
         self._say(f"rung {r + 1}: " + ", ".join(f"{lb} {_loss(losses[lb])}" for lb in ranked)
                   + (f"; keeping {', '.join(ranked[:keep])}" if r + 1 < len(st.rung_sizes) else ""))
-        return ranked
+        top = ranked[0] if ranked and losses[ranked[0]] is not None else None
+        return [lb for lb in ranked if losses[lb] is not None], top
 
-    def _overhead_of(self, label: str) -> float:
-        """Seconds a trial of this shape costs besides its steps: measured once one ran, else
-        guessed from calibration (set-up plus three evals)."""
-        key = self._shape_key(label)
-        if key in self._overhead:
-            return self._overhead[key]
+    def _min_need(self, labels: list[str]) -> float:
+        """Seconds a rung of `labels` needs at least: each trial's set-up and evals and
+        MIN_TRIAL_ITERS steps at its measured speed."""
+        st = self.state
+        eval_seqs = self._eval_seqs(labels, 1.0)
+        return sum(self._overhead_of(lb, eval_seqs) + P.MIN_TRIAL_ITERS * self.configs[lb].block_size
+                   * st.batching[lb].batch_size * st.batching[lb].accum / st.batching[lb].tokens_per_s for lb in labels)
+
+    def _fits(self, need: float) -> bool:
+        return self._elapsed() + need <= self.state.budget_s
+
+    def _rung_fits(self, r: int, labels: list[str]) -> bool:
+        """Whether rung r can still run inside the budget (+10 %); if not, the pilot ends
+        with the last rung's best."""
+        need = self._min_need(labels)
+        if len(labels) >= 2 and self._elapsed() + need <= OVER_FRACTION * self.state.budget_s:
+            return True
+        self.out_of_time = len(labels) >= 2
+        if self.out_of_time:
+            self._say(f"no time for rung {r + 1} ({len(labels)} trials need ~{need:.0f} s): "
+                      f"the recommendation is rung {r}'s best")
+        return False
+
+    def _eval_seqs(self, labels: list[str], slot_s: float) -> int:
+        """Validation sequences per eval for this rung, the same for all its trials (so the
+        same fixed tokens: the k-th batch of a fixed stream is its k-th run of sequences):
+        a multiple of the largest micro-batch, at most the preset's eval_iters x micro-batch,
+        costing about EVAL_FRACTION of the slot (2 evals x 2 splits, a forward ~1/3 step)."""
+        st = self.state
+        mbs = [st.batching[lb].batch_size for lb in labels]
+        slowest = min(st.batching[lb].tokens_per_s for lb in labels)
+        block = self.configs[labels[0]].block_size
+        afford = EVAL_FRACTION * slot_s * slowest / block * 3 / 4
+        most = max(self.configs[lb].eval_iters * st.batching[lb].batch_size for lb in labels)
+        unit = max(mbs)
+        return unit * max(1, min(int(afford // unit), most // unit))
+
+    def _overhead_of(self, label: str, eval_seqs: int) -> float:
+        """Seconds a trial of this shape costs besides its steps: set-up measured once one
+        ran (else 3 s), plus its two evals (2 splits each; a forward ~1/3 of a step)."""
         b, cfg = self.state.batching[label], self.configs[label]
-        batch_s = b.batch_size * cfg.block_size / b.tokens_per_s
-        return 3.0 + 3 * 2 * cfg.eval_iters * batch_s / 3  # an eval batch: a forward, ~1/3 of a step
+        evals = 2 * 2 * eval_seqs * cfg.block_size / b.tokens_per_s / 3
+        return self._overhead.get(self._shape_key(label), 3.0) + evals
 
     def run_trial(self, t: TrialState) -> None:
         from gpttui.train import launch
 
         st, cfg0, b = self.state, self.configs[t.label], self.state.batching[t.label]
-        cfg = cfg0.replace(batch_size=b.batch_size, gradient_accumulation_steps=b.accum,
+        cfg = cfg0.replace(batch_size=b.batch_size, gradient_accumulation_steps=b.accum, eval_iters=t.eval_iters,
                            **P.trial_schedule(cfg0, t.iters_planned), **P.TRIAL_FIXED)
         t0 = time.monotonic()
         t.state = E.TRAINING
@@ -290,9 +361,11 @@ class Pilot:
             t.state, t.error = E.FAILED, res.reason
         else:
             t.state = res.state if res is not None else E.FAILED
-            if t.tokens_per_s:
+            if t.tokens_per_s:  # what the trial cost besides its steps and evals: its set-up
                 steps_s = t.iter * cfg.tokens_per_iter / t.tokens_per_s
-                self._overhead[self._shape_key(t.label)] = max(0.0, t.wall_s - steps_s)
+                evals_s = self._overhead_of(t.label, t.eval_iters * b.batch_size) - self._overhead.get(
+                    self._shape_key(t.label), 3.0)
+                self._overhead[self._shape_key(t.label)] = max(0.0, t.wall_s - steps_s - evals_s)
         self._say(f"{t.label} (rung {t.rung}): {t.state} at iter {t.iter}, val {_loss(t.val_loss)}, "
                   f"{t.wall_s:.0f} s ({t.run_id})")
 
@@ -313,6 +386,8 @@ class Pilot:
 
     # -- the result ------------------------------------------------------------------------------------
     def recommend(self, label: str) -> None:
+        from gpttui.train.pilotreport import evidence_header
+
         """Save the winner as the user preset `save_as`, comments saying where values came from."""
         from gpttui.presets import save_user_preset
 
@@ -348,21 +423,6 @@ class Pilot:
         self._on_update(self.state)
 
 
-def evidence_header(st: PilotState) -> str:
-    lines = [f"{st.save_as}: written by `gpttui pilot {st.preset}` "
-             f"({st.pilot_id}, {st.budget_s / 60:.1f} min budget, {st.elapsed_s / 60:.1f} min used)",
-             "every trial: same seed (data order), same fixed val batches, its own warmup -> decay schedule;",
-             "final val loss per rung (measured), at equal training seconds within a rung:"]
-    for r in range(1, len(st.rung_sizes) + 1):
-        row = [f"{t.label} {_loss(t.val_loss)} ({t.iter} it, "
-               f"{t.tokens_per_s or st.batching[t.label].tokens_per_s:,.0f} tok/s)"
-               for t in st.trials if t.rung == r]
-        if row:
-            lines.append(f"  rung {r}: " + "; ".join(row))
-    lines.append(f"winner: {st.winner}")
-    return "\n".join(lines)
-
-
 def _save_record(st: PilotState) -> None:
     """pilots/<id>.json in the data dir: the evidence, for later looks."""
     from gpttui.fsutil import atomic_write_text
@@ -379,7 +439,7 @@ def _index(st: PilotState, label: str) -> int:
     return next(i for i, c in enumerate(st.candidates) if c.label == label)
 
 
-def _loss(v: float | None) -> str:
+def _loss(v: float | None) -> str:  # (pilotreport.loss_text)
     return f"{v:.4f}" if v is not None and math.isfinite(v) else "-"
 
 
@@ -401,21 +461,26 @@ def _reset_peak(cuda: bool) -> None:
         torch.cuda.reset_peak_memory_stats()
 
 
-def prepare(preset_ref: str, tries: list[str] | tuple[str, ...] = ()) -> tuple[str, dict[str, Any], list[P.Candidate]]:
+def prepare(preset_ref: str, tries: list[str] | tuple[str, ...] = (),
+            values: dict[str, Any] | None = None) -> tuple[str, dict[str, Any], list[P.Candidate]]:
     """The preset's name and values and the candidates: the defaults (with the other recipe's
-    keys from a built-in sibling preset when there is one) or the `--try` ones."""
+    keys from a built-in sibling preset when there is one) or the `--try` ones. `values`
+    (the editor's, unsaved) stand in for the preset file's."""
     from gpttui import presets
 
-    preset = presets.get(preset_ref)
-    values = dict(preset.values)
-    base = preset.config()  # the preset itself must build (one-line error otherwise)
+    if values is None:
+        preset = presets.get(preset_ref)
+        name, values = preset.name, dict(preset.values)
+    else:
+        name, values = preset_ref, dict(values)
+    base = C.build(values, source=name)  # the preset itself must build (one-line error otherwise)
     if tries:
-        return preset.name, values, P.parse_tries(preset.name, values, list(tries))
+        return name, values, P.parse_tries(name, values, list(tries))
     sibling = None
-    name = P.sibling_name(preset.name, base.recipe)
-    if name in presets.discover():
+    other = P.sibling_name(name, base.recipe)
+    if other in presets.discover():
         try:
-            sibling = dict(presets.get(name).values)
+            sibling = dict(presets.get(other).values)
         except GpttuiError:
             sibling = None
-    return preset.name, values, P.default_candidates(preset.name, values, sibling)
+    return name, values, P.default_candidates(name, values, sibling)

@@ -162,13 +162,13 @@ def rung_sizes(n: int) -> list[int]:
 
 
 def trial_schedule(cfg: C.TrainConfig, iters: int) -> dict[str, Any]:
-    """A short schedule of `iters` that ends with its own decay, evaluated at 0, the
-    middle (when long enough) and the end; logs about 20 points for the curve."""
+    """A short schedule of `iters` that ends with its own decay, evaluated at 0 and at
+    the end; logs about 20 points for the curve."""
     iters = max(1, int(iters))
     frac = min(WARMUP_FRAC_MAX, cfg.warmup_iters / max(1, cfg.max_iters))
     warm = min(iters - 1, max(1, round(iters * frac))) if iters > 1 else 0
     return {"max_iters": iters, "warmup_iters": warm, "lr_decay_iters": iters,
-            "eval_interval": iters if iters < 40 else math.ceil(iters / 2),
+            "eval_interval": iters,  # evals at 0 and at the end: the curve is the train loss
             "log_interval": max(1, iters // 20)}
 
 
