@@ -23,3 +23,10 @@ echo "== bench/tui.py (TUI attached vs headless, key latency; needs textual)"; t
 M="--device cuda --preset seed-000 --set batch_size=16 --set gradient_accumulation_steps=1 --set dtype=bfloat16"
 echo "== bench/memory.py (seed-000 16x1024, compiled bf16)"; timeout 540 $py bench/memory.py $M --compile --iters 10 --warmup 3 --repeat 3 2>&1 | tee "$out/bench_memory.txt" | tail -14
 echo "== bench/memory.py --max-batch --cap-gib 12 (eager bf16)"; timeout 300 $py bench/memory.py $M --max-batch --cap-gib 12 2>&1 | tee "$out/bench_memory_cap.txt" | tail -3
+# -- issue #18: the pilot of seed-000 against seed-000-modern on the card (20 minutes): both
+# recipes x 3 learning rates, micro-batch measured per recipe, successive halving at equal
+# training seconds; the table and recommendation (seed-000-pilot) land in pilot.txt. The
+# data: pystdlib unless PILOT_DATASET/PILOT_SOURCE name a prepared FineWeb dataset (better:
+# 20 GPU minutes are tens of epochs of pystdlib's 15 M tokens).
+P="--set dataset=${PILOT_DATASET:-pystdlib} --set data_source=${PILOT_SOURCE:-builtin:pystdlib} --set val_fraction=0.01 --set device=cuda --set gpu="
+echo "== pilot seed-000 vs seed-000-modern (20 min)"; timeout 1500 $py -m gpttui pilot seed-000 --minutes 20 $P 2>&1 | tee "$out/pilot.txt" | grep -vE "^\[.* of .*\] " | tail -40

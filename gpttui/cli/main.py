@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--minutes", type=float, default=30.0, help="the whole pilot's time budget (default: 30)")
     sp.add_argument("--try", dest="tries", action="append", default=[], metavar="KEY=V1,V2",
                     help="candidates: the preset plus one per value (instead of recipes x learning rates); repeatable")
+    sp.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="change the preset for every candidate (dataset, device, ...); repeatable")
 
     sp = sub.add_parser("presets", help="list built-in and user presets")
     sp.add_argument("--json", action="store_true")

@@ -26,7 +26,7 @@ def cmd_pilot(args: argparse.Namespace) -> int:
     minutes = float(args.minutes)
     if not 0.5 <= minutes <= 24 * 60:
         raise ConfigError(f"--minutes {args.minutes:g}: out of range", "give between 0.5 and 1440 minutes")
-    name, values, candidates = prepare(args.preset, args.tries)
+    name, values, candidates = prepare(args.preset, args.tries, overrides=args.overrides)
     out = _Lines()
     pilot = Pilot(name, values, candidates, minutes * 60, on_update=out)
     print(f"pilot of '{name}': {len(candidates)} candidates — " + ", ".join(c.label for c in candidates), flush=True)

@@ -31,7 +31,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from gpttui import config as C
@@ -361,6 +361,8 @@ class Pilot:
             t.state, t.error = E.FAILED, res.reason
         else:
             t.state = res.state if res is not None else E.FAILED
+            if t.tokens_per_s and t.iter > 2:  # the next rung plans with the trial's own speed
+                st.batching[t.label] = replace(b, tokens_per_s=t.tokens_per_s, note=b.note)
             if t.tokens_per_s:  # what the trial cost besides its steps and evals: its set-up
                 steps_s = t.iter * cfg.tokens_per_iter / t.tokens_per_s
                 evals_s = self._overhead_of(t.label, t.eval_iters * b.batch_size) - self._overhead.get(
@@ -461,8 +463,8 @@ def _reset_peak(cuda: bool) -> None:
         torch.cuda.reset_peak_memory_stats()
 
 
-def prepare(preset_ref: str, tries: list[str] | tuple[str, ...] = (),
-            values: dict[str, Any] | None = None) -> tuple[str, dict[str, Any], list[P.Candidate]]:
+def prepare(preset_ref: str, tries: list[str] | tuple[str, ...] = (), values: dict[str, Any] | None = None,
+            overrides: list[str] | tuple[str, ...] = ()) -> tuple[str, dict[str, Any], list[P.Candidate]]:
     """The preset's name and values and the candidates: the defaults (with the other recipe's
     keys from a built-in sibling preset when there is one) or the `--try` ones. `values`
     (the editor's, unsaved) stand in for the preset file's."""
@@ -473,6 +475,9 @@ def prepare(preset_ref: str, tries: list[str] | tuple[str, ...] = (),
         name, values = preset.name, dict(preset.values)
     else:
         name, values = preset_ref, dict(values)
+    for text in overrides:  # --set: the preset changed for every candidate (dataset, device)
+        key, value = C.parse_override(text)
+        values[key] = value
     base = C.build(values, source=name)  # the preset itself must build (one-line error otherwise)
     if tries:
         return name, values, P.parse_tries(name, values, list(tries))

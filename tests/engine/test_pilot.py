@@ -169,3 +169,25 @@ def test_slow_trials_end_the_pilot_inside_the_budget():
     assert p.now < 1.1 * 360 + 3 * 20
     assert st.winner is not None and any("no time" in line for line in st.log)
     assert len([t for t in st.trials if t.rung == 1]) == 6
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["pilot", "demo", "--try", "nope=1"], "unknown key 'nope'"),
+    (["pilot", "demo", "--try", "n_embd=66"], "n_embd"),
+    (["pilot", "demo", "--minutes", "0"], "--minutes 0: out of range"),
+    (["pilot", "demo", "--set", "lr=x"], "did you mean 'learning_rate'"),
+    (["pilot", "nosuch"], "no preset named 'nosuch'"),
+])
+def test_cli_bad_input_is_one_line(capsys, argv, says):
+    from gpttui.cli.main import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_set_changes_every_candidate():
+    _, values, cands = prepare("demo", overrides=["dataset=other-ds", "eval_iters=3"])
+    for c in cands:
+        cfg = P.config_for(values, c, "demo")
+        assert cfg.dataset == "other-ds" and cfg.eval_iters == 3
