@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from gpttui.fmt import duration_compact
-from gpttui.train.pilotreport import progress_line, table_columns, table_rows
+from gpttui.train.pilotreport import progress_line, table_columns, table_rows, weak_note
 
 PROGRESS_EVERY_S = 10.0
 
@@ -41,6 +41,8 @@ def cmd_pilot(args: argparse.Namespace) -> int:
     if st.winner:
         print(f"\nrecommendation: {st.winner} — {st.candidate(st.winner).note}")
         print(f"saved as preset '{st.save_as}' ({st.preset_path}); train it with `gpttui --run {st.save_as}`")
+        if weak_note(st):
+            print(weak_note(st))
         return 0
     if pilot.stopped:
         print("pilot stopped before a recommendation; its trials are in `gpttui runs` (resumable)")

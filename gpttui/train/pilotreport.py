@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from gpttui.fmt import duration_compact, gib, si
+from gpttui.train.pilotplan import MIN_TRIAL_ITERS
 
 
 def loss_text(v: float | None) -> str:
@@ -57,7 +58,19 @@ def evidence_header(st: Any) -> str:
                for t in st.trials if t.rung == r]
         if row:
             lines.append(f"  rung {r}: " + "; ".join(row))
+    short = weak_note(st)
+    if short:
+        lines.append(short)
     lines.append(f"winner: {st.winner}")
     return "\n".join(lines)
 
 
+
+
+def weak_note(st: Any, min_iters: int = MIN_TRIAL_ITERS) -> str:
+    """A warning when trials were too short for their ranking to mean much ('' if not)."""
+    few = [t for t in st.trials if t.state == "finished" and t.iter < min_iters]
+    if not few:
+        return ""
+    return (f"warning: {len(few)} of {len(st.trials)} trials took fewer than {min_iters} steps (the budget "
+            f"bought only that at the speed measured): a weak ranking; give more minutes")

@@ -52,8 +52,8 @@ class PilotScreen(ReportsWorkerFailures, Screen):
     PilotScreen #pilot-tries { width: 1fr; }
     PilotScreen #pilot-status { height: 2; padding: 0 1; }
     PilotScreen #pilot-body { height: 1fr; }
-    PilotScreen #pilot-table { width: 3fr; height: 1fr; }
-    PilotScreen #pilot-chart { width: 2fr; }
+    PilotScreen #pilot-table { height: auto; max-height: 14; }
+    PilotScreen #pilot-chart { height: 1fr; }
     PilotScreen #pilot-log { height: 5; padding: 0 1; color: $text-muted; }
     """
     BINDINGS = [
@@ -79,7 +79,7 @@ class PilotScreen(ReportsWorkerFailures, Screen):
             yield Input("", id="pilot-tries", placeholder="default: both recipes x 3 lrs; or e.g. "
                         "learning_rate=1e-3,3e-3; n_embd=64,128")
         yield Static("", id="pilot-status")
-        with Horizontal(id="pilot-body"):
+        with Vertical(id="pilot-body"):
             yield DataTable(id="pilot-table", cursor_type="row", zebra_stripes=True)
             yield LineChart(xlabel="training seconds", title="train loss", id="pilot-chart")
         with Vertical(id="pilot-log-box"):
