@@ -4,6 +4,7 @@ recommendation starts with one key."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -91,17 +92,24 @@ def pilot_services(**kw):
     return s
 
 
-async def wait_for(pilot, cond, timeout=20.0):
+async def wait_for(pilot, cond, timeout=60.0):
+    """Poll `cond` (asyncio.sleep, not Pilot.pause: under load a screen of many widgets can
+    take longer to settle than Pilot's own 30 s wait, issue #20)."""
     deadline = time.monotonic() + timeout
     while not cond():
         assert time.monotonic() < deadline, "condition not reached"
-        await pilot.pause(0.05)
+        await asyncio.sleep(0.05)
+
+
+def pilot_mounted(app) -> bool:
+    return isinstance(app.screen, PilotScreen) and bool(app.screen.query("#pilot-minutes")) and bool(
+        app.screen.query("HeaderTitle"))
 
 
 async def open_from_home(pilot):
     await settle(pilot)
     await pilot.press("down", "p")  # the tiny preset's row, then Pilot
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, PilotScreen))
+    await wait_for(pilot, lambda: pilot_mounted(pilot.app))
     return pilot.app.screen
 
 
@@ -135,14 +143,20 @@ async def test_from_home_live_then_run_recommendation():
 async def test_from_editor_pilots_the_edited_values_and_stop():
     svc = pilot_services()
     app = make_app(svc)
+    from gpttui.presets import get
+    from gpttui.tui.screens.editor import EditorScreen
+
+    assert any(b.key == "ctrl+t" and b.action == "pilot" for b in EditorScreen.BINDINGS)
     async with app.run_test(size=(140, 40)) as pilot:
         await settle(pilot)
-        await pilot.press("down", "e")
-        await settle(pilot)
-        pilot.app.screen.query_one("#f-n_layer", Input).value = "3"
-        await settle(pilot)
-        await pilot.press("ctrl+t")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, PilotScreen))
+        # (opened directly, not by keys: the editor's ~60 fields can take longer to mount under
+        # load than Pilot.press waits, issue #20)
+        app.open_editor("tiny", get("tiny").config())
+        await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen) and app.screen.query("#f-n_layer"))
+        app.screen.query_one("#f-n_layer", Input).value = "3"
+        await wait_for(pilot, lambda: app.screen.cfg is not None and app.screen.cfg.n_layer == 3)
+        app.screen.action_pilot()
+        await wait_for(pilot, lambda: pilot_mounted(pilot.app))
         screen = pilot.app.screen
         assert screen.values["n_layer"] == 3  # unsaved edit carried
         screen.query_one("#pilot-minutes", Input).value = "2"
@@ -170,7 +184,10 @@ async def test_bad_minutes_and_bad_try_are_one_line():
         assert not FakePilot.made and screen.check_action("start", ())  # can start again
 
 
-async def test_palette_command_pilots_the_selected_preset():
+async def test_palette_command_pilots_the_selected_preset(monkeypatch):
+    from textual.app import App
+
+    monkeypatch.setattr(App, "get_system_commands", lambda self, screen: iter(()))  # only gpttui's own
     app = make_app(pilot_services())
     async with app.run_test(size=(140, 40)) as pilot:
         await settle(pilot)
@@ -178,8 +195,9 @@ async def test_palette_command_pilots_the_selected_preset():
         names = [c.title for c in app.get_system_commands(app.screen)]
         assert "Pilot" in names
         app.open_pilot()
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, PilotScreen))
+        await wait_for(pilot, lambda: pilot_mounted(pilot.app))
         assert pilot.app.screen.preset == "tiny"
+        await settle(pilot)
 
 
 def test_curves_overlay_each_candidates_latest_trial():

@@ -53,7 +53,7 @@ class PilotScreen(ReportsWorkerFailures, Screen):
     PilotScreen #pilot-status { height: 2; padding: 0 1; }
     PilotScreen #pilot-body { height: 1fr; }
     PilotScreen #pilot-table { height: auto; max-height: 14; }
-    PilotScreen #pilot-chart { height: 1fr; }
+    PilotScreen #pilot-chart { width: 1fr; height: 1fr; }
     PilotScreen #pilot-log { height: 5; padding: 0 1; color: $text-muted; }
     """
     BINDINGS = [
@@ -82,8 +82,7 @@ class PilotScreen(ReportsWorkerFailures, Screen):
         with Vertical(id="pilot-body"):
             yield DataTable(id="pilot-table", cursor_type="row", zebra_stripes=True)
             yield LineChart(xlabel="training seconds", title="train loss", id="pilot-chart")
-        with Vertical(id="pilot-log-box"):
-            yield Static("", id="pilot-log")
+        yield Static("", id="pilot-log")
         yield Footer()
 
     def on_mount(self) -> None:
