@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import math
-import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -36,15 +35,13 @@ from typing import Any
 
 from gpttui import config as C
 from gpttui import events as E
-from gpttui.errors import GpttuiError, RunError
+from gpttui.errors import GpttuiError
 from gpttui.train import pilotplan as P
+from gpttui.train.pilotcal import Calibration, reset_peak
+from gpttui.train.pilotplan import prepare  # noqa: F401 - the CLI's, the TUI's and the tests' entry
 
-CAL_STEPS_CPU, CAL_STEPS_CUDA = 2, 4  # timed after the first (warm-up) step
-CAL_BUDGET_FRACTION = 0.15  # calibration stops trying more micro-batches past this share of the budget
 OVER_FRACTION = 1.1  # a trial that would end past budget x this is not started
 EVAL_FRACTION = 0.15  # a trial's evals (start, end) cost about this share of its training time
-CPU_RAM_FRACTION = 0.8
-MAX_MICRO_TRIES = 3  # micro-batches timed per shape: the largest that fits and two halvings
 
 
 @dataclass
@@ -94,7 +91,7 @@ class PilotState:
         return next(c for c in self.candidates if c.label == label)
 
 
-class Pilot:
+class Pilot(Calibration):
     def __init__(self, preset: str, values: dict[str, Any], candidates: list[P.Candidate], budget_s: float,
                  on_update: Callable[[PilotState], None] | None = None, save_as: str | None = None):
         self.values = dict(values)
@@ -167,73 +164,6 @@ class Pilot:
     def _shape_key(self, label: str) -> tuple:
         lr = {"learning_rate", "min_lr", "muon_lr", "embed_lr"}
         return tuple(sorted((k, str(v)) for k, v in C.to_dict(self.configs[label]).items() if k not in lr))
-
-    def calibrate(self) -> None:
-        """The fastest micro-batch that fits, per shape (measured), for every candidate."""
-        done: dict[tuple, P.Batching] = {}
-        for cand in self.state.candidates:
-            key = self._shape_key(cand.label)
-            if key not in done and not self.stopped:
-                done[key] = self._calibrate(self.configs[cand.label], cand.label)
-            if key in done:
-                self.state.batching[cand.label] = done[key]
-                self._update()
-
-    def _calibrate(self, cfg: C.TrainConfig, label: str) -> P.Batching:
-        from gpttui.plan.estimate import AUTO_MAX_BATCH
-        from gpttui.train.setup import AUTO_REFERENCE_BATCH
-
-        seqs, sizes = P.micro_batches(cfg, AUTO_MAX_BATCH, AUTO_REFERENCE_BATCH)
-        best: P.Batching | None = None
-        tried = 0
-        for mb in sizes:
-            if tried >= MAX_MICRO_TRIES or self.stopped:
-                break
-            if best is not None and self._elapsed() > CAL_BUDGET_FRACTION * self.state.budget_s:
-                self._say(f"{label}: no time for more micro-batches (calibration keeps to "
-                          f"{CAL_BUDGET_FRACTION:.0%} of the budget)")
-                break
-            got = self._time_steps(cfg, mb, seqs // mb)
-            if got is None:  # does not fit: try the next smaller
-                self._say(f"{label}: micro-batch {mb} does not fit")
-                continue
-            tried += 1
-            self._say(f"{label}: micro-batch {mb} x {seqs // mb}: {got.tokens_per_s:,.0f} tok/s (measured)")
-            if best is not None and got.tokens_per_s <= best.tokens_per_s:
-                break  # smaller got slower: stop halving
-            best = got
-        if best is None:
-            raise RunError(f"{label}: not even a micro-batch of 1 fits", "lower block_size, n_layer or n_embd")
-        return P.Batching(best.batch_size, best.accum, best.tokens_per_s, best.peak_bytes, best.mfu,
-                          f"fastest of {tried} micro-batches that fit (measured)")
-
-    def _time_steps(self, cfg: C.TrainConfig, mb: int, accum: int) -> P.Batching | None:
-        """A few real steps of `cfg` at micro-batch `mb` (no run folder): tokens/s, peak."""
-        from gpttui.train.setup import resolve_env
-        from gpttui.train.trainer import Trainer
-
-        cuda = resolve_env(cfg).device_type == "cuda"
-        steps = (CAL_STEPS_CUDA if cuda else CAL_STEPS_CPU) + 1
-        c = cfg.replace(batch_size=mb, gradient_accumulation_steps=accum, max_iters=steps, warmup_iters=1,
-                        lr_decay_iters=steps, eval_iters=1, eval_interval=steps, log_interval=1, compile=False,
-                        **P.TRIAL_FIXED)
-        _reset_peak(cuda)
-        got: list[E.StepMetrics] = []
-        trainer = Trainer(c, None, [lambda ev: got.append(ev) if isinstance(ev, E.StepMetrics) else None])
-        res = self._drive(trainer)
-        if isinstance(res, E.Failed):
-            if "out of GPU memory" in res.reason:
-                return None
-            raise RunError(f"calibration failed: {res.reason}", res.hint)
-        timed = [ev for ev in got[1:] if ev.tokens_per_s > 0] or got
-        if not timed:
-            raise RunError("calibration: no step was measured", "try again with a larger --minutes")
-        peak = timed[-1].vram_peak if cuda else timed[-1].ram_used
-        total = timed[-1].vram_total if cuda else timed[-1].ram_total
-        limit = _fit_fraction(cuda) * total if total else None
-        if peak is not None and limit is not None and peak > limit:
-            return None
-        return P.Batching(mb, accum, statistics.median(ev.tokens_per_s for ev in timed), peak, timed[-1].mfu)
 
     def _drive(self, trainer: Any) -> Any:
         self._trainer = trainer
@@ -344,7 +274,7 @@ class Pilot:
                            **P.trial_schedule(cfg0, t.iters_planned), **P.TRIAL_FIXED)
         t0 = time.monotonic()
         t.state = E.TRAINING
-        _reset_peak(cfg.device.startswith("cuda") or cfg.device == "auto")
+        reset_peak(cfg.device.startswith("cuda") or cfg.device == "auto")
         try:
             trainer = launch.start(cfg, st.preset, name=f"{st.pilot_id}-r{t.rung}-c{_index(st, t.label)}")
         except GpttuiError as e:
@@ -443,49 +373,3 @@ def _index(st: PilotState, label: str) -> int:
 
 def _loss(v: float | None) -> str:  # (pilotreport.loss_text)
     return f"{v:.4f}" if v is not None and math.isfinite(v) else "-"
-
-
-def _fit_fraction(cuda: bool) -> float:
-    if cuda:
-        from gpttui.plan.estimate import AUTO_MEMORY_FRACTION
-
-        return AUTO_MEMORY_FRACTION
-    return CPU_RAM_FRACTION
-
-
-def _reset_peak(cuda: bool) -> None:
-    if not cuda:
-        return
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-
-
-def prepare(preset_ref: str, tries: list[str] | tuple[str, ...] = (), values: dict[str, Any] | None = None,
-            overrides: list[str] | tuple[str, ...] = ()) -> tuple[str, dict[str, Any], list[P.Candidate]]:
-    """The preset's name and values and the candidates: the defaults (with the other recipe's
-    keys from a built-in sibling preset when there is one) or the `--try` ones. `values`
-    (the editor's, unsaved) stand in for the preset file's."""
-    from gpttui import presets
-
-    if values is None:
-        preset = presets.get(preset_ref)
-        name, values = preset.name, dict(preset.values)
-    else:
-        name, values = preset_ref, dict(values)
-    for text in overrides:  # --set: the preset changed for every candidate (dataset, device)
-        key, value = C.parse_override(text)
-        values[key] = value
-    base = C.build(values, source=name)  # the preset itself must build (one-line error otherwise)
-    if tries:
-        return name, values, P.parse_tries(name, values, list(tries))
-    sibling = None
-    other = P.sibling_name(name, base.recipe)
-    if other in presets.discover():
-        try:
-            sibling = dict(presets.get(other).values)
-        except GpttuiError:
-            sibling = None
-    return name, values, P.default_candidates(name, values, sibling)

@@ -207,3 +207,31 @@ def recommendation_values(values: dict[str, Any], cand: Candidate, batching: Bat
     if out.get("recipe", "gpt2") == "gpt2" and "max_iters" in out:
         out["lr_decay_iters"] = out["max_iters"]
     return out
+
+
+def prepare(preset_ref: str, tries: list[str] | tuple[str, ...] = (), values: dict[str, Any] | None = None,
+            overrides: list[str] | tuple[str, ...] = ()) -> tuple[str, dict[str, Any], list[Candidate]]:
+    """The preset's name and values and the candidates: the defaults (with the other recipe's
+    keys from a built-in sibling preset when there is one) or the `--try` ones. `values`
+    (the editor's, unsaved) stand in for the preset file's."""
+    from gpttui import presets
+
+    if values is None:
+        preset = presets.get(preset_ref)
+        name, values = preset.name, dict(preset.values)
+    else:
+        name, values = preset_ref, dict(values)
+    for text in overrides:  # --set: the preset changed for every candidate (dataset, device)
+        key, value = C.parse_override(text)
+        values[key] = value
+    base = C.build(values, source=name)  # the preset itself must build (one-line error otherwise)
+    if tries:
+        return name, values, parse_tries(name, values, list(tries))
+    sibling = None
+    other = sibling_name(name, base.recipe)
+    if other in presets.discover():
+        try:
+            sibling = dict(presets.get(other).values)
+        except ConfigError:
+            sibling = None
+    return name, values, default_candidates(name, values, sibling)
