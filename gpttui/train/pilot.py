@@ -188,7 +188,8 @@ class Pilot(Calibration):
         eval_seqs = self._eval_seqs(labels, share / len(labels))
         overheads = [self._overhead_of(lb, eval_seqs) for lb in labels]
         train_s = max(1.0, (share - sum(overheads)) / len(labels))
-        self._phase(f"rung {r + 1}/{len(st.rung_sizes)}: {len(labels)} trials x {train_s:.0f} s of training")
+        self._phase(f"rung {r + 1}/{len(st.rung_sizes)}{' (the last that fits)' if last and r + 1 < len(st.rung_sizes) else ''}: "
+                    f"{len(labels)} trials x {train_s:.0f} s of training")
         if share < sum(overheads) + len(labels) * 1.0:
             self._say(f"rung {r + 1}: the {left:.0f} s left cannot pay the trials' set-up and evals "
                       f"({sum(overheads):.0f} s measured/estimated): the pilot will run over")
