@@ -33,3 +33,11 @@ F="--set max_iters=40 --set lr_decay_iters=40 --set warmup_iters=5 --set eval_in
 for dt in float16 bfloat16; do for r in gpt2 modern; do
   echo "== headless $r dtype=$dt"; timeout 180 $py -m gpttui train seed-000 $F --set recipe=$r --set dtype=$dt --plain 2>&1 | tee "$out/train_${r}_$dt.txt" | grep -E "^iter|val|loss" | tail -5
 done; done
+
+# -- issue #18: the pilot of seed-000 against seed-000-modern on the card (20 minutes): both
+# recipes x 3 learning rates, micro-batch measured per recipe, successive halving at equal
+# training seconds; the table and recommendation (seed-000-pilot) land in pilot.txt. The
+# data: pystdlib unless PILOT_DATASET/PILOT_SOURCE name a prepared FineWeb dataset (better:
+# 20 GPU minutes are tens of epochs of pystdlib's 15 M tokens).
+P="--set dataset=${PILOT_DATASET:-pystdlib} --set data_source=${PILOT_SOURCE:-builtin:pystdlib} --set val_fraction=0.01 --set device=cuda --set gpu="
+echo "== pilot seed-000 vs seed-000-modern (20 min)"; timeout 1500 $py -m gpttui pilot seed-000 --minutes 20 $P 2>&1 | tee "$out/pilot.txt" | grep -vE "^\[.* of .*\] " | tail -40

@@ -109,13 +109,20 @@ def get(name_or_path: str) -> Preset:
     raise ConfigError(f"no preset named '{name_or_path}'", hint)
 
 
-def save_user_preset(name: str, cfg: C.TrainConfig) -> Path:
-    """Write `cfg` as a user preset (only non-default values), atomically."""
+def save_user_preset(name: str, cfg: C.TrainConfig, header: str = "", comments: dict[str, str] | None = None) -> Path:
+    """Write `cfg` as a user preset (only non-default values), atomically; `header` lines
+    go first as `#` comments, `comments` end the lines of the keys they name."""
     from gpttui.fsutil import atomic_write_text
 
     check_name(name, "preset name")
     folder = user_presets_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.toml"
-    atomic_write_text(path, C.to_toml(cfg))
+    text = C.to_toml(cfg)
+    if comments:
+        text = "\n".join(f"{ln}  # {comments[k]}" if "=" in ln and (k := ln.split("=", 1)[0].strip()) in comments
+                         else ln for ln in text.splitlines()) + "\n"
+    if header:
+        text = "".join(f"# {ln}\n" for ln in header.splitlines()) + text
+    atomic_write_text(path, text)
     return path

@@ -220,7 +220,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         table.add_row(
             r.id, r.state + (" (damaged)" if r.damaged and r.state != "damaged" else "")
             + (" (early stop)" if r.stop_reason.startswith("early stop") else ""),
-            r.preset, f"{r.iter}/{r.max_iters}", si(r.tokens_seen),
+            r.preset_label, f"{r.iter}/{r.max_iters}", si(r.tokens_seen),
             f"{r.best_val_loss:.4f}" if r.best_val_loss is not None else "-", r.hellaswag_text,
             si(r.tokens_per_s), f"{r.mfu * 100:.1f}%" if r.mfu is not None else "-",
         )
@@ -232,6 +232,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
             console.print(f"{r.id}: {r.damaged}", markup=False, highlight=False)
         if r.stop_reason:
             console.print(f"{r.id}: {r.stop_reason}", markup=False, highlight=False)
+        if r.pilot:
+            console.print(f"{r.id}: pilot trial {r.pilot}", markup=False, highlight=False)
     return EXIT_OK
 
 

@@ -27,6 +27,7 @@ HANDLERS = {
     "export": "gpttui.cli.export:cmd_export",
     "serve": "gpttui.cli.serve:cmd_serve",
     "eval": "gpttui.cli.eval:cmd_eval",
+    "pilot": "gpttui.cli.pilot:cmd_pilot",
 }
 
 EPILOG = """\
@@ -35,6 +36,7 @@ examples:
   gpttui --run demo                   train the demo preset headless (CPU, minutes)
   gpttui --estimate seed-000 --gpu "RTX 4070"
   gpttui prepare shards/*.parquet --name fineweb-000
+  gpttui pilot demo --minutes 6       short trials of recipes and learning rates; saves demo-pilot
   torchrun --nproc_per_node=8 -m gpttui train gpt2-124m
       (under torchrun use `train PRESET`: torchrun's own parser takes `--run` for its `--run-path`)
 """
@@ -77,6 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(sp)
     sp.add_argument("--name", help="the run's name (default: <time>-<preset>)")
     sp.add_argument("--plain", action="store_true", help="plain log lines even on a terminal")
+
+    sp = sub.add_parser("pilot", help="short real trials of candidate configs on this device; saves the best as PRESET-pilot")
+    sp.add_argument("preset", metavar="PRESET")
+    sp.add_argument("--minutes", type=float, default=30.0, help="the whole pilot's time budget (default: 30)")
+    sp.add_argument("--try", dest="tries", action="append", default=[], metavar="KEY=V1,V2",
+                    help="candidates: the preset plus one per value (instead of recipes x learning rates); repeatable")
+    sp.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="change the preset for every candidate (dataset, device, ...); repeatable")
 
     sp = sub.add_parser("presets", help="list built-in and user presets")
     sp.add_argument("--json", action="store_true")
@@ -137,7 +147,7 @@ def _command(args: argparse.Namespace) -> str:
 
 
 # commands that write to the data dir (checked writable first) and those that only read it
-_WRITES = {"run", "resume", "prepare"}
+_WRITES = {"run", "resume", "prepare", "pilot"}
 _READS = {"runs", "datasets", "sample", "tui", "eval"}
 
 

@@ -73,11 +73,17 @@ class RunSummary:
     hellaswag: float | None = None  # acc_norm: `gpttui eval`'s newest, else the loop's subset
     hellaswag_stderr: float | None = None  # its binomial standard error
     hellaswag_n: int | None = None  # examples it was measured on
+    pilot: str = ""  # a pilot's trial: "<pilot id> · <candidate> · rung N" (status.json), '' otherwise
 
     @property
     def hellaswag_text(self) -> str:
         """`0.2955±0.005` or '-' (the ± is the binomial standard error)."""
         return "-" if self.hellaswag is None else f"{self.hellaswag:.4f}±{self.hellaswag_stderr or 0:.3f}"
+
+    @property
+    def preset_label(self) -> str:
+        """The preset, marked when the run is a pilot's trial."""
+        return f"{self.preset} (pilot trial)" if self.pilot else self.preset
 
     @property
     def resumable(self) -> bool:
@@ -188,7 +194,7 @@ class Run:
                 created=created, updated=updated,
                 duration_s=_num(st.get("elapsed_s", (updated - started) if started else None)), alive=alive,
                 damaged=runhealth.damage_note(self, damage), has_checkpoint=self.latest_checkpoint() is not None,
-                stop_reason=str(st.get("stop_reason") or ""), **_hellaswag(self.path, st),
+                stop_reason=str(st.get("stop_reason") or ""), pilot=str(st.get("pilot") or ""), **_hellaswag(self.path, st),
             )
         except (TypeError, ValueError) as e:  # valid JSON, wrong types
             return self.damaged_summary(f"status.json or run.json has a wrong value ({e})")

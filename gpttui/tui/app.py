@@ -144,6 +144,18 @@ class GptTuiApp(App):
             self.training_screen = TrainingScreen()
             self.push_screen(self.training_screen)
 
+    def open_pilot(self, preset: str | None = None, values: dict[str, Any] | None = None) -> None:
+        """The Pilot screen for `preset` (the editor passes its unsaved values); from the
+        palette: the preset selected on Home, or the one in the editor."""
+        from gpttui.tui.screens.pilot import PilotScreen
+
+        if preset is None:
+            preset, values = getattr(self.screen, "pilot_target", lambda: (None, None))()
+        if preset is None:
+            self.notify("Select a preset on Home (or open one in the editor) first", severity="warning")
+            return
+        self.push_screen(PilotScreen(preset, values))
+
     def open_runs(self) -> None:
         from gpttui.tui.screens.runs import RunsScreen
 
@@ -311,6 +323,8 @@ class GptTuiApp(App):
         yield SystemCommand("Datasets", "Prepared datasets: prepare a new one, delete", self.open_datasets)
         yield SystemCommand("Training", "The run training in this window", self.open_training)
         yield SystemCommand("Sample", "Generate text from a run's checkpoint", lambda: self.open_sampling(None))
+        yield SystemCommand("Pilot", "Short real trials of the selected preset's recipes and lrs; saves the best",
+                            self.open_pilot)
         yield SystemCommand("Help", "Every key of every screen", self.action_help)
         yield SystemCommand("Re-measure the CPU peak", "the matmul rate MFU and CPU estimates use (kept per machine)",
                             self._remeasure_peak)

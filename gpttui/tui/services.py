@@ -178,6 +178,19 @@ def _list_presets() -> list[Any]:
     return list_presets()
 
 
+def _prepare_pilot(preset: str, tries: list[str], values: dict[str, Any] | None) -> Any:
+    from gpttui.train.pilot import prepare
+
+    return prepare(preset, tries, values)
+
+
+def _new_pilot(preset: str, values: dict[str, Any], candidates: list[Any], budget_s: float,
+               on_update: Callable[[Any], None]) -> Any:
+    from gpttui.train.pilot import Pilot
+
+    return Pilot(preset, values, candidates, budget_s, on_update)
+
+
 @dataclass
 class Services:
     """The domain calls the app makes; every field can be replaced by a fake."""
@@ -199,4 +212,6 @@ class Services:
     list_datasets: Callable[[], list[Any]] = _list_datasets
     prepare_dataset: Callable[..., Any] = _prepare_dataset  # (sources, name, text_column=, progress=)
     delete_dataset: Callable[[str], None] = _delete_dataset
+    prepare_pilot: Callable[..., Any] = _prepare_pilot  # (preset, tries, values | None) -> (name, values, candidates)
+    new_pilot: Callable[..., Any] = _new_pilot  # (preset, values, candidates, budget_s, on_update) -> Pilot
     follow_interval_s: float = 0.5

@@ -72,6 +72,7 @@ class EditorScreen(ReportsWorkerFailures, Screen):
         Binding("ctrl+s", "save", "Save preset"),
         Binding("ctrl+r", "start", "Start run"),
         Binding("escape", "back", "Back"),
+        Binding("ctrl+t", "pilot", "Pilot", show=False),
     ]
 
     def __init__(self, preset: str, cfg: C.TrainConfig, new: bool = False, user: bool = False) -> None:
@@ -317,6 +318,16 @@ class EditorScreen(ReportsWorkerFailures, Screen):
             self.notify(msg.error, severity="error")
         else:
             self.app.start_training(msg.cfg, self.preset)
+
+    def action_pilot(self) -> None:
+        """The Pilot screen for the values as edited (saved or not)."""
+        cfg = self._valid_cfg()
+        if cfg is not None:
+            self.app.open_pilot(self.preset, C.to_dict(cfg))
+
+    def pilot_target(self) -> tuple[str | None, dict[str, Any] | None]:
+        cfg = self._valid_cfg()
+        return (self.preset, C.to_dict(cfg)) if cfg is not None else (None, None)
 
     def action_back(self) -> None:
         """Leave; with unsaved changes, ask first (Keep editing is the default)."""

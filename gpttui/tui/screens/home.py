@@ -58,6 +58,7 @@ class HomeScreen(ReportsWorkerFailures, Screen):
         Binding("d", "datasets", "Datasets"),
         Binding("t", "training", "Training"),
         Binding("m", "sample", "Sample"),
+        Binding("p", "pilot", "Pilot", show=False),  # (off the footer: at 80 columns it is full)
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
@@ -257,3 +258,13 @@ class HomeScreen(ReportsWorkerFailures, Screen):
 
     def action_sample(self) -> None:
         self.app.open_sampling(None)
+
+    def action_pilot(self) -> None:
+        row = self._row_or_warn()
+        if row is not None:
+            self.app.open_pilot(row.name)
+
+    def pilot_target(self) -> tuple[str | None, dict[str, Any] | None]:
+        """The preset the palette's Pilot command pilots: the selected row's."""
+        row = self._row_or_warn()
+        return (row.name, None) if row is not None else (None, None)
