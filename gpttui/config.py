@@ -91,7 +91,8 @@ class TrainConfig:
     sample_tokens: int = _f(32, "eval", "tokens sampled from sample_prompt at each evaluation (seeded: reproducible; 0 = off)")
     sample_prompt: str = _f("", "eval", "the fixed prompt of those samples ('' = the start of a document)")
     early_stop_patience: int = _f(0, "eval", "stop (checkpoint first) after this many evaluations without val loss improving (0 = off)")
-    early_stop_min_delta: float = _f(0.0, "eval", "how much lower val loss must get to count as improving (early_stop_patience)")
+    early_stop_min_delta: float = _f(0.0, "eval", "how much lower val loss must get to count as improving (early_stop_patience, early_stop_reference)")
+    early_stop_reference: str = _f("", "eval", "a run id: stop (checkpoint first) once this run's forecast, band included, cannot end below that run's best val loss minus early_stop_min_delta ('' = off)")
     # -- system ----------------------------------------------------------------------------
     device: str = _f(AUTO, "system", "auto, cpu, cuda, cuda:N or mps")
     dtype: str = _f(AUTO, "system", "auto (bf16 if supported, else fp16 on CUDA; fp32 on CPU)", choices=(AUTO, "float32", "bfloat16", "float16"))

@@ -38,6 +38,9 @@ def event_line(ev: E.Event) -> str | None:
         return step_line(ev)
     if isinstance(ev, E.EvalResult):
         return f"eval iter {ev.iter}: train {ev.train_loss:.4f} val {ev.val_loss:.4f} (best {ev.best_val_loss:.4f})"
+    if isinstance(ev, E.Forecast):
+        return (f"forecast at iter {ev.iter}: final val {ev.loss:.4f} ± {ev.band:.4f} at iter {ev.at_iter:,} "
+                f"(computed from {ev.n_evals} evals)")
     if isinstance(ev, E.CheckpointSaved):
         return f"checkpoint ({ev.reason}) at iter {ev.iter}: {ev.path}"
     if isinstance(ev, E.LogMessage):

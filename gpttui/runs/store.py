@@ -89,6 +89,8 @@ class RunSummary:
     damaged: str | None = None  # which files are damaged and what still works; None if whole
     has_checkpoint: bool = True
     stop_reason: str = ""  # why it ended early (an early stop on a plateau), '' otherwise
+    forecast: float | None = None  # the last forecast of the final val loss (computed), and...
+    forecast_band: float | None = None  # ...its ± half-width
 
     @property
     def resumable(self) -> bool:
@@ -200,6 +202,7 @@ class Run:
                 duration_s=_num(st.get("elapsed_s", (updated - started) if started else None)), alive=alive,
                 damaged=runhealth.damage_note(self, damage), has_checkpoint=self.latest_checkpoint() is not None,
                 stop_reason=str(st.get("stop_reason") or ""),
+                forecast=_num(st.get("forecast")), forecast_band=_num(st.get("forecast_band")),
             )
         except (TypeError, ValueError) as e:  # valid JSON, wrong types
             return self._damaged_summary(f"status.json or run.json has a wrong value ({e})")

@@ -86,6 +86,9 @@ class MetricsWriter:
         elif isinstance(ev, E.EvalResult):
             fields = {"iter": ev.iter, "best_val_loss": ev.best_val_loss, "val_loss": ev.val_loss,
                       "tokens_seen": ev.tokens_seen}
+        elif isinstance(ev, E.Forecast):
+            fields = {"forecast": ev.loss, "forecast_band": ev.band, "forecast_iter": ev.iter,
+                      "forecast_evals": ev.n_evals}
         elif isinstance(ev, E.CheckpointSaved):
             fields = {"checkpoint_iter": ev.iter}
         elif isinstance(ev, E.Finished):

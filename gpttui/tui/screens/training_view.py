@@ -53,6 +53,8 @@ def numbers_text(live: LiveRun, now: float) -> str:
     best = live.best_val
     eta = live.eta_at(now)
     lines = [f"loss       {s.loss:.4f}" + (f"   best val {best:.4f}" if best is not None else "")]
+    if live.state != E.FINISHED:
+        lines.append(forecast_text(live))
     if s.tokens_per_s > 0:
         step = f"{s.step_time_s * 1000:,.0f} ms" if s.step_time_s < 10 else fmt.duration(s.step_time_s)
         lines.append(f"tokens/s   {fmt.si(s.tokens_per_s)} (measured)   step {step}")
@@ -73,6 +75,15 @@ def numbers_text(live: LiveRun, now: float) -> str:
     if power:
         lines.append("power      " + "   ".join(power))
     return "\n".join(lines)
+
+
+def forecast_text(live: LiveRun) -> str:
+    """`forecast   3.412 ± 0.050 at iter 20,000 (from 12 evals)`: the final val loss the
+    trainer computed from the evals so far (gpttui.plan.forecast), or why there is none."""
+    fc = live.forecast
+    if fc is None:
+        return f"forecast   not enough evals yet ({len(live.evals)} so far)"
+    return f"forecast   {fc.loss:.3f} ± {fc.band:.3f} at iter {fc.at_iter:,} (from {fc.n_evals} evals)"
 
 
 def mfu_basis_line(s: E.StepMetrics) -> Text:

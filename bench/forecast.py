@@ -1,0 +1,222 @@
+"""How well a run's forecast predicts its final val loss, and how much fixed evaluation
+tokens quieten a curve.
+
+1. Train tiny CPU runs (2 shapes x 2 recipes x `--seeds` seeds, dataset demo-pystdlib,
+   prepared if missing; `--jobs` processes of one thread each). At each of ~20 evals the
+   val loss is scored twice on the same weights: on the fixed batches `eval_fixed` uses
+   (`BatchReader.fixed_batches("val")`) and on fresh random batches (the "eval" stream, as
+   with eval_fixed off). The eval stream never moves the training data, so this is the same
+   training as two runs with eval_fixed on and off. The curves go to `--curves` (JSON).
+2. Forecast (gpttui.plan.forecast) made from the fixed evals up to 30 % and 50 % of each run:
+   absolute error (%) against the run's final (fixed) val loss, and whether the band holds it.
+3. Noise: per run and per kind of eval, the std of each eval's distance from a smooth fit of
+   the run's own curve (a local quadratic through its neighbours, see `noise`); the ratio
+   random / fixed.
+
+  nice -n 19 python bench/forecast.py                 # train (if no curves yet) and report
+  python bench/forecast.py --report-only              # report from the saved curves
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from recipe import GPT2, MODERN, SHAPE  # noqa: E402  (bench/recipe.py: the recipe bench's settings)
+
+# Sized for 2 shared, loaded cores: the GPT-2 vocabulary's head is most of each step's cost.
+SHAPES = {"2L/32d/T64/B4": dict(n_layer=2, n_head=2, n_embd=32, block_size=64, batch_size=4),
+          "4L/64d/T32/B4": dict(n_layer=4, n_head=4, n_embd=64, block_size=32, batch_size=4)}
+RECIPES = {"gpt2": dict(GPT2, learning_rate=3e-3, min_lr=3e-4), "modern": dict(MODERN)}
+SCHEDULE_KEYS = ("recipe", "max_iters", "decay_lr", "warmup_iters", "lr_decay_iters", "learning_rate", "min_lr",
+                 "warmdown_frac")
+
+
+def make_cfg(shape: str, recipe: str, steps: int, eval_interval: int, eval_iters: int):
+    from gpttui import config as C
+
+    values = {**SHAPE, **SHAPES[shape], **RECIPES[recipe], "max_iters": steps, "lr_decay_iters": steps,
+              "eval_interval": eval_interval, "eval_iters": eval_iters, "eval_fixed": True}
+    return C.build(values, source="bench")
+
+
+def val_loss(model, batches, n: int) -> float:
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        total = sum(model(*batches())[1].item() for _ in range(n))
+    model.train()
+    return total / n
+
+
+def train(task: tuple) -> dict[str, Any]:
+    """One run: {'evals': [(iter, fixed val, random val)], schedule keys, ...}."""
+    import torch
+
+    from gpttui.data.reader import BatchReader
+    from gpttui.model import recipes
+    from gpttui.paths import datasets_dir
+
+    shape, recipe, seed, steps, every, n_eval = task
+    cfg = make_cfg(shape, recipe, steps, every, n_eval)
+    torch.manual_seed(seed)
+    model = recipes.build_model(cfg)
+    opt = recipes.build_optimizer(model, cfg, "cpu")
+    reader = BatchReader(datasets_dir() / cfg.dataset, cfg.block_size, cfg.batch_size, "cpu", seed)
+
+    def both() -> tuple[float, float]:
+        fixed = reader.fixed_batches("val")
+        return (val_loss(model, fixed.get_batch, n_eval),
+                val_loss(model, lambda: reader.get_batch("val", stream="eval"), n_eval))
+
+    evals = [(0, *both())]
+    t0 = time.perf_counter()
+    for it in range(steps):
+        x, y = reader.get_batch("train")
+        recipes.apply_lr(opt, cfg, it)
+        _, loss = model(x, y)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if (it + 1) % every == 0 or it + 1 == steps:
+            evals.append((it + 1, *both()))
+    label = f"{recipe} {shape} seed {seed}"
+    print(f"  {label:<32} final val {evals[-1][1]:.4f} (random {evals[-1][2]:.4f}); "
+          f"{time.perf_counter() - t0:.0f} s", flush=True)
+    return {"label": label, "shape": shape, "seed": seed, "evals": evals,
+            "tokens_per_iter": cfg.batch_size * cfg.block_size,
+            **{k: getattr(cfg, k) for k in SCHEDULE_KEYS}}
+
+
+def _worker_init() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def train_all(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from gpttui.data.ensure import ensure_dataset
+
+    ensure_dataset(make_cfg(next(iter(SHAPES)), "gpt2", 100, 5, 1))
+    every = max(1, args.steps // args.evals)
+    tasks = [(shape, recipe, seed, args.steps, every, args.eval_iters)
+             for shape in SHAPES for recipe in RECIPES for seed in range(args.seeds)]
+    print(f"{len(tasks)} runs of {args.steps} steps, an eval every {every} steps, {args.eval_iters} val "
+          f"batches per eval (fixed and random); {args.jobs} job(s)", flush=True)
+    if args.jobs <= 1:
+        _worker_init()
+        return [train(t) for t in tasks]
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init) as ex:
+        return list(ex.map(train, tasks))
+
+
+def noise(evals: list[tuple[int, float]], max_iters: int, half: int = 3) -> float:
+    """Std of each eval's distance from a smooth fit of the curve: a quadratic in log(iter)
+    through its `half` neighbours on each side (the eval itself left out), over the evals
+    past 20 % of the run (before that the curve bends too fast for any smoother)."""
+    import numpy as np
+
+    pts = [(i, v) for i, v in evals if i >= 0.2 * max_iters]
+    x = np.log([p[0] for p in pts])
+    y = np.array([p[1] for p in pts])
+    dist = []
+    for k in range(half, len(pts) - half):
+        nb = [j for j in range(k - half, k + half + 1) if j != k]
+        coef = np.polyfit(x[nb], y[nb], 2)
+        dist.append(y[k] - np.polyval(coef, x[k]))
+    return float(np.std(dist))
+
+
+def forecast_at(run: dict[str, Any], frac: float, **kw: Any):
+    from gpttui.plan import forecast as F
+
+    sched = F.Schedule.of({**run, **kw})
+    upto = frac * run["max_iters"]
+    return F.forecast([(i, v) for i, v, _ in run["evals"] if i <= upto], sched)
+
+
+VARIANTS = {"model": {}, "decay ignored": {"decay_lr": False}}
+
+
+def report(runs: list[dict[str, Any]]) -> None:
+    print(f"\n{len(runs)} runs; forecast from the fixed evals up to 30 % / 50 % of the run vs the final (fixed) "
+          "val loss; error % = |forecast - final| / final; 'in band' = |forecast - final| <= band")
+    print(f"{'run':<32} {'final':>7} | {'@30%':>15} {'err%':>6} {'in':>3} | {'@50%':>15} {'err%':>6} {'in':>3}"
+          f" | {'last eval@50%':>13} {'err%':>6}")
+    stats: dict[tuple[str, float], list[tuple[float, bool]]] = {}
+    naive = []
+    for run in runs:
+        final = run["evals"][-1][1]
+        cells = []
+        for frac in (0.3, 0.5):
+            for name, kw in VARIANTS.items():
+                fc = forecast_at(run, frac, **kw)
+                if fc is None:
+                    stats.setdefault((name, frac), []).append((float("nan"), False))
+                    continue
+                err = abs(fc.loss - final) / final * 100
+                stats.setdefault((name, frac), []).append((err, abs(fc.loss - final) <= fc.band))
+                if name == "model":
+                    cells.append(f"{fc.loss:7.3f}±{fc.band:5.3f} {err:6.2f} {'yes' if err and abs(fc.loss - final) <= fc.band else 'no':>3}")
+        last = [v for i, v, _ in run["evals"] if i <= 0.5 * run["max_iters"]][-1]
+        naive.append(abs(last - final) / final * 100)
+        print(f"{run['label']:<32} {final:7.3f} | {' | '.join(cells)} | {last:13.3f} {naive[-1]:6.2f}")
+    print()
+    for (name, frac), rows in stats.items():
+        errs = [e for e, _ in rows if e == e]
+        cov = sum(c for _, c in rows) / len(rows)
+        print(f"forecast ({name}) at {frac:.0%}: median abs error {statistics.median(errs):.2f} % "
+              f"(max {max(errs):.2f} %), band coverage {cov:.0%} ({sum(c for _, c in rows)}/{len(rows)}), "
+              f"{len(rows) - len(errs)} without a forecast")
+    print(f"last eval at 50 % as the forecast: median abs error {statistics.median(naive):.2f} %")
+    print("\nnoise: std of each eval's distance from a smooth fit of its own curve (same runs, same weights)")
+    ratios = []
+    for run in runs:
+        nf = noise([(i, f) for i, f, _ in run["evals"]], run["max_iters"])
+        nr = noise([(i, r) for i, _, r in run["evals"]], run["max_iters"])
+        ratios.append(nr / nf if nf > 0 else float("inf"))
+        print(f"  {run['label']:<32} fixed {nf:.4f}  random {nr:.4f}  ratio {ratios[-1]:.1f}x")
+    print(f"random / fixed: median {statistics.median(ratios):.1f}x (min {min(ratios):.1f}x, max {max(ratios):.1f}x)")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, default=160, help="optimizer steps of each run")
+    ap.add_argument("--evals", type=int, default=20, help="evaluations over the run")
+    ap.add_argument("--eval-iters", type=int, default=4, help="val batches per evaluation (each kind)")
+    ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument("--jobs", type=int, default=2, help="runs trained at once, in processes of one thread each")
+    ap.add_argument("--curves", type=Path, default=Path(tempfile.gettempdir()) / "gpttui-forecast-curves.json")
+    ap.add_argument("--report-only", action="store_true", help="report from --curves, train nothing")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not args.report_only:
+        t0 = time.perf_counter()
+        runs = train_all(args)
+        args.curves.write_text(json.dumps(runs))
+        print(f"training took {(time.perf_counter() - t0) / 60:.1f} min; curves in {args.curves}")
+    runs = json.loads(args.curves.read_text())
+    report(runs)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
