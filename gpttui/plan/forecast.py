@@ -151,31 +151,41 @@ class _Model:
         self.pow_ref = s[min(last + (int(falls[0]) if len(falls) else 0), sched.max_iters)] ** -BETAS
         # K is identified when the lr has moved over the fitted evals (cosine, or a WSD decay)
         self.k_free = float(self.m_ev.max() - self.m_ev.min()) > K_FREE_RANGE
-        cols = [np.ones_like(pow_ev), pow_ev] + ([np.broadcast_to(self.m_ev, pow_ev.shape)] if self.k_free else [])
-        self.X = np.stack(cols, axis=-1)  # [β, n, p]
-        self.pinv = np.linalg.pinv(self.X)  # [β, p, n]
+        ones = np.ones_like(pow_ev)
+        self.X2 = np.stack([ones, pow_ev], axis=-1)  # [β, n, 2]: E, B
+        self.X3 = np.stack([ones, pow_ev, np.broadcast_to(self.m_ev, pow_ev.shape)], axis=-1)  # E, B, K
+        self.pinv2, self.pinv3 = np.linalg.pinv(self.X2), np.linalg.pinv(self.X3)
+        self.n_params = 3 if self.k_free else 2
+
+    @staticmethod
+    def _solve(X: np.ndarray, pinv: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        coef = np.einsum("bpn,cn->cbp", pinv, y)  # [c, β, p]
+        fitted = np.einsum("bnp,cbp->cbn", X, coef)
+        return coef, fitted, ((fitted - y[:, None, :]) ** 2).sum(-1)
 
     def fit(self, y: np.ndarray, k_prior: np.ndarray | float = K_PRIOR) -> tuple[np.ndarray, np.ndarray]:
-        """Curves y[c, n] → (forecast at max_iters [c], fitted curve [c, n]), each at its best
-        β with B ≥ 0 (and K ≥ 0). Without K in the fit (the lr has not moved yet), the decay
-        still to come takes k_prior of the loss above E where the decay starts, times the
-        lr's drop: K = k_prior · B · S^-β where the lr starts to fall."""
+        """Curves y[c, n] → (forecast at max_iters [c], fitted curve [c, n]) at the best β.
+
+        With the lr moving over the evals, K is fitted (E, B, K ≥ 0; else K = 0).
+        Before that, the decay still to come takes k_prior of the loss above E where the lr
+        starts to fall, times the lr's drop: K = k_prior · B · S^-β there."""
         y = np.atleast_2d(y)
-        coef = np.einsum("bpn,cn->cbp", self.pinv, y)  # [c, β, p]
-        fitted = np.einsum("bnp,cbp->cbn", self.X, coef)
-        sse = ((fitted - y[:, None, :]) ** 2).sum(-1)
-        ok = coef[..., 1] >= 0
-        if self.k_free:
-            ok &= coef[..., 2] >= 0
-        sse = np.where(ok, sse, sse + 1e6 * (1 + sse))  # a curve with none allowed keeps its best
-        b = np.argmin(sse, axis=1)
-        c = coef[np.arange(len(y)), b]  # [c, p]
-        curve = fitted[np.arange(len(y)), b]
-        base = c[:, 0] + np.maximum(c[:, 1], 0.0) * self.pow_end[b]
-        if self.k_free:
-            return base + np.maximum(c[:, 2], 0.0) * self.m_end, curve
-        k = np.asarray(k_prior) * np.maximum(c[:, 1], 0.0) * self.pow_ref[b]
-        return base - k * (float(self.m_ev[-1]) - self.m_end), curve
+        rows = np.arange(len(y))
+        c2, f2, sse2 = self._solve(self.X2, self.pinv2, y)
+        sse2 = np.where((c2[..., 1] >= 0) & (c2[..., 0] >= 0), sse2, np.inf)
+        b2 = np.argmin(np.where(np.isfinite(sse2).any(1, keepdims=True), sse2, 0.0), axis=1)
+        c, curve = c2[rows, b2], f2[rows, b2]
+        loss = c[:, 0] + c[:, 1] * self.pow_end[b2]
+        if not self.k_free:
+            k = np.asarray(k_prior) * np.maximum(c[:, 1], 0.0) * self.pow_ref[b2]
+            return loss - k * (float(self.m_ev[-1]) - self.m_end), curve
+        c3, f3, sse3 = self._solve(self.X3, self.pinv3, y)
+        sse3 = np.where((c3[..., 0] >= 0) & (c3[..., 1] >= 0) & (c3[..., 2] >= 0), sse3, np.inf)
+        b3 = np.argmin(sse3, axis=1)
+        use3 = sse3[rows, b3] < sse2[rows, b2]
+        k3 = c3[rows, b3]
+        loss3 = k3[:, 0] + k3[:, 1] * self.pow_end[b3] + k3[:, 2] * self.m_end
+        return np.where(use3, loss3, loss), np.where(use3[:, None], f3[rows, b3], curve)
 
 
 def forecast(evals: Sequence[tuple[int, float]], sched: Schedule, seed: int = 0) -> Forecast | None:
@@ -192,7 +202,7 @@ def forecast(evals: Sequence[tuple[int, float]], sched: Schedule, seed: int = 0)
     loss_a, curve_a = model.fit(y)
     loss, curve = float(loss_a[0]), curve_a[0]
     resid = y - curve
-    dof = max(1, len(y) - model.X.shape[-1])
+    dof = max(1, len(y) - model.n_params - 1)
     sigma = float(math.sqrt((resid ** 2).sum() / dof))
     rng = np.random.default_rng(seed)
     ystar = curve + rng.choice(resid, size=(BOOT, len(y)), replace=True) * math.sqrt(len(y) / dof)
