@@ -177,8 +177,8 @@ class RunMonitor:
         delta = float(getattr(self.cfg, "early_stop_min_delta", 0.0))
         if fc.loss - fc.band > ref_loss - delta:
             by = f" by {delta:g}" if delta else ""
-            return (f"early stop: {fc.text()} cannot beat run {rid}'s best val loss {ref_loss:.4f}{by} "
-                    f"(even at the band's low end, {fc.loss - fc.band:.4f})")
+            return (f"early stop: forecast {fc.loss:.3f} ± {fc.band:.3f} at iter {fc.at_iter:,} ({fc.n_evals} evals) "
+                    f"cannot beat run {rid}'s best val {ref_loss:.4f}{by}")
         return ""
 
     def _overfit(self, ev: E.EvalResult) -> None:

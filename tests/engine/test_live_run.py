@@ -59,7 +59,7 @@ def test_forecast_early_stop_against_a_reference_run(capsys):
     fcs = [e for e in got if isinstance(e, E.Forecast)]
     stop_iter = 2 * FORECAST_STOP_EVALS  # evals at 2, 4, ... (the one at iter 0 is not fitted)
     assert isinstance(res, E.Finished) and res.state == E.STOPPED and res.iter == stop_iter
-    assert res.reason.startswith("early stop: forecast ") and f"cannot beat run {ref.id}'s best val loss 0.5000" in res.reason
+    assert res.reason.startswith("early stop: forecast ") and f"cannot beat run {ref.id}'s best val 0.5000 by 0.01" in res.reason
     assert fcs[-1].iter == stop_iter and fcs[-1].at_iter == 60 and fcs[-1].n_evals == FORECAST_STOP_EVALS
     assert load_checkpoint(run.checkpoint_path)["iter_num"] == stop_iter
     st = run.status()

@@ -20,7 +20,7 @@ def truth(sched: F.Schedule, e=2.0, b=3.0, beta=0.4, k=None):
     if k is None:  # the loss the decay removes: K_PRIOR of what is above E at the decay's start
         start = int(sched.max_iters * (1 - sched.warmdown_frac))
         k = F.K_PRIOR * b * s[start] ** -beta
-    return lambda i: e + b * s[i] ** -beta + k * m[i]
+    return lambda i: e + b * max(s[i], 1e-9) ** -beta + k * m[i]
 
 
 def evals(f, upto: int, every: int = 50, noise: float = 0.0, seed: int = 0) -> list[tuple[int, float]]:

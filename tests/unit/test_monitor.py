@@ -156,7 +156,7 @@ def test_forecast_early_stop_against_a_reference_it_cannot_beat():
     first = next(k for k, r in enumerate(reasons) if r)
     fc = [e for e in got if isinstance(e, E.Forecast)][-1]
     assert first == FORECAST_STOP_EVALS  # evals 50..400 past warmup: stops at the first chance
-    assert reasons[first].startswith("early stop: forecast ") and "cannot beat run ref-run's best val loss 2.0000" \
+    assert reasons[first].startswith("early stop: forecast ") and "cannot beat run ref-run's best val 2.0000" \
         in reasons[first] and "by 0.01" in reasons[first]
     assert fc.loss - fc.band > 2.0 - 0.01
 

@@ -78,12 +78,14 @@ def numbers_text(live: LiveRun, now: float) -> str:
 
 
 def forecast_text(live: LiveRun) -> str:
-    """`forecast   3.412 ± 0.050 at iter 20,000 (from 12 evals)`: the final val loss the
-    trainer computed from the evals so far (gpttui.plan.forecast), or why there is none."""
+    """`forecast   3.412 ± 0.050 at iter 20,000` / `from 12 evals (computed)`: the final val
+    loss the trainer computed from the evals so far (gpttui.plan.forecast), or why there is
+    none. Two lines: the side panel is ~44 columns wide."""
     fc = live.forecast
     if fc is None:
         return f"forecast   not enough evals yet ({len(live.evals)} so far)"
-    return f"forecast   {fc.loss:.3f} ± {fc.band:.3f} at iter {fc.at_iter:,} (from {fc.n_evals} evals)"
+    return (f"forecast   {fc.loss:.3f} ± {fc.band:.3f} at iter {fc.at_iter:,}\n"
+            f"           from {fc.n_evals} evals (computed)")
 
 
 def mfu_basis_line(s: E.StepMetrics) -> Text:
