@@ -167,56 +167,80 @@ def noise(evals: list[tuple[int, float]], max_iters: int, half: int = 3) -> floa
     return float(np.std(dist))
 
 
-def forecast_at(run: dict[str, Any], frac: float, **kw: Any):
+def forecast_at(run: dict[str, Any], frac: float, k_prior: float | None = None, **kw: Any):
     from gpttui.plan import forecast as F
 
     sched = F.Schedule.of({**run, **kw})
     upto = frac * run["max_iters"]
-    return F.forecast([(i, v) for i, v, _ in run["evals"] if i <= upto], sched)
+    pts = [(i, v) for i, v, _ in run["evals"] if i <= upto]
+    return F.forecast(pts, sched, k_prior=k_prior)
 
 
-VARIANTS = {"model": {}, "decay ignored": {"decay_lr": False}}
+def decay_ratios(runs: list[dict[str, Any]]) -> list[float | None]:
+    """Each run's measured K / (B·S^-β at the decay's start), from its whole curve."""
+    from gpttui.plan import forecast as F
+
+    return [F.decay_ratio([(i, v) for i, v, _ in r["evals"]], F.Schedule.of(r)) for r in runs]
+
+
+def loo_prior(runs: list[dict[str, Any]], ratios: list[float | None], k: int) -> float | None:
+    """The decay prior for run k calibrated on the other runs of its recipe (median)."""
+    others = [x for j, (r, x) in enumerate(zip(runs, ratios, strict=True))
+              if j != k and x is not None and r["recipe"] == runs[k]["recipe"]]
+    return statistics.median(others) if others else None
 
 
 def report(runs: list[dict[str, Any]]) -> None:
+    from gpttui.plan import forecast as F
+
+    ratios = decay_ratios(runs)
+    print("\ndecay ratio K / (B·S^-β at the decay's start), fitted on each whole run: "
+          + ", ".join(f"{r['label']}: {'n/a' if x is None else f'{x:.3f}'}" for r, x in zip(runs, ratios, strict=True)))
+    variants = {"model, decay prior calibrated on the other runs of the recipe": "loo",
+                f"model, shipped K_PRIORS {F.K_PRIORS} (in-sample)": "shipped",
+                "decay ignored (constant-lr power law in steps)": "flat"}
     print(f"\n{len(runs)} runs; forecast from the fixed evals up to 30 % / 50 % of the run vs the final (fixed) "
-          "val loss; error % = |forecast - final| / final; 'in band' = |forecast - final| <= band")
-    print(f"{'run':<32} {'final':>7} | {'@30%':>15} {'err%':>6} {'in':>3} | {'@50%':>15} {'err%':>6} {'in':>3}"
+          "val loss; err = |forecast - final| / final; 'in' = |forecast - final| <= band (model, calibrated prior)")
+    print(f"{'run':<32} {'final':>7} | {'@30%':>13} {'err%':>6} {'in':>3} | {'@50%':>13} {'err%':>6} {'in':>3}"
           f" | {'last eval@50%':>13} {'err%':>6}")
     stats: dict[tuple[str, float], list[tuple[float, bool]]] = {}
     naive = []
-    for run in runs:
+    for k, run in enumerate(runs):
         final = run["evals"][-1][1]
         cells = []
         for frac in (0.3, 0.5):
-            for name, kw in VARIANTS.items():
-                fc = forecast_at(run, frac, **kw)
+            for name, how in variants.items():
+                kw = {"decay_lr": False} if how == "flat" else {}
+                fc = forecast_at(run, frac, loo_prior(runs, ratios, k) if how == "loo" else None, **kw)
                 if fc is None:
                     stats.setdefault((name, frac), []).append((float("nan"), False))
+                    cells += [f"{'none':>13} {'':>6} {'':>3}"] if how == "loo" else []
                     continue
                 err = abs(fc.loss - final) / final * 100
-                stats.setdefault((name, frac), []).append((err, abs(fc.loss - final) <= fc.band))
-                if name == "model":
-                    cells.append(f"{fc.loss:7.3f}±{fc.band:5.3f} {err:6.2f} {'yes' if err and abs(fc.loss - final) <= fc.band else 'no':>3}")
+                inside = abs(fc.loss - final) <= fc.band
+                stats.setdefault((name, frac), []).append((err, inside))
+                if how == "loo":
+                    cells.append(f"{fc.loss:6.3f}±{fc.band:5.3f} {err:6.2f} {'yes' if inside else 'no':>3}")
         last = [v for i, v, _ in run["evals"] if i <= 0.5 * run["max_iters"]][-1]
         naive.append(abs(last - final) / final * 100)
         print(f"{run['label']:<32} {final:7.3f} | {' | '.join(cells)} | {last:13.3f} {naive[-1]:6.2f}")
     print()
-    for (name, frac), rows in stats.items():
+    for (name, frac), rows in sorted(stats.items(), key=lambda kv: (kv[0][1], list(variants).index(kv[0][0]))):
         errs = [e for e, _ in rows if e == e]
-        cov = sum(c for _, c in rows) / len(rows)
-        print(f"forecast ({name}) at {frac:.0%}: median abs error {statistics.median(errs):.2f} % "
-              f"(max {max(errs):.2f} %), band coverage {cov:.0%} ({sum(c for _, c in rows)}/{len(rows)}), "
-              f"{len(rows) - len(errs)} without a forecast")
-    print(f"last eval at 50 % as the forecast: median abs error {statistics.median(naive):.2f} %")
+        hits = sum(c for _, c in rows)
+        print(f"at {frac:.0%}, {name}: median abs error {statistics.median(errs):.2f} % (max {max(errs):.2f} %), "
+              f"band coverage {hits}/{len(errs)} = {hits / len(errs):.0%}"
+              + (f", {len(rows) - len(errs)} without a forecast" if len(rows) > len(errs) else ""))
+    print(f"at 50 %, the last eval as the forecast: median abs error {statistics.median(naive):.2f} %")
     print("\nnoise: std of each eval's distance from a smooth fit of its own curve (same runs, same weights)")
-    ratios = []
+    noise_ratios = []
     for run in runs:
         nf = noise([(i, f) for i, f, _ in run["evals"]], run["max_iters"])
         nr = noise([(i, r) for i, _, r in run["evals"]], run["max_iters"])
-        ratios.append(nr / nf if nf > 0 else float("inf"))
-        print(f"  {run['label']:<32} fixed {nf:.4f}  random {nr:.4f}  ratio {ratios[-1]:.1f}x")
-    print(f"random / fixed: median {statistics.median(ratios):.1f}x (min {min(ratios):.1f}x, max {max(ratios):.1f}x)")
+        noise_ratios.append(nr / nf if nf > 0 else float("inf"))
+        print(f"  {run['label']:<32} fixed {nf:.4f}  random {nr:.4f}  ratio {noise_ratios[-1]:.1f}x")
+    print(f"random / fixed: median {statistics.median(noise_ratios):.1f}x (min {min(noise_ratios):.1f}x, "
+          f"max {max(noise_ratios):.1f}x)")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

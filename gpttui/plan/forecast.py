@@ -13,13 +13,16 @@ The model (measured in bench/forecast.py, see bench/RESULTS.md) is
 Both S and m follow from the run's schedule (nanoGPT's cosine for recipe "gpt2",
 warmup-stable-decay for "modern"), so the fit extrapolates to max_iters through the decay
 still to come. While the lr has not moved yet (a WSD run before its warmdown) K cannot be
-told from E: it is then held near the prior K_PRIOR × (B · S^-β at the last eval), with the
-prior's spread carried into the band. For each β on a grid, (E, B, K) is a linear least-
-squares problem; the band is a residual bootstrap (refits on the fitted curve plus resampled
-residuals) plus one eval's own noise, as the half-width of a BAND_LEVEL interval.
+told from E: the decay to come is then given the prior K = K_PRIOR × (B · S^-β where the lr
+starts to fall), with the prior's spread carried into the band. Where the lr has moved, K
+is fitted (K ≥ 0; a fit that wants K < 0 falls back to K = 0). E ≥ 0 and B ≥ 0. For each β
+on a grid, (E, B[, K]) is a linear least-squares problem; the band is a residual bootstrap
+(refits on the fitted curve plus resampled residuals) combined with one eval's own noise,
+as the half-width of a BAND_LEVEL interval. Evals before warmup's end are not fitted.
 
-Pure Python + numpy (no torch, no scipy): computed where the eval is (the trainer's thread)
-and by whatever reads a run's evals back (Runs, compare, `gpttui runs`).
+Pure Python + numpy (no torch, no scipy; ~50 ms a forecast): computed by the trainer at
+each eval (RunMonitor → a Forecast event, status.json), read back by Runs, compare and
+`gpttui runs`, so no screen computes it on the UI thread.
 """
 
 from __future__ import annotations
@@ -35,7 +38,12 @@ MIN_EVALS = 6  # evals (after warmup) before a forecast is made
 BETAS = np.concatenate([np.linspace(0.05, 1.0, 39), np.linspace(1.05, 2.5, 15)])
 BOOT = 160  # bootstrap refits
 BAND_LEVEL = 0.90  # the band holds the final loss this often if the model is right
-K_PRIOR = 0.25  # K / (B · S^-β) where the schedule has not identified K (measured: bench/forecast.py)
+# K / (B · S^-β where the lr starts to fall) for a curve whose evals have not identified K
+# yet: the median of bench/forecast.py's whole-run fits (2026-12-02, 4 runs per recipe, tiny
+# CPU shapes): WSD's short linear decay to 0 takes 1.2-3.9 x (median 1.7) of the loss still
+# above E; the cosine's K is small (0.005-0.09) and fitted from its own curve after ~35 %.
+K_PRIORS = {"modern": 1.7, "gpt2": 0.05}
+K_PRIOR = K_PRIORS["modern"]
 K_PRIOR_SPREAD = 0.5  # relative spread of that prior (1 σ)
 K_FREE_RANGE = 0.15  # the lr must have moved this much (fraction of peak) over the evals to fit K
 _Z = 1.6449  # two-sided 90 %
@@ -148,7 +156,8 @@ class _Model:
         # where the lr next starts to fall (a WSD run's warmdown): the prior's reference point
         last = int(it[-1])
         falls = np.nonzero(m[last:] < m[last] - 1e-9)[0]
-        self.pow_ref = s[min(last + (int(falls[0]) if len(falls) else 0), sched.max_iters)] ** -BETAS
+        self.ref = min(last + (int(falls[0]) if len(falls) else 0), sched.max_iters)
+        self.pow_ref = s[self.ref] ** -BETAS
         # K is identified when the lr has moved over the fitted evals (cosine, or a WSD decay)
         self.k_free = float(self.m_ev.max() - self.m_ev.min()) > K_FREE_RANGE
         ones = np.ones_like(pow_ev)
@@ -188,9 +197,14 @@ class _Model:
         return np.where(use3, loss3, loss), np.where(use3[:, None], f3[rows, b3], curve)
 
 
-def forecast(evals: Sequence[tuple[int, float]], sched: Schedule, seed: int = 0) -> Forecast | None:
+def forecast(evals: Sequence[tuple[int, float]], sched: Schedule, seed: int = 0,
+             k_prior: float | None = None) -> Forecast | None:
     """The final val loss at sched.max_iters from (iter, val loss) evals, or None before
-    MIN_EVALS evals past warmup (or with a schedule that has no length)."""
+    MIN_EVALS evals past warmup (or with a schedule that has no length). `k_prior`: the
+    decay's prior (default: K_PRIORS of the recipe; bench/forecast.py calibrates it leaving
+    the run out)."""
+    if k_prior is None:
+        k_prior = K_PRIORS.get(sched.recipe, K_PRIOR)
     if sched.max_iters <= 0:
         return None
     pts = _fit_points(evals, sched)
@@ -199,15 +213,15 @@ def forecast(evals: Sequence[tuple[int, float]], sched: Schedule, seed: int = 0)
     it, y = pts
     it = np.minimum(it, sched.max_iters)
     model = _Model(it, sched)
-    loss_a, curve_a = model.fit(y)
+    loss_a, curve_a = model.fit(y, k_prior)
     loss, curve = float(loss_a[0]), curve_a[0]
     resid = y - curve
     dof = max(1, len(y) - model.n_params - 1)
     sigma = float(math.sqrt((resid ** 2).sum() / dof))
     rng = np.random.default_rng(seed)
     ystar = curve + rng.choice(resid, size=(BOOT, len(y)), replace=True) * math.sqrt(len(y) / dof)
-    k_prior = K_PRIOR * np.maximum(0.0, 1.0 + K_PRIOR_SPREAD * rng.standard_normal(BOOT))
-    boots, _ = model.fit(ystar, k_prior)
+    priors = k_prior * np.maximum(0.0, 1.0 + K_PRIOR_SPREAD * rng.standard_normal(BOOT))
+    boots, _ = model.fit(ystar, priors)
     lo, hi = np.quantile(boots, [(1 - BAND_LEVEL) / 2, (1 + BAND_LEVEL) / 2])
     half = max(abs(hi - loss), abs(loss - lo))
     band = float(math.sqrt(half ** 2 + (_Z * sigma) ** 2))
@@ -219,3 +233,28 @@ def forecast(evals: Sequence[tuple[int, float]], sched: Schedule, seed: int = 0)
 def describe(fc: Forecast | None, n_evals: int) -> str:
     """One line: the forecast, or why there is none (`n_evals`: evals past warmup so far)."""
     return fc.text() if fc is not None else f"forecast: not enough evals yet ({n_evals} of {MIN_EVALS})"
+
+
+def decay_ratio(evals: Sequence[tuple[int, float]], sched: Schedule) -> float | None:
+    """K / (B · S^-β where the lr starts to fall), fitted on a whole run's curve (its decay
+    included): what K_PRIOR stands for, measured (bench/forecast.py). None when the fit
+    has no K (the lr never moved, or the curve wants K < 0)."""
+    pts = _fit_points(evals, sched)
+    if pts is None:
+        return None
+    it, y = pts
+    mults = sched.mults(sched.max_iters)
+    falls = np.nonzero((np.arange(len(mults)) >= sched.warmup_iters) & (mults < 1.0 - 1e-9))[0]
+    if not len(falls):
+        return None
+    model = _Model(it, sched)
+    if not model.k_free:
+        return None
+    c3, _, sse3 = model._solve(model.X3, model.pinv3, y[None, :])
+    sse3 = np.where((c3[..., 0] >= 0) & (c3[..., 1] > 0) & (c3[..., 2] >= 0), sse3, np.inf)[0]
+    if not np.isfinite(sse3).any():
+        return None
+    b = int(np.argmin(sse3))
+    e, bb, k = c3[0, b]
+    s, _ = sched.curve(sched.max_iters)
+    return float(k / (bb * s[int(falls[0])] ** -BETAS[b]))
