@@ -44,7 +44,7 @@ BAND_LEVEL = 0.90  # the band holds the final loss this often if the model is ri
 # above E; the cosine's K is small (0.005-0.09) and fitted from its own curve after ~35 %.
 K_PRIORS = {"modern": 1.7, "gpt2": 0.05}
 K_PRIOR = K_PRIORS["modern"]
-K_PRIOR_SPREAD = 0.5  # relative spread of that prior (1 σ)
+K_PRIOR_SPREAD = 0.5  # that prior's spread: σ of its log (the measured ratios: 1.2-3.9)
 K_FREE_RANGE = 0.15  # the lr must have moved this much (fraction of peak) over the evals to fit K
 _Z = 1.6449  # two-sided 90 %
 
@@ -220,7 +220,7 @@ def forecast(evals: Sequence[tuple[int, float]], sched: Schedule, seed: int = 0,
     sigma = float(math.sqrt((resid ** 2).sum() / dof))
     rng = np.random.default_rng(seed)
     ystar = curve + rng.choice(resid, size=(BOOT, len(y)), replace=True) * math.sqrt(len(y) / dof)
-    priors = k_prior * np.maximum(0.0, 1.0 + K_PRIOR_SPREAD * rng.standard_normal(BOOT))
+    priors = k_prior * np.exp(K_PRIOR_SPREAD * rng.standard_normal(BOOT))  # lognormal
     boots, _ = model.fit(ystar, priors)
     lo, hi = np.quantile(boots, [(1 - BAND_LEVEL) / 2, (1 + BAND_LEVEL) / 2])
     half = max(abs(hi - loss), abs(loss - lo))
