@@ -95,7 +95,8 @@ class TrainConfig:
     hellaswag_every: int = _f(1, "eval", "score HellaSwag on a fixed, seeded subset at every k-th evaluation (by iteration: iter // eval_interval divisible by k; 0 = off; needs `gpttui eval --download` once, else skipped with a warning)")
     hellaswag_examples: int = _f(0, "eval", "examples in that subset (0 = auto: about 10% of an evaluation's compute, from the model's FLOPs per token)")
     early_stop_patience: int = _f(0, "eval", "stop (checkpoint first) after this many evaluations without val loss improving (0 = off)")
-    early_stop_min_delta: float = _f(0.0, "eval", "how much lower val loss must get to count as improving (early_stop_patience)")
+    early_stop_min_delta: float = _f(0.0, "eval", "how much lower val loss must get to count as improving (early_stop_patience, early_stop_reference)")
+    early_stop_reference: str = _f("", "eval", "a run id: stop (checkpoint first) once this run's forecast, band included, cannot end below that run's best val loss minus early_stop_min_delta ('' = off)")
     # -- system ----------------------------------------------------------------------------
     device: str = _f(AUTO, "system", "auto, cpu, cuda, cuda:N or mps")
     dtype: str = _f(AUTO, "system", "auto (bf16 if supported, else fp16 on CUDA; fp32 on CPU)", choices=(AUTO, "float32", "bfloat16", "float16"))

@@ -204,10 +204,23 @@ class RunWarning(Event):
     iter: int = 0
 
 
+@dataclass(frozen=True)
+class Forecast(Event):
+    """The run's final val loss at `at_iter` (max_iters), forecast from `n_evals` evals up to
+    `iter` (gpttui.plan.forecast): computed, not measured; `band` is its ± half-width."""
+
+    kind: ClassVar[str] = "forecast"
+    iter: int
+    loss: float
+    band: float
+    at_iter: int
+    n_evals: int
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (StatusChanged, StepMetrics, EvalResult, TaskEval, CheckpointSaved, LogMessage, Finished, Failed, PrepareProgress,
-                Progress, Sample, RunWarning)
+                Progress, Sample, RunWarning, Forecast)
 }
 
 

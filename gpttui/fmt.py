@@ -9,6 +9,7 @@ log line is terser than a screen, a table cell says "min"); each exists once, he
 from __future__ import annotations
 
 import time
+from typing import Any
 
 DASH = "–"
 
@@ -116,6 +117,16 @@ def pct(x: float | None, digits: int = 1) -> str:
 
 def num(x: float | None, fmt: str = ".3f") -> str:
     return DASH if x is None else format(x, fmt)
+
+
+def forecast_cell(summary: Any, dash: str = DASH) -> str:
+    """A runs table's forecast cell: "3.412±0.050" for a run short of max_iters with a
+    forecast (gpttui.plan.forecast, computed); the dash when there is none or the run
+    finished (its val loss is then measured)."""
+    loss, band = getattr(summary, "forecast", None), getattr(summary, "forecast_band", None)
+    if loss is None or band is None or getattr(summary, "state", "") == "finished":
+        return dash
+    return f"{loss:.3f}±{band:.3f}"
 
 
 def bar(frac: float | None, width: int, fill: str = "█", empty: str = "░") -> str:

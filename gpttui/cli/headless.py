@@ -21,6 +21,7 @@ from dataclasses import asdict
 from typing import Any
 
 from gpttui import events as E
+from gpttui import fmt
 from gpttui.cli.printers import PlainPrinter, RichPrinter, si
 from gpttui.errors import GpttuiError
 
@@ -214,7 +215,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
-    for col in ("id", "state", "preset", "iter", "tokens", "best val", "HellaSwag", "tok/s", "MFU"):
+    for col in ("id", "state", "preset", "iter", "tokens", "best val", "HellaSwag", "forecast", "tok/s", "MFU"):
         table.add_column(col, justify="right" if col not in ("id", "state", "preset") else "left", no_wrap=col == "id")
     for r in rows:
         table.add_row(
@@ -222,6 +223,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             + (" (early stop)" if r.stop_reason.startswith("early stop") else ""),
             r.preset_label, f"{r.iter}/{r.max_iters}", si(r.tokens_seen),
             f"{r.best_val_loss:.4f}" if r.best_val_loss is not None else "-", r.hellaswag_text,
+            fmt.forecast_cell(r, "-"),
             si(r.tokens_per_s), f"{r.mfu * 100:.1f}%" if r.mfu is not None else "-",
         )
     # Piped: as wide as the rows need (an 80-column guess cut run ids in half).

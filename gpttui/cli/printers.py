@@ -41,6 +41,9 @@ def event_line(ev: E.Event) -> str | None:
     if isinstance(ev, E.TaskEval):
         return (f"{ev.task} iter {ev.iter}: acc_norm {ev.acc_norm:.4f} ± {ev.stderr:.4f} "
                 f"(fixed subset of {ev.n:,}, {ev.seconds:.1f} s; GPT-2 124M 0.2955, random 0.25)")
+    if isinstance(ev, E.Forecast):
+        return (f"forecast at iter {ev.iter}: final val {ev.loss:.4f} ± {ev.band:.4f} at iter {ev.at_iter:,} "
+                f"(computed from {ev.n_evals} evals)")
     if isinstance(ev, E.CheckpointSaved):
         return f"checkpoint ({ev.reason}) at iter {ev.iter}: {ev.path}"
     if isinstance(ev, E.LogMessage):

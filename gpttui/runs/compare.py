@@ -45,3 +45,34 @@ def reached(events: Sequence[E.Event], target: float) -> Reached | None:
             before = [it for it in elapsed if it <= e.iter]
             return Reached(target, e.iter, e.tokens_seen, elapsed[max(before)] if before else None)
     return None
+
+
+@dataclass(frozen=True)
+class Ending:
+    """Where a run ends: measured (it finished: its last eval) or forecast (its newest
+    Forecast event, computed from its evals, with a ± band)."""
+
+    loss: float
+    band: float | None  # None when measured
+    at_iter: int
+    n_evals: int = 0
+
+    @property
+    def measured(self) -> bool:
+        return self.band is None
+
+    def text(self) -> str:
+        if self.band is None:
+            return f"{self.loss:.4f} measured"
+        return f"{self.loss:.3f} ± {self.band:.3f} forecast"
+
+
+def ending(events: Sequence[E.Event]) -> Ending | None:
+    """The run's final val loss if it finished, else its newest forecast (None: neither)."""
+    fin = next((e for e in reversed(events) if isinstance(e, E.Finished)), None)
+    if fin is not None and fin.state == E.FINISHED:
+        last = next((e for e in reversed(events) if isinstance(e, E.EvalResult)), None)
+        if last is not None:
+            return Ending(last.val_loss, None, last.iter)
+    fc = next((e for e in reversed(events) if isinstance(e, E.Forecast)), None)
+    return None if fc is None else Ending(fc.loss, fc.band, fc.at_iter, fc.n_evals)

@@ -73,6 +73,8 @@ class RunSummary:
     hellaswag: float | None = None  # acc_norm: `gpttui eval`'s newest, else the loop's subset
     hellaswag_stderr: float | None = None  # its binomial standard error
     hellaswag_n: int | None = None  # examples it was measured on
+    forecast: float | None = None  # the last forecast of the final val loss (computed), and...
+    forecast_band: float | None = None  # ...its ± half-width
     pilot: str = ""  # a pilot's trial: "<pilot id> · <candidate> · rung N" (status.json), '' otherwise
 
     @property
@@ -195,6 +197,7 @@ class Run:
                 duration_s=_num(st.get("elapsed_s", (updated - started) if started else None)), alive=alive,
                 damaged=runhealth.damage_note(self, damage), has_checkpoint=self.latest_checkpoint() is not None,
                 stop_reason=str(st.get("stop_reason") or ""), pilot=str(st.get("pilot") or ""), **_hellaswag(self.path, st),
+                forecast=_num(st.get("forecast")), forecast_band=_num(st.get("forecast_band")),
             )
         except (TypeError, ValueError) as e:  # valid JSON, wrong types
             return self.damaged_summary(f"status.json or run.json has a wrong value ({e})")

@@ -88,6 +88,9 @@ class MetricsWriter:
                       "tokens_seen": ev.tokens_seen}
         elif isinstance(ev, E.TaskEval):
             fields = {f"{ev.task}_{k}": getattr(ev, k) for k in ("acc_norm", "stderr", "n", "iter")}
+        elif isinstance(ev, E.Forecast):
+            fields = {"forecast": ev.loss, "forecast_band": ev.band, "forecast_iter": ev.iter,
+                      "forecast_evals": ev.n_evals}
         elif isinstance(ev, E.CheckpointSaved):
             fields = {"checkpoint_iter": ev.iter}
         elif isinstance(ev, E.Finished):

@@ -24,7 +24,7 @@ from gpttui.model import recipes
 from gpttui.plan import hostmem
 from gpttui.train.build import Built, build
 from gpttui.train.metrics import MetricsTracker, NonFiniteLoss
-from gpttui.train.monitor import RunMonitor
+from gpttui.train.monitor import RunMonitor, past_evals, resolve_reference
 from gpttui.train.owner import Job, LoopOwner
 from gpttui.train.samples import eval_sample
 
@@ -75,7 +75,9 @@ class Loop:
         self.metrics.start_energy()
         self.metrics.recent.extend(r.recent_losses)
         self.async_readback = env.device_type == "cuda"
-        self.monitor = RunMonitor(cfg, self.run_id, t.emit, best_val=self.best_val, best_iter=self.iter_num)
+        past = past_evals(self.job.run, r.iter_num) if self.job.resume and self.job.run is not None else []
+        self.monitor = RunMonitor(cfg, self.run_id, t.emit, best_val=self.best_val, best_iter=self.iter_num,
+                                  evals=past, reference=resolve_reference(cfg, self.run_id))
         self.task = LoopTask(cfg, t.log)  # HellaSwag's fixed subset at evaluations (rank 0)
         if self.job.run is not None and self.dist.is_master:  # for estimates from measured runs
             self.job.run.write_status(device=env.device_name, device_type=env.device_type,

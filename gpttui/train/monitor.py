@@ -18,6 +18,7 @@ from typing import Any
 
 from gpttui import events as E
 from gpttui import fmt
+from gpttui.plan import forecast as F
 
 SPIKE_WINDOW = 50  # recent logged losses a spike is judged against
 SPIKE_MIN_POINTS = 20
@@ -33,6 +34,7 @@ VRAM_GROWTH = 0.10  # warn at 10 % above the baseline ...
 VRAM_MIN_BYTES = 256 * 2**20  # ... and at least 256 MiB
 OVERFIT_EVALS = 3  # gap widening at each of this many evaluations in a row
 OVERFIT_MIN_GAP = 0.05  # nats of val - train before it is called overfitting
+FORECAST_STOP_EVALS = F.MIN_EVALS + 2  # evals in the forecast before it may stop a run
 
 
 def disk_free(path: str) -> int | None:
@@ -47,7 +49,10 @@ class RunMonitor:
 
     def __init__(self, cfg: Any, run_id: str, emit: Callable[[E.Event], None],
                  free: Callable[[str], int | None] = disk_free, best_val: float = float("inf"),
-                 best_iter: int = 0) -> None:
+                 best_iter: int = 0, evals: list[tuple[int, float]] | None = None,
+                 reference: tuple[str, float] | None = None) -> None:
+        """`evals`: a resumed run's (iter, val loss) so far (its forecast goes on from them);
+        `reference`: (run id, its best val loss) for early_stop_reference."""
         self.cfg, self.run_id, self.emit, self.free = cfg, run_id, emit, free
         self.best = best_val  # best val loss, by at least early_stop_min_delta (a resumed run's so far)
         self.best_iter = best_iter
@@ -62,6 +67,10 @@ class RunMonitor:
         self._gaps: list[float] = []
         self._overfit_warned = False
         self.warnings: list[E.RunWarning] = []
+        self.evals: list[tuple[int, float]] = list(evals or [])
+        self.schedule = F.Schedule.of(cfg)
+        self.forecast: F.Forecast | None = None
+        self.reference = reference
 
     def _warn(self, code: str, iter_num: int, text: str, hint: str) -> None:
         w = E.RunWarning(self.run_id, code=code, text=text, hint=hint, iter=iter_num)
@@ -131,8 +140,12 @@ class RunMonitor:
 
     # -- evaluations ---------------------------------------------------------------------------
     def on_eval(self, ev: E.EvalResult) -> str:
-        """Check overfitting; returns the reason to stop early ('' to go on)."""
+        """Check overfitting, forecast the final loss; returns the reason to stop early ('' to go on)."""
         self._overfit(ev)
+        self._forecast(ev)
+        return self._plateau(ev) or self._beaten()
+
+    def _plateau(self, ev: E.EvalResult) -> str:
         delta = float(getattr(self.cfg, "early_stop_min_delta", 0.0))
         if ev.val_loss < self.best - delta or self.best == float("inf"):
             self.best, self.best_iter, self.bad_evals = ev.val_loss, ev.iter, 0
@@ -143,6 +156,29 @@ class RunMonitor:
             by = f" by {delta:g}" if delta else ""
             return (f"early stop: val loss has not improved{by} for {self.bad_evals} evaluations "
                     f"(best {self.best:.4f} at iter {self.best_iter:,}, now {ev.val_loss:.4f})")
+        return ""
+
+    def _forecast(self, ev: E.EvalResult) -> None:
+        """The final val loss forecast from the evals so far (an event once it can be made)."""
+        self.evals = [e for e in self.evals if e[0] < ev.iter] + [(ev.iter, ev.val_loss)]
+        self.forecast = F.forecast(self.evals, self.schedule)
+        fc = self.forecast
+        if fc is not None:
+            self.emit(E.Forecast(self.run_id, iter=ev.iter, loss=fc.loss, band=fc.band, at_iter=fc.at_iter,
+                                 n_evals=fc.n_evals))
+
+    def _beaten(self) -> str:
+        """early_stop_reference: stop once even the band's low end cannot beat the
+        reference's best val loss by early_stop_min_delta."""
+        fc, ref = self.forecast, self.reference
+        if fc is None or ref is None or fc.n_evals < FORECAST_STOP_EVALS:
+            return ""
+        rid, ref_loss = ref
+        delta = float(getattr(self.cfg, "early_stop_min_delta", 0.0))
+        if fc.loss - fc.band > ref_loss - delta:
+            by = f" by {delta:g}" if delta else ""
+            return (f"early stop: forecast {fc.loss:.3f} ± {fc.band:.3f} at iter {fc.at_iter:,} ({fc.n_evals} evals) "
+                    f"cannot beat run {rid}'s best val {ref_loss:.4f}{by}")
         return ""
 
     def _overfit(self, ev: E.EvalResult) -> None:
@@ -171,3 +207,33 @@ class RunMonitor:
             self._warn("disk", iter_num, f"only {free / 2**30:.1f} GiB free on the run's disk; a checkpoint is "
                        f"{size / 2**30:.1f} GiB", "free space (delete old runs: Runs screen, d) before the next "
                        "checkpoint, which may otherwise fail")
+
+
+def resolve_reference(cfg: Any, run_id: str) -> tuple[str, float] | None:
+    """early_stop_reference as (run id, its best val loss); None when off. A RunError with
+    what to do when the run is unknown, is this run, or has no evaluation."""
+    ref = str(getattr(cfg, "early_stop_reference", "") or "").strip()
+    if not ref:
+        return None
+    from gpttui.errors import RunError
+    from gpttui.runs.store import get_run
+
+    try:
+        summary = get_run(ref).summary()
+    except RunError as e:
+        raise RunError(f"early_stop_reference: {e.args[0]}", e.hint) from None
+    if summary.id == run_id:
+        raise RunError(f"early_stop_reference = {ref!r} is this run", "name another, finished run (`gpttui runs`)")
+    if summary.best_val_loss is None:
+        raise RunError(f"early_stop_reference: run {summary.id} has no evaluation yet",
+                       "pick a run that has evaluated (`gpttui runs` shows best val)")
+    return summary.id, summary.best_val_loss
+
+
+def past_evals(run: Any, upto: int) -> list[tuple[int, float]]:
+    """A resumed run's (iter, val loss) evals up to its checkpoint, for the forecast."""
+    try:
+        events = run.events()
+    except (OSError, ValueError):
+        return []
+    return [(e.iter, e.val_loss) for e in events if isinstance(e, E.EvalResult) and e.iter <= upto]

@@ -39,6 +39,7 @@ class LiveRun:
     warnings: list[E.RunWarning] = field(default_factory=list)
     state_since: float | None = None  # wall time the current state began (an eval's clock)
     tasks: list[E.TaskEval] = field(default_factory=list)  # HellaSwag at evaluations (fixed subset)
+    forecast: E.Forecast | None = None  # the newest forecast of the final val loss (computed)
 
     def note(self, text: str) -> None:
         """Append a line to the run's log pane."""
@@ -65,6 +66,8 @@ class LiveRun:
             self.progress = ev
         elif isinstance(ev, E.Sample):
             self.samples.append(ev)
+        elif isinstance(ev, E.Forecast):
+            self.forecast = ev
         elif isinstance(ev, E.RunWarning):
             self.warnings.append(ev)
             self.note(f"WARN {ev.code}: {ev.text} → {ev.hint}")

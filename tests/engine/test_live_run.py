@@ -46,6 +46,36 @@ def test_early_stop_checkpoints_and_says_why_everywhere(capsys):
     assert f"{run.id}" in out and "stopped (early stop)" in out and res.reason in out
 
 
+def test_forecast_early_stop_against_a_reference_run(capsys):
+    """A reference no run of this size can beat (best val 0.5): the run stops at the first
+    eval the forecast may stop it, checkpoints, and says why (event, status, `gpttui runs`)."""
+    from gpttui.train.monitor import FORECAST_STOP_EVALS
+
+    ref = runs.create_run(tiny_cfg(), "tiny", name="ref")
+    ref.write_status(state=E.FINISHED, best_val_loss=0.5, val_loss=0.5)
+    cfg = tiny_cfg(max_iters=60, lr_decay_iters=60, warmup_iters=0, eval_interval=2, eval_iters=2,
+                   early_stop_reference=ref.id, early_stop_min_delta=0.01, sample_tokens=0)
+    run, res, got = _train(cfg)
+    fcs = [e for e in got if isinstance(e, E.Forecast)]
+    stop_iter = 2 * FORECAST_STOP_EVALS  # evals at 2, 4, ... (the one at iter 0 is not fitted)
+    assert isinstance(res, E.Finished) and res.state == E.STOPPED and res.iter == stop_iter
+    assert res.reason.startswith("early stop: forecast ") and f"cannot beat run {ref.id}'s best val 0.5000 by 0.01" in res.reason
+    assert fcs[-1].iter == stop_iter and fcs[-1].at_iter == 60 and fcs[-1].n_evals == FORECAST_STOP_EVALS
+    assert load_checkpoint(run.checkpoint_path)["iter_num"] == stop_iter
+    st = run.status()
+    assert st["stop_reason"] == res.reason and st["forecast"] == fcs[-1].loss and st["forecast_band"] == fcs[-1].band
+    assert [e.to_json() for e in run.events() if isinstance(e, E.Forecast)] == [f.to_json() for f in fcs]
+    assert event_line(fcs[-1]).startswith(f"forecast at iter {stop_iter}: final val ")
+    cmd_runs(argparse.Namespace(json=False))
+    out = capsys.readouterr().out
+    assert "forecast" in out and f"{fcs[-1].loss:.3f}±{fcs[-1].band:.3f}" in out
+
+
+def test_an_unknown_reference_run_fails_with_one_line():
+    res = _train(tiny_cfg(max_iters=4, early_stop_reference="no-such-run"))[1]
+    assert isinstance(res, E.Failed) and res.reason == "early_stop_reference: no run 'no-such-run'"
+
+
 def test_samples_at_each_eval_are_seeded_reproducible_and_kept_in_the_run():
     cfg = tiny_cfg(max_iters=8, sample_tokens=6, sample_prompt="def ")
     run, res, got = _train(cfg)

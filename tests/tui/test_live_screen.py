@@ -221,3 +221,23 @@ async def test_the_sample_panel_stays_in_the_side_column_under_a_long_banner(siz
         assert screen.query_one("#banner").region.height >= 2
         assert sample.y >= side.y and sample.bottom <= side.bottom  # inside the column, not cut off below it
         assert sample.height >= 3  # its border, header line and at least a line of text
+
+
+async def test_the_forecast_line_says_when_it_cannot_fit_then_the_forecast() -> None:
+    app = make_app(services())
+    async with app.run_test(size=(120, 40)) as pilot:
+        session, screen = await start(pilot)
+        rid = session.run_id
+        ev = [E.EvalResult(rid, iter=i, train_loss=4.0, val_loss=4.0, best_val_loss=4.0, tokens_seen=i, time=NOW)
+              for i in (0, 10)]
+        await feed(pilot, session, cpu_step(rid, 10), *ev)
+        n = len(screen.live.evals)
+        assert f"forecast   not enough evals yet ({n} so far)" in shown(screen, "#numbers")
+        await feed(pilot, session, E.Forecast(rid, iter=10, loss=3.4123, band=0.0456, at_iter=20000, n_evals=12,
+                                              time=NOW))
+        assert "forecast   3.412 ± 0.046 at iter 20,000\n           from 12 evals (computed)" \
+            in shown(screen, "#numbers")
+        reason = "early stop: forecast 3.412 ± 0.046 at iter 20,000 (12 evals) cannot beat run ref's best val 3.3000"
+        await feed(pilot, session, E.Finished(rid, state=E.STOPPED, iter=10, best_val_loss=4.0, tokens_seen=10,
+                                              elapsed_s=6.0, reason=reason, time=NOW))
+        assert reason in shown(screen, "#status")

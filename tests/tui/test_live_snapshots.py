@@ -50,6 +50,18 @@ def _early_stop(rid: str) -> list[E.Event]:
                        reason=reason, time=NOW)]
 
 
+def _forecast_stop(rid: str) -> list[E.Event]:
+    fc = E.Forecast(rid, iter=20, loss=3.6123, band=0.0456, at_iter=40, n_evals=8, time=NOW)
+    reason = "early stop: forecast 3.612 ± 0.046 at iter 40 (8 evals) cannot beat run ref's best val 3.4000 by 0.01"
+    return [fc, E.StatusChanged(rid, state=E.STOPPING, message=reason, time=NOW),
+            E.Finished(rid, state=E.STOPPED, iter=20, best_val_loss=3.5, tokens_seen=2560, elapsed_s=60.0,
+                       reason=reason, time=NOW)]
+
+
+def test_training_forecast_early_stopped(snap_compare) -> None:
+    assert snap_compare(make_app(services()), terminal_size=(120, 40), run_before=_run_before(_forecast_stop))
+
+
 def test_training_long_step_cpu(snap_compare) -> None:
     assert snap_compare(make_app(services()), terminal_size=(120, 40), run_before=_run_before(_long_step))
 

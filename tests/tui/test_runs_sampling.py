@@ -131,3 +131,27 @@ async def test_sampling_streams_and_saves(isolated_dirs) -> None:
         await pilot.press("ctrl+g")
         await settle(pilot)
         assert "temperature must be a float" in text_of(scr.query_one("#sample-status", Static))
+
+
+async def test_runs_and_compare_show_the_forecast_of_an_unfinished_run(isolated_dirs) -> None:
+    data, _ = isolated_dirs
+    two_runs(data)  # a finished, b stopped: b's last forecast was 3.412 ± 0.046
+    b = data / "runs" / "20231114-b"
+    with open(b / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(E.Forecast("20231114-b", iter=20, loss=3.4123, band=0.0456, at_iter=40, n_evals=9,
+                                      time=0).to_json()) + "\n")
+    st = json.loads((b / "status.json").read_text())
+    (b / "status.json").write_text(json.dumps({**st, "forecast": 3.4123, "forecast_band": 0.0456}))
+    app = make_app(services())
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("u")
+        await settle(pilot)
+        table = app.screen.query_one("#runs", DataTable)
+        col = [c.label.plain for c in table.columns.values()].index("forecast")
+        cells = {table.get_row_at(r)[1]: table.get_row_at(r)[col] for r in range(table.row_count)}
+        assert cells == {"20231114-b": "3.412±0.046", "20231114-a": "–"}
+        await pilot.press("space", "down", "c")
+        await settle(pilot)
+        text = text_of(app.screen.query_one("#compare-table", Static))
+        assert "final val" in text and "3.412 ± 0.046 forecast" in text and "measured" in text

@@ -121,3 +121,78 @@ def test_a_resumed_run_counts_patience_against_its_best_so_far():
     m = RunMonitor(C.TrainConfig(early_stop_patience=1), "r", got.append, best_val=3.0, best_iter=500)
     reason = m.on_eval(_eval(600, 3.2))
     assert reason.startswith("early stop") and "best 3.0000 at iter 500" in reason
+
+
+_SCHED = dict(max_iters=1000, lr_decay_iters=1000, warmup_iters=10, learning_rate=1e-3, min_lr=1e-4)
+
+
+def _curve(i):
+    """A val curve on the schedule above (cosine, 1,000 steps): 3 + 4·S^-0.5 + 0.2·m."""
+    from gpttui.plan.forecast import Schedule
+
+    s, m = Schedule.of(C.TrainConfig(**_SCHED)).curve(1000)
+    return 3.0 + 4.0 * max(s[i], 1.0) ** -0.5 + 0.2 * m[i]
+
+
+def test_a_forecast_event_once_enough_evals_past_warmup():
+    from gpttui.plan.forecast import MIN_EVALS
+
+    m, got = _mon(**_SCHED)
+    for k, i in enumerate(range(0, 500, 50)):
+        m.on_eval(_eval(i, _curve(i)))
+        fcs = [e for e in got if isinstance(e, E.Forecast)]
+        assert len(fcs) == max(0, k + 1 - MIN_EVALS)  # the eval at iter 0 is before warmup's end
+    last = fcs[-1]
+    assert last.iter == 450 and last.at_iter == 1000 and last.n_evals == 9 and last.band > 0
+    assert 2.5 < last.loss < _curve(450)
+
+
+def test_forecast_early_stop_against_a_reference_it_cannot_beat():
+    from gpttui.train.monitor import FORECAST_STOP_EVALS
+
+    m, got = _mon(**_SCHED, early_stop_min_delta=0.01)
+    m.reference = ("ref-run", 2.0)  # this curve ends well above 2.0
+    reasons = [m.on_eval(_eval(i, _curve(i))) for i in range(0, 1000, 50)]
+    first = next(k for k, r in enumerate(reasons) if r)
+    fc = [e for e in got if isinstance(e, E.Forecast)][-1]
+    assert first == FORECAST_STOP_EVALS  # evals 50..400 past warmup: stops at the first chance
+    assert reasons[first].startswith("early stop: forecast ") and "cannot beat run ref-run's best val 2.0000" \
+        in reasons[first] and "by 0.01" in reasons[first]
+    assert fc.loss - fc.band > 2.0 - 0.01
+
+
+def test_no_forecast_early_stop_for_a_run_that_beats_the_reference():
+    m, _ = _mon(**_SCHED, early_stop_min_delta=0.01)
+    rnd = random.Random(1)
+    end = _curve(1000)
+    m.reference = ("ref-run", end + 0.02)  # the run ends 0.02 below it: noisy evals must not stop it
+    assert all(m.on_eval(_eval(i, _curve(i) + 0.01 * rnd.gauss(0, 1))) == "" for i in range(0, 1000, 50))
+    m, _ = _mon(**_SCHED)  # no reference: never
+    assert all(m.on_eval(_eval(i, _curve(i))) == "" for i in range(0, 1000, 50))
+
+
+def test_resumed_evals_carry_into_the_forecast():
+    m, got = _mon(**_SCHED)
+    m.evals = [(i, _curve(i)) for i in range(50, 400, 50)]
+    m.on_eval(_eval(400, _curve(400)))
+    assert [e.n_evals for e in got if isinstance(e, E.Forecast)] == [8]
+
+
+def test_the_reference_run_is_checked(tmp_path):
+    import pytest
+
+    from gpttui.errors import RunError
+    from gpttui.runs.store import create_run
+    from gpttui.train.monitor import resolve_reference
+
+    cfg = C.TrainConfig(early_stop_reference="nope")
+    with pytest.raises(RunError, match="early_stop_reference: no run 'nope'"):
+        resolve_reference(cfg, "mine")
+    ref = create_run(C.TrainConfig(), "demo", name="ref")
+    with pytest.raises(RunError, match="has no evaluation yet"):
+        resolve_reference(C.TrainConfig(early_stop_reference=ref.id), "mine")
+    with pytest.raises(RunError, match="is this run"):
+        resolve_reference(C.TrainConfig(early_stop_reference=ref.id), ref.id)
+    ref.write_status(state=E.FINISHED, best_val_loss=3.25, val_loss=3.3)
+    assert resolve_reference(C.TrainConfig(early_stop_reference=ref.id), "mine") == (ref.id, 3.25)
+    assert resolve_reference(C.TrainConfig(), "mine") is None

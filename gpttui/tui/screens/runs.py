@@ -52,7 +52,7 @@ class RunsScreen(ReportsWorkerFailures, Screen):
 
     def on_mount(self) -> None:
         t = self.query_one(DataTable)
-        for label in ("", "run", "state", "preset", "params", "tokens", "best val", "HellaSwag", "tok/s", "MFU", "time"):
+        for label in ("", "run", "state", "preset", "params", "tokens", "best val", "HellaSwag", "forecast", "tok/s", "MFU", "time"):
             t.add_column(label, key=label or "mark")
         t.focus()
         self.reload()
@@ -89,7 +89,7 @@ class RunsScreen(ReportsWorkerFailures, Screen):
             if getattr(s, "damaged", None) and s.state != "damaged":
                 state += " (damaged)"
             t.add_row(mark, s.id, state, s.preset_label, fmt.si(s.params), fmt.si(s.tokens_seen),
-                      fmt.num(s.best_val_loss, ".4f"), hellaswag_cell(s), fmt.si(s.tokens_per_s), fmt.pct(s.mfu),
+                      fmt.num(s.best_val_loss, ".4f"), hellaswag_cell(s), fmt.forecast_cell(s), fmt.si(s.tokens_per_s), fmt.pct(s.mfu),
                       fmt.duration(s.duration_s), key=s.id)
         if t.row_count:
             t.move_cursor(row=min(row, t.row_count - 1))
@@ -278,6 +278,11 @@ def compare_table(a: str, ea: list[E.Event], b: str, eb: list[E.Event], rows: in
               fmt.num(min((e.val_loss for e in vb_ev.values()), default=None), ".4f"))
     _reach_rows(t, ea, eb)
     _task_rows(t, ea, eb, [(hellaswag or {}).get(r) for r in (a, b)])
+    from gpttui.runs.compare import ending
+
+    na, nb = ending(ea), ending(eb)
+    if na is not None or nb is not None:
+        t.add_row("final val", na.text() if na else fmt.DASH, nb.text() if nb else fmt.DASH)
     common = sorted(set(va_ev) & set(vb_ev))
     for it in common[-rows:]:
         t.add_row(f"val @ iter {it:,}", f"{va_ev[it].val_loss:.4f}", f"{vb_ev[it].val_loss:.4f}")

@@ -54,6 +54,8 @@ def numbers_text(live: LiveRun, now: float) -> str:
     eta = live.eta_at(now)
     lines = [f"loss       {s.loss:.4f}" + (f"   best val {best:.4f}" if best is not None else "")]
     lines += task_lines(live)
+    if live.state != E.FINISHED:
+        lines.append(forecast_text(live))
     if s.tokens_per_s > 0:
         step = f"{s.step_time_s * 1000:,.0f} ms" if s.step_time_s < 10 else fmt.duration(s.step_time_s)
         lines.append(f"tokens/s   {fmt.si(s.tokens_per_s)} (measured)   step {step}")
@@ -84,6 +86,17 @@ def task_lines(live: LiveRun) -> list[str]:
     t = live.tasks[-1]
     return [f"hellaswag  {t.acc_norm:.4f} ± {t.stderr:.3f} ({t.n:,} ex.)",
             "           random 0.25 · GPT-2 124M 0.2955"]
+
+
+def forecast_text(live: LiveRun) -> str:
+    """`forecast   3.412 ± 0.050 at iter 20,000` / `from 12 evals (computed)`: the final val
+    loss the trainer computed from the evals so far (gpttui.plan.forecast), or why there is
+    none. Two lines: the side panel is ~44 columns wide."""
+    fc = live.forecast
+    if fc is None:
+        return f"forecast   not enough evals yet ({len(live.evals)} so far)"
+    return (f"forecast   {fc.loss:.3f} ± {fc.band:.3f} at iter {fc.at_iter:,}\n"
+            f"           from {fc.n_evals} evals (computed)")
 
 
 def mfu_basis_line(s: E.StepMetrics) -> Text:
