@@ -29,6 +29,16 @@ async def settle(pilot, delay: float = 0.05) -> None:
         await pilot.pause(delay)
 
 
+async def wait_for(pilot, condition, timeout: float = 60.0, what: str = "") -> None:
+    """Wait until `condition()` holds, checking every 20 ms; fail after `timeout` seconds
+    (generous: a loaded 2-core machine can be 20x slower than an idle one)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or condition}")
+        await asyncio.sleep(0.02)
+
+
 async def wait_workers(app) -> None:
     """Wait until no worker runs. An exclusive worker cancelled by a newer one of its group
     (the editor's `_estimate` on each keystroke) is expected, not a failure: wait for the
