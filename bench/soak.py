@@ -100,7 +100,7 @@ class SoakSession(FakeSession):
             time.sleep(max(0.0, t - time.perf_counter()))
 
 
-async def soak(rate: float, seconds: float, press_every: float) -> dict[str, Any]:
+async def soak(rate: float, seconds: float, press_every: float, frame_timeout: float = 10.0) -> dict[str, Any]:
     from gpttui import config as C
     from gpttui.runs import store as runs
     from gpttui.runs import writer as runwriter
@@ -139,8 +139,8 @@ async def soak(rate: float, seconds: float, press_every: float) -> dict[str, Any
             k0 = time.perf_counter()
             await pilot.press(key)
             while not any(s is want for _, s in frames[seen:]):
-                if time.perf_counter() - k0 > 10:
-                    raise SystemExit(f"no frame showed {want.__name__} within 10 s")
+                if time.perf_counter() - k0 > frame_timeout:
+                    raise SystemExit(f"no frame showed {want.__name__} within {frame_timeout:.0f} s")
                 await asyncio.sleep(0.005)
             lat.append(1000 * (next(t for t, s in frames[seen:] if s is want) - k0))
             n += 1
@@ -167,11 +167,13 @@ def main() -> int:
     p.add_argument("--rate", type=float, default=50.0)
     p.add_argument("--minutes", type=float, default=10.0)
     p.add_argument("--press-every", type=float, default=2.0, help="seconds between key presses")
+    p.add_argument("--frame-timeout", type=float, default=10.0,
+                   help="give up when a key's screen has not been drawn after this many seconds (raise on a loaded machine)")
     args = p.parse_args()
     os.environ.setdefault("GPTTUI_DATA_DIR", tempfile.mkdtemp(prefix="gpttui-soak-"))
     os.environ.setdefault("GPTTUI_CONFIG_DIR", tempfile.mkdtemp(prefix="gpttui-soak-conf-"))
     load0 = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    r = asyncio.run(soak(args.rate, 60 * args.minutes, args.press_every))
+    r = asyncio.run(soak(args.rate, 60 * args.minutes, args.press_every, args.frame_timeout))
     load1 = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     print(f"machine load average (1 min) at start {load0[0]:.1f}, at end {load1[0]:.1f}, on {os.cpu_count()} cores")
     rss = r["rss"]

@@ -9,6 +9,27 @@ import time
 import pytest
 from tui_fakes import FakeSession, write_presets
 
+# How long a Pilot may wait for the screen's widgets to process what was queued (after each
+# press, click and pause, and at run_test's start). Textual waits 30 s of wall time, then
+# raises WaitForScreenTimeout; at load 8-20 on 2 cores a process gets 1/4-1/10 of a core, and
+# composing a screen of ~300 widgets (the editor) is seconds of CPU. The wait is on a condition
+# (every queue drained), so a long limit costs nothing when the machine is idle.
+PILOT_WAIT_S = 600.0
+
+
+@pytest.fixture(autouse=True)
+def patient_pilot(monkeypatch):
+    """Every Pilot wait (press, click, pause, run_test's start) waits up to PILOT_WAIT_S for
+    the screen's queues to drain, instead of Textual's 30 s."""
+    from textual.pilot import Pilot
+
+    drain = Pilot._wait_for_screen
+
+    async def wait_for_screen(self, timeout: float = PILOT_WAIT_S) -> bool:
+        return await drain(self, timeout=max(timeout, PILOT_WAIT_S))
+
+    monkeypatch.setattr(Pilot, "_wait_for_screen", wait_for_screen)
+
 
 @pytest.fixture(autouse=True)
 def tui_env(isolated_dirs, monkeypatch):
@@ -27,6 +48,16 @@ async def settle(pilot, delay: float = 0.05) -> None:
     for _ in range(3):
         await wait_workers(pilot.app)
         await pilot.pause(delay)
+
+
+async def wait_for(pilot, condition, timeout: float = 300.0, what: str = "") -> None:
+    """Wait until `condition()` holds, checking every 20 ms; fail after `timeout` seconds
+    (generous: a loaded 2-core machine can be 20x slower than an idle one)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or condition}")
+        await asyncio.sleep(0.02)
 
 
 async def wait_workers(app) -> None:

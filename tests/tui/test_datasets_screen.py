@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from conftest import settle, text_of
+from conftest import settle, text_of, wait_for
 from textual.widgets import DataTable, Input, Static
 from tui_fakes import NOW, services
 
@@ -42,7 +42,7 @@ class BlockingPrepare:
         self.calls.append((sources, name, text_column))
         progress(E.PrepareProgress(name, bytes_done=12_300_000, bytes_total=45_000_000, documents=3400,
                                    tokens=1_200_000, tokens_per_s=350_000.0, eta_s=9.0, time=NOW))
-        end = time.monotonic() + 10
+        end = time.monotonic() + 300  # the test releases or cancels it (minutes under load)
         while not self.release.wait(0.02):  # the real prepare asks cancel() between batches
             if cancel is not None and cancel():
                 from gpttui.data.prepare import PrepareCancelled
@@ -82,7 +82,8 @@ async def test_datasets_lists_prepares_with_progress_and_deletes(isolated_dirs) 
         app.screen.query_one("#p-source", Input).value = "/data/web/*.parquet"
         app.screen.query_one("#p-name", Input).value = "web"
         await pilot.click("#p-go")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: "ETA" in text_of(screen.query_one("#ds-progress", Static)),
+                       what="the prepare's progress")
         progress = text_of(screen.query_one("#ds-progress", Static))
         assert "preparing web: tokenizing 12.3 MB / 45.0 MB (27 %) · 1.2M tokens · 3,400 docs" in progress
         assert "ETA 9.0s" in progress
@@ -137,17 +138,17 @@ async def test_a_prepare_is_stopped_with_c_or_esc_after_asking(isolated_dirs) ->
         app.screen.query_one("#p-source", Input).value = "/data/web/*.parquet"
         app.screen.query_one("#p-name", Input).value = "web"
         await pilot.click("#p-go")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: app.screen is screen and screen.active_bindings.get("c"), what="the stop key")
         assert screen.active_bindings["c"].binding.description == "Stop preparing"
-        await pilot.press("c")
-        await pilot.pause(0.3)  # not settle(): the prepare's worker runs on
+        await pilot.press("c")  # (not settle(): the prepare's worker runs on)
+        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceScreen) and app.screen.focused, what="the question")
         assert isinstance(app.screen, ChoiceScreen) and app.screen.focused.id == "choice-keep"
         assert "Stop preparing web?" in text_of(app.screen.query_one("#question", Static))
         await pilot.press("enter")  # Keep preparing
-        await pilot.pause(0.3)  # not settle(): the prepare's worker runs on
+        await wait_for(pilot, lambda: app.screen is screen, what="the datasets screen again")
         assert app.screen is screen and screen.preparing == "web" and not prep.cancelled
         await pilot.press("escape")  # leaving would orphan the prepare: asks the same
-        await pilot.pause(0.3)  # not settle(): the prepare's worker runs on
+        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceScreen), what="the question")
         assert isinstance(app.screen, ChoiceScreen)
         await pilot.click("#choice-stop")
         await settle(pilot, 0.3)

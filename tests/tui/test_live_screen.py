@@ -5,7 +5,7 @@ and a first frame that claims nothing."""
 from __future__ import annotations
 
 import pytest
-from conftest import settle, text_of
+from conftest import settle, text_of, wait_for
 from textual.widgets import Static
 from tui_fakes import NOW, FakeSession, services, step
 
@@ -73,8 +73,8 @@ async def test_a_long_step_moves_by_micro_steps_and_the_clock_ticks() -> None:
         clock.now = NOW + 1  # no event, one second later: elapsed still ticks
         assert "elapsed    31s" in shown(screen, "#numbers")
         clock.now = NOW + 4
-        await pilot.pause(1.2)  # the screen's own 1 Hz tick redraws
-        assert "elapsed    34s" in shown(screen, "#numbers")
+        await wait_for(pilot, lambda: "elapsed    34s" in shown(screen, "#numbers"),
+                       what="the screen's own 1 Hz tick to redraw")
         assert "ETA        1.0s" in shown(screen, "#numbers")  # 5 s measured at NOW, 4 s ago
 
 
@@ -192,8 +192,8 @@ async def test_a_long_evaluation_shows_how_long_it_has_run() -> None:
         session, screen = await start(pilot)
         await feed(pilot, session, E.StatusChanged(session.run_id, state=E.EVALUATING, time=NOW))
         clock.now = NOW + 42
-        await pilot.pause(1.2)  # no event: the 1 Hz tick redraws
-        assert "EVALUATING" in shown(screen, "#status") and "for 42s" in shown(screen, "#status")
+        await wait_for(pilot, lambda: "for 42s" in shown(screen, "#status"), what="the 1 Hz tick to redraw")
+        assert "EVALUATING" in shown(screen, "#status")
         assert "batch" not in shown(screen, "#status")  # no count claimed before one arrives
         rid = session.run_id
         it = app.live.step.iter if app.live.step is not None else 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from conftest import text_of, wait_for
 from test_live_screen import cpu_step
 from test_snapshots import settle
 from tui_fakes import NOW, FakeSession, services, step
@@ -125,7 +126,7 @@ async def _start_preparing(pilot) -> None:
     pilot.app.screen.query_one("#p-source", Input).value = "/data/web/*.parquet"
     pilot.app.screen.query_one("#p-name", Input).value = "web"
     await pilot.click("#p-go")
-    await pilot.pause(0.3)
+    await wait_for(pilot, lambda: "ETA" in text_of(pilot.app.screen.query_one("#ds-progress")), what="the progress")
 
 
 def test_datasets_preparing(snap_compare, isolated_dirs) -> None:
@@ -155,7 +156,7 @@ def test_datasets_stop_preparing_dialog(snap_compare, isolated_dirs) -> None:
     async def run_before(pilot) -> None:
         await _start_preparing(pilot)
         await pilot.press("c")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ChoiceScreen", what="the question")
 
     try:
         assert snap_compare(make_app(services(prepare_dataset=prep)), terminal_size=(100, 30), run_before=run_before)

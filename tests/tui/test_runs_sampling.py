@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import time
 
-from conftest import settle, text_of
+from conftest import settle, text_of, wait_for
 from textual.widgets import DataTable, Input, Static
 from tui_fakes import FakeSession, script, services, write_run
 
@@ -74,9 +73,7 @@ async def test_open_run_follows_metrics_file(isolated_dirs) -> None:
         with open(path / "metrics.jsonl", "a") as f:  # another process appends
             for ev in script("20231114-live", 15)[-5:]:
                 f.write(json.dumps(ev.to_json()) + "\n")
-        deadline = time.monotonic() + 5
-        while view.live.step.iter < 15 and time.monotonic() < deadline:
-            await pilot.pause(0.1)
+        await wait_for(pilot, lambda: view.live.step.iter >= 15, what="the appended steps")
         assert view.live.step.iter == 15
         await pilot.press("p")  # not ours: refused with a note
         await settle(pilot)

@@ -14,7 +14,7 @@ from gpttui import events as E
 from gpttui.tui.app import make_app
 
 
-async def home_ready(pilot, timeout: float = 20.0) -> None:
+async def home_ready(pilot, timeout: float = 300.0) -> None:
     """Wait until Home has its presets with final estimates (a CPU preset's time waits for
     the measured peak, a second message: fixed settle rounds lost that race under load)."""
     from gpttui.tui.peaks import waits_for_peak

@@ -30,7 +30,7 @@ def notes(app) -> list[str]:
     return [str(n.message) for n in app._notifications]
 
 
-async def until(pilot, predicate, timeout: float = 10.0) -> None:
+async def until(pilot, predicate, timeout: float = 300.0) -> None:
     """Pause until `predicate()` (settle's wait_for_complete re-raises a failed worker)."""
     import time
 

@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static
+from textual.widgets import Button, DataTable, Header, Input, Label, Static
 from textual.worker import get_current_worker
 
 from gpttui import events as E
@@ -26,6 +26,7 @@ from gpttui.errors import GpttuiError
 from gpttui.tui.failures import ReportsWorkerFailures
 from gpttui.tui.messages import DatasetDeleted, DatasetsLoaded, PrepareUpdate
 from gpttui.tui.screens.dialogs import ChoiceScreen
+from gpttui.tui.widgets.footer import StableFooter
 
 
 def progress_text(p: E.PrepareProgress) -> str:
@@ -109,7 +110,7 @@ class DatasetsScreen(ReportsWorkerFailures, Screen):
         yield Static("prepared datasets in the data dir · n prepare a new one · d delete", id="ds-hint")
         yield DataTable(id="datasets", cursor_type="row", zebra_stripes=True)
         yield Static("", id="ds-progress")
-        yield Footer()
+        yield StableFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "Datasets"

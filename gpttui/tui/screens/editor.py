@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Label, Select, Static
+from textual.widgets import Header, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
 from gpttui import config as C
@@ -27,6 +27,7 @@ from gpttui.tui.messages import DatasetsListed, EstimateReady, PresetSaved, Read
 from gpttui.tui.peaks import waits_for_peak
 from gpttui.tui.screens.dialogs import ChoiceScreen
 from gpttui.tui.widgets.estimate_panel import EstimatePanel
+from gpttui.tui.widgets.footer import StableFooter
 from gpttui.weights.pretrained import SHAPE, wants_weights
 
 SHOWN_GROUPS = ("data", "model", "batching", "optimizer", "schedule", "eval", "system", "estimate")
@@ -99,7 +100,7 @@ class EditorScreen(ReportsWorkerFailures, Screen):
                         if f.metadata["group"] == group:
                             yield from self._field(name, f.metadata["help"])
             yield EstimatePanel("estimating…", id="estimate")
-        yield Footer()
+        yield StableFooter()
 
     def _field(self, name: str, help_: str) -> ComposeResult:
         """One field: name and input on a row (free text below its name, full width),
@@ -193,8 +194,8 @@ class EditorScreen(ReportsWorkerFailures, Screen):
 
     def validate_all(self) -> None:
         """Show per-field type errors, else the first whole-config error; re-estimate."""
-        for name in C.FIELDS:
-            if name in C.FIELDS and self.query(f"#h-{name}"):
+        for name in C.FIELDS:  # (an id lookup is cached by Textual; a query walks the whole DOM)
+            if self.query_one_optional(f"#h-{name}") is not None:
                 self._show_field(name, self.bad.get(name))
         form = self.query_one("#form-error", Static)
         form.display = bool(self.bad)
@@ -217,7 +218,7 @@ class EditorScreen(ReportsWorkerFailures, Screen):
         form = self.query_one("#form-error", Static)
         form.update(message)
         form.display = True
-        if key in C.FIELDS and self.query(f"#h-{key}"):  # (compat keys such as init_from have no field)
+        if key in C.FIELDS and self.query_one_optional(f"#h-{key}") is not None:  # (compat keys such as init_from have no field)
             self._show_field(key, message)
         self.query_one(EstimatePanel).show_message("Fix the invalid value to see the estimate.", error=True)
 

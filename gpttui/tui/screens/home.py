@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 from textual.widgets.data_table import ColumnKey
 from textual.worker import get_current_worker
 
@@ -27,6 +27,7 @@ from gpttui.tui.failures import ReportsWorkerFailures
 from gpttui.tui.messages import HomeData
 from gpttui.tui.peaks import waits_for_peak
 from gpttui.tui.widgets.estimate_panel import fit_label
+from gpttui.tui.widgets.footer import StableFooter
 
 
 @dataclass
@@ -75,7 +76,7 @@ class HomeScreen(ReportsWorkerFailures, Screen):
             yield DataTable(id="presets", cursor_type="row", zebra_stripes=True)
             yield Static("Recent runs", id="runs-title", classes="section")
             yield DataTable(id="recent", cursor_type="row")
-        yield Footer(compact=True)
+        yield StableFooter(compact=True)
 
     def on_mount(self) -> None:
         t = self.query_one("#presets", DataTable)

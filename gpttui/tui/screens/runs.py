@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from gpttui import events as E
 from gpttui import fmt
@@ -23,6 +23,7 @@ from gpttui.tui.messages import Compared, Followed, RunDeleted, RunsLoaded
 from gpttui.tui.screens.dialogs import ChoiceScreen
 from gpttui.tui.screens.training import TrainingScreen
 from gpttui.tui.widgets.chart import LineChart, Series
+from gpttui.tui.widgets.footer import StableFooter
 
 
 class RunsScreen(ReportsWorkerFailures, Screen):
@@ -48,7 +49,7 @@ class RunsScreen(ReportsWorkerFailures, Screen):
         yield Header()
         yield Static("space marks runs to compare (two), c compares", id="runs-hint")
         yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield StableFooter()
 
     def on_mount(self) -> None:
         t = self.query_one(DataTable)
@@ -338,7 +339,7 @@ class CompareScreen(ReportsWorkerFailures, Screen):
         with Horizontal(id="compare-body"):
             yield LineChart(xlabel="tokens seen", title="val loss", id="compare-chart")
             yield Static("loading…", id="compare-table")
-        yield Footer()
+        yield StableFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"{self.a} vs {self.b}"

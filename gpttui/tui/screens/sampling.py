@@ -11,12 +11,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Label, Static
+from textual.widgets import Header, Input, Label, Static
 from textual.worker import get_current_worker
 
 from gpttui.errors import GpttuiError
 from gpttui.tui.failures import ReportsWorkerFailures
 from gpttui.tui.messages import LatestRun, SampleDone, SamplePiece
+from gpttui.tui.widgets.footer import StableFooter
 
 PARAMS = (("temperature", "0.8", float), ("top_k", "200", int), ("max_new_tokens", "200", int), ("seed", "1337", int))
 
@@ -53,7 +54,7 @@ class SamplingScreen(ReportsWorkerFailures, Screen):
                 yield Static("Enter or ctrl+g generates; ctrl+x cancels.", id="sample-status")
             with VerticalScroll(id="sample-out-box"):
                 yield Static("", id="sample-out")
-        yield Footer()
+        yield StableFooter()
 
     def on_mount(self) -> None:
         self.query_one("#s-prompt" if self.run_id else "#s-run", Input).focus()

@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Header, RichLog, Sparkline, Static
+from textual.widgets import Header, RichLog, Sparkline, Static
 
 from gpttui import events as E
 from gpttui import fmt
@@ -27,6 +27,7 @@ from gpttui.tui.screens import training_view as V
 from gpttui.tui.screens.dialogs import ChoiceScreen
 from gpttui.tui.screens.reference import ReferenceOverlay
 from gpttui.tui.widgets.chart import LineChart, Series
+from gpttui.tui.widgets.footer import StableFooter
 from gpttui.tui.widgets.gauge import Gauge
 
 STATE_STYLE = {
@@ -121,7 +122,7 @@ class TrainingScreen(ReferenceOverlay, Screen):
             yield Static(id="spark-label")
             yield Sparkline([], id="spark")
         yield RichLog(id="log", max_lines=500, wrap=False, markup=False)
-        yield Footer()
+        yield StableFooter()
 
     def on_mount(self) -> None:
         for sel in ("#status", "#banner", "#iter", "#numbers", "#mfu", "#vram", "#ram", "#sample",
