@@ -131,6 +131,8 @@ def parse_args(argv):
     ap.add_argument("--modern-fracs", default="0.5,1.0")
     ap.add_argument("--modern-lr-scales", default="0.5,2")
     ap.add_argument("--no-tied", action="store_true")
+    ap.add_argument("--no-seed1", action="store_true", help="no GPT-2 seed-1 run (a later sweep point)")
+    ap.add_argument("--report", nargs="+", default=[], metavar="JSON", help="only merge --out files and report")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", default="", help="write every run's curve here (JSON)")
     return ap.parse_args(argv)
@@ -140,6 +142,9 @@ def main(argv=None) -> int:
     from gpttui.data.ensure import ensure_dataset
 
     args = parse_args(argv)
+    if args.report:
+        report(*load_runs(args.report))
+        return 0
     t_start = time.perf_counter()
     ensure_dataset(R.make_cfg(**R.GPT2, max_iters=args.steps, lr_decay_iters=args.steps))
     name, info = remap_dataset(R.SHAPE["dataset"], args.vocab)
@@ -166,7 +171,7 @@ def main(argv=None) -> int:
     val = R.val_set(gpt2(3e-3), args.val_seqs)
     lrs = [float(v) for v in args.gpt2_lrs.split(",")]
     fracs = [float(v) for v in args.modern_fracs.split(",")]
-    scales = [float(v) for v in args.modern_lr_scales.split(",")]
+    scales = [float(v) for v in args.modern_lr_scales.split(",") if v]
     print(f"shape {args.shape} (L,H,d), T={args.block}, {tok_step} tokens/step, vocab {args.vocab} "
           f"(UNK: train {info['train_unk_frac']:.2%}, val {info['val_unk_frac']:.2%}); blocks {blocks:,} params, "
           f"embedding {emb:,}, modern head {emb:,}; val {args.val_seqs} x {args.block} fixed tokens", flush=True)
@@ -175,7 +180,7 @@ def main(argv=None) -> int:
         for s in (0, 1):
             cfg, n = modern(frac)
             tasks[("modern", frac, s)] = (cfg, s, evals_to(n), f"modern {frac:g}x", {})
-    for sc in scales:
+    for sc in filter(None, scales):
         cfg, n = modern(0.5, sc)
         tasks[("modern-lr", sc)] = (cfg, 0, evals_to(n), f"modern 0.5x lr x{sc:g}", {})
     if not args.no_tied:
@@ -187,38 +192,69 @@ def main(argv=None) -> int:
         print(f"best GPT-2 lr on seed 0: {best:g}; seed 1 queued", flush=True)
         return {("gpt2-seed1", best): (gpt2(best), 1, evals_to(args.steps), f"gpt2 lr {best:g}", {})}
 
-    done = run_pool(args.jobs, tasks, val, seed1)
-    report(args, done, lrs, fracs, scales, tok_step)
+    done = run_pool(args.jobs, tasks, val, None if args.no_seed1 else seed1)
     if args.out:
         Path(args.out).write_text(json.dumps({"args": vars(args), "remap": info, "blocks": blocks, "embedding": emb,
                                               "runs": {"|".join(map(str, k)): v for k, v in done.items()}}, indent=1))
+    report(done, tok_step)
     print(f"bench took {(time.perf_counter() - t_start) / 60:.1f} min")
     return 0
 
 
-def report(args, done, lrs, fracs, scales, tok_step) -> None:
-    best = next(k[1] for k in done if k[0] == "gpt2-seed1")
-    ref = {0: done[("gpt2", best)], 1: done[("gpt2-seed1", best)]}
+def _number(text: str) -> int | float | str:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def load_runs(paths: list[str]) -> tuple[dict, int]:
+    """Merge --out files: {key tuple: points}, tokens per step (the files must agree)."""
+    done, steps = {}, set()
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        steps.add(data["args"]["batch"] * data["args"]["block"])
+        for k, pts in data["runs"].items():
+            key = tuple(_number(v) for v in k.split("|"))
+            done[key] = [tuple(p) for p in pts]
+    if len(steps) != 1:
+        raise SystemExit(f"the files disagree on tokens per step: {sorted(steps)}")
+    return done, steps.pop()
+
+
+def report(done: dict, tok_step: int) -> None:
+    """Sweep table, and per seed the modern tokens to the GPT-2 target (the lr that has a
+    seed-1 run and the lowest seed-0 final among those)."""
     for k, pts in sorted(done.items(), key=str):
         print(f"  {'/'.join(map(str, k)):<22} final {pts[-1][2]:.4f} @ {pts[-1][0] * tok_step:,} tokens")
+    with1 = [k[1] for k in done if k[0] == "gpt2-seed1"]
+    if not with1:
+        print("no GPT-2 seed-1 run: no targets")
+        return
+    best = min(with1, key=lambda lr: done[("gpt2", lr)][-1][2])
+    ref = {0: done[("gpt2", best)], 1: done[("gpt2-seed1", best)]}
+    fracs = sorted({k[1] for k in done if k[0] == "modern"})
+    print(f"GPT-2 baseline: lr {best:g} (lowest seed-0 final among the lrs with a seed-1 run)")
     curve, fin, equal = [], [], []
     for s in (0, 1):
         target, g_tok = ref[s][-1][2], ref[s][-1][0] * tok_step
-        crossings = {f: R.reach(done[("modern", f, s)], target) for f in fracs}
+        runs = {f: done[("modern", f, s)] for f in fracs if ("modern", f, s) in done}
+        crossings = {f: R.reach(pts, target) for f, pts in runs.items()}
         cross = [c[0] * tok_step for c in crossings.values() if c]
-        by_final = final_interp([(done[("modern", f, s)][-1][0] * tok_step, done[("modern", f, s)][-1][2])
-                                 for f in fracs], target)
-        c_best = min(cross) if cross else None
+        by_final = final_interp([(pts[-1][0] * tok_step, pts[-1][2]) for pts in runs.values()], target)
         print(f"seed {s}: GPT-2 target {target:.4f} at {g_tok:,} tokens; modern crossing per schedule "
               + ", ".join(f"{f:g}x: {c[0] * tok_step:,.0f}" if c else f"{f:g}x: not reached" for f, c in crossings.items())
-              + (f"; by final loss {by_final:,.0f}" if by_final else "; by final loss: outside the schedules"))
-        if c_best:
-            curve.append(c_best / g_tok)
+              + (f"; by final loss {by_final:,.0f}" if by_final else "; by final loss: outside the schedules")
+              + "; finals " + ", ".join(f"{f:g}x {pts[-1][2]:.4f}" for f, pts in runs.items()))
+        if cross:
+            curve.append(min(cross) / g_tok)
         if by_final:
             fin.append(by_final / g_tok)
-        if 1.0 in fracs:
-            equal.append(done[("modern", 1.0, s)][-1][2] - target)
-    print(f"tokens to GPT-2's final val loss, modern / gpt2, curve crossing (best schedule): {R.fmt_ratio(curve)}")
+        if 1.0 in runs:
+            equal.append(runs[1.0][-1][2] - target)
+    print(f"tokens to GPT-2's final val loss, modern / gpt2, curve crossing (earliest schedule): {R.fmt_ratio(curve)}")
     print(f"same, by final loss across schedule lengths: {R.fmt_ratio(fin)}")
     if equal:
         print(f"val loss at equal tokens, modern 1x − gpt2: {', '.join(f'{v:+.4f}' for v in equal)} "
