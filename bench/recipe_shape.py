@@ -132,6 +132,9 @@ def parse_args(argv):
     ap.add_argument("--modern-lr-scales", default="0.5,2")
     ap.add_argument("--no-tied", action="store_true")
     ap.add_argument("--no-seed1", action="store_true", help="no GPT-2 seed-1 run (a later sweep point)")
+    ap.add_argument("--both-seeds", action="store_true", help="GPT-2 seed 1 at every swept lr, queued at once")
+    ap.add_argument("--throughput-only", type=int, default=0, metavar="STEPS",
+                    help="only the two recipes' steps alternated on the same batches (after a run made the corpus)")
     ap.add_argument("--report", nargs="+", default=[], metavar="JSON", help="only merge --out files and report")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", default="", help="write every run's curve here (JSON)")
@@ -144,6 +147,13 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.report:
         report(*load_runs(args.report))
+        return 0
+    if args.throughput_only:
+        name = f"{R.SHAPE['dataset']}-top{args.vocab}"
+        gpt2_cfg = shaped(R.GPT2, args, name, learning_rate=3e-3, min_lr=3e-4, max_iters=args.steps,
+                          lr_decay_iters=args.steps)
+        modern_cfg = shaped(R.MODERN, args, name, max_iters=args.steps, lr_decay_iters=args.steps)
+        R.report_throughput(gpt2_cfg, modern_cfg, args.throughput_only)
         return 0
     t_start = time.perf_counter()
     ensure_dataset(R.make_cfg(**R.GPT2, max_iters=args.steps, lr_decay_iters=args.steps))
@@ -176,6 +186,8 @@ def main(argv=None) -> int:
           f"(UNK: train {info['train_unk_frac']:.2%}, val {info['val_unk_frac']:.2%}); blocks {blocks:,} params, "
           f"embedding {emb:,}, modern head {emb:,}; val {args.val_seqs} x {args.block} fixed tokens", flush=True)
     tasks: dict = {("gpt2", lr): (gpt2(lr), 0, evals_to(args.steps), f"gpt2 lr {lr:g}", {}) for lr in lrs}
+    if args.both_seeds:
+        tasks.update({("gpt2-seed1", lr): (gpt2(lr), 1, evals_to(args.steps), f"gpt2 lr {lr:g}", {}) for lr in lrs})
     for frac in sorted(fracs, reverse=True):
         for s in (0, 1):
             cfg, n = modern(frac)
@@ -192,7 +204,7 @@ def main(argv=None) -> int:
         print(f"best GPT-2 lr on seed 0: {best:g}; seed 1 queued", flush=True)
         return {("gpt2-seed1", best): (gpt2(best), 1, evals_to(args.steps), f"gpt2 lr {best:g}", {})}
 
-    done = run_pool(args.jobs, tasks, val, None if args.no_seed1 else seed1)
+    done = run_pool(args.jobs, tasks, val, None if args.no_seed1 or args.both_seeds else seed1)
     if args.out:
         Path(args.out).write_text(json.dumps({"args": vars(args), "remap": info, "blocks": blocks, "embedding": emb,
                                               "runs": {"|".join(map(str, k)): v for k, v in done.items()}}, indent=1))
