@@ -11,7 +11,10 @@ same fixed validation tokens at the same steps.
 3. Per seed: the tokens and train time each recipe needed to reach the GPT-2 recipe's final
    val loss (linear interpolation between eval points), and the ratio.
 4. Throughput: steps of the two recipes alternated on the same batches, median step time.
-5. `--ablation`: the modern recipe with each kept piece removed in turn (seed 0).
+5. `--ablation`: the modern recipe with each kept piece removed in turn (seed 0). A tied head
+   trains the shared matrix at the head's lr (the 2026-11-30 table used embed_lr: that row is
+   kept, labelled, beside the fixed one); `--tied-lrs` adds rows, `--rows tied` runs only them.
+   For a shape whose blocks outweigh the embedding, see bench/recipe_shape.py.
 
   python bench/recipe.py                     # the full bench: 10 runs, 2 processes of 1 thread
                                              # (28 min at load 15 on 2 shared cores; ~10-15 idle)
