@@ -11,7 +11,10 @@ same fixed validation tokens at the same steps.
 3. Per seed: the tokens and train time each recipe needed to reach the GPT-2 recipe's final
    val loss (linear interpolation between eval points), and the ratio.
 4. Throughput: steps of the two recipes alternated on the same batches, median step time.
-5. `--ablation`: the modern recipe with each kept piece removed in turn (seed 0).
+5. `--ablation`: the modern recipe with each kept piece removed in turn (seed 0). A tied head
+   trains the shared matrix at the head's lr (the 2026-11-30 table used embed_lr: that row is
+   kept, labelled, beside the fixed one); `--tied-lrs` adds rows, `--rows tied` runs only them.
+   For a shape whose blocks outweigh the embedding, see bench/recipe_shape.py.
 
   python bench/recipe.py                     # the full bench: 10 runs, 2 processes of 1 thread
                                              # (28 min at load 15 on 2 shared cores; ~10-15 idle)
@@ -44,7 +47,10 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "rotary (→ learned positions)": {"pieces": {"rotary": False}},
     "QK-norm": {"pieces": {"qk_norm": False}},
     "ReLU² (→ GELU)": {"pieces": {"relu2": False}},
-    "untied head (→ tied)": {"pieces": {"untied": False}},
+    # A tied head trains the one matrix at the head's lr (recipes.build_optimizer's default);
+    # the 2026-11-30 table trained it at embed_lr (0.3), a confound: both rows are kept.
+    "untied head (→ tied, at the head's lr)": {"pieces": {"untied": False}},
+    "untied head (→ tied, at embed_lr: the old row)": {"pieces": {"untied": False}, "tied_lr": MODERN["embed_lr"]},
     "+ zero-init projections (added)": {"pieces": {"zero_init": True}},
     "+ logit soft-cap 15 (added)": {"cfg": {"logit_softcap": 15.0}},
     "warmup-stable-decay (→ cosine)": {"cosine": True},
@@ -91,7 +97,8 @@ def cosine_mult(cfg, it: int) -> float:
 
 
 def train(cfg, seed: int, eval_steps: list[int], val, *, muon: bool = True, pieces: dict | None = None,
-          cosine: bool = False, adamw_lr: float | None = None, label: str = "") -> list[tuple[int, float, float]]:
+          cosine: bool = False, adamw_lr: float | None = None, tied_lr: float | None = None,
+          label: str = "") -> list[tuple[int, float, float]]:
     """Train cfg for cfg.max_iters steps; return (step, train seconds so far, val loss) at
     each step of eval_steps (step 0 included)."""
     import torch
@@ -102,7 +109,7 @@ def train(cfg, seed: int, eval_steps: list[int], val, *, muon: bool = True, piec
 
     torch.manual_seed(seed)
     model = recipes.build_model(cfg, **(pieces or {}))
-    opt = recipes.build_optimizer(model, cfg, "cpu", muon=muon, adamw_lr=adamw_lr)
+    opt = recipes.build_optimizer(model, cfg, "cpu", muon=muon, adamw_lr=adamw_lr, tied_lr=tied_lr)
     reader = BatchReader(datasets_dir() / cfg.dataset, cfg.block_size, cfg.batch_size, "cpu", seed)
     points = [(0, 0.0, evaluate(model, *val, cfg.batch_size))]
     spent = 0.0
@@ -196,6 +203,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--jobs", type=int, default=2, help="runs trained at once, in processes of one thread each")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="modern key=value (exploration)")
+    ap.add_argument("--tied-lrs", default="", help="ablation: extra tied-head rows at these lrs (comma-separated)")
+    ap.add_argument("--rows", default="", help="ablation: only the rows whose name contains one of these "
+                                                "comma-separated words (the baseline always runs)")
     return ap.parse_args(argv)
 
 
@@ -229,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     a_steps = args.ablation_steps or m_steps
     a_evals = [s for s in evals if s <= a_steps] + ([a_steps] if a_steps not in evals else [])
     if args.ablation_only:
-        ablate(modern_over, a_steps, a_evals, val, args.target, 3e-3, args.jobs)
+        ablate(modern_over, a_steps, a_evals, val, args.target, 3e-3, args.jobs, args.rows, args.tied_lrs)
         print(f"bench took {(time.perf_counter() - t_start) / 60:.1f} min")
         return 0
     lrs = [float(v) for v in args.gpt2_lrs.split(",")]
@@ -274,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train time to it, modern / gpt2 (runs on shared cores, not side by side): {fmt_ratio(time_ratios)}")
     report_throughput(gpt2_cfg, modern_cfg, args.throughput_steps)
     if args.ablation:
-        ablate(modern_over, a_steps, a_evals, val, targets.get(0), gpt2_cfg.learning_rate, args.jobs)
+        ablate(modern_over, a_steps, a_evals, val, targets.get(0), gpt2_cfg.learning_rate, args.jobs, args.rows, args.tied_lrs)
     print(f"bench took {(time.perf_counter() - t_start) / 60:.1f} min")
     return 0
 
@@ -311,15 +321,19 @@ def report_throughput(gpt2_cfg, modern_cfg, steps: int) -> None:
 
 
 def ablate(modern_over: dict, m_steps: int, m_evals: list[int], val, target: float | None,
-           best_adamw_lr: float, jobs: int) -> None:
+           best_adamw_lr: float, jobs: int, rows_filter: str = "", tied_lrs: str = "") -> None:
     """The modern recipe with each piece removed in turn, seed 0: tokens to target, final loss."""
     print(f"ablation (seed 0, {m_steps} steps, target {target})")
-    rows = [("modern (all pieces)", {})] + list(ABLATIONS.items())
+    words = [w for w in rows_filter.split(",") if w]
+    rows = [("modern (all pieces)", {})] + [(k, v) for k, v in ABLATIONS.items()
+                                            if not words or any(w in k for w in words)]
+    rows += [(f"untied head (→ tied, at lr {lr:g})", {"pieces": {"untied": False}, "tied_lr": lr})
+             for lr in map(float, filter(None, tied_lrs.split(",")))]
     tasks = {}
     for name, spec in rows:
         cfg = make_cfg(**{**modern_over, **spec.get("cfg", {})}, max_iters=m_steps, lr_decay_iters=m_steps)
         extra = dict(muon=spec.get("muon", True), pieces=spec.get("pieces"), cosine=spec.get("cosine", False),
-                     adamw_lr=best_adamw_lr)
+                     adamw_lr=best_adamw_lr, tied_lr=spec.get("tied_lr"))
         tasks[name] = (cfg, 0, m_evals, f"- {name}", extra)
     done = run_all(tasks, val, jobs)
     print(f"| removed (seed 0, {m_steps} steps) | final val loss | tokens to target {target} |")

@@ -33,22 +33,25 @@ def build_model(cfg: Any, **pieces: Any) -> torch.nn.Module:
 
 
 def build_optimizer(model: torch.nn.Module, cfg: Any, device_type: str, muon: bool = True,
-                    adamw_lr: float | None = None) -> torch.optim.Optimizer:
+                    adamw_lr: float | None = None, tied_lr: float | None = None) -> torch.optim.Optimizer:
     """nanoGPT's AdamW for "gpt2"; for "modern", MuonAdamW with these groups:
     hidden 2-D weights → Muon (muon_lr, muon_momentum, muon_weight_decay); embedding → AdamW
     (embed_lr); head and anything else → AdamW (learning_rate). AdamW groups take
     (beta1, beta2) and no weight decay. `muon=False` (ablation) puts the hidden matrices
     in an AdamW group at `adamw_lr` (default learning_rate) with weight_decay, as GPT-2's
-    recipe does."""
+    recipe does. A tied head (ablation: the embedding IS the head) trains at `tied_lr`,
+    default the head's learning_rate: embed_lr is sized for an N(0, 1) lookup table with
+    sparse row gradients, far too large for a dense output matrix initialised at 0.02."""
     if cfg.recipe != "modern":
         return model.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), device_type)
     from gpttui.model.optim import MuonAdamW
 
-    hidden, embed, rest = [], [], []
+    hidden, embed, shared, rest = [], [], [], []
     wte = model.transformer.wte.weight
+    tied = getattr(model, "lm_head", None) is not None and model.lm_head.weight is wte
     for name, p in model.named_parameters():
         if p is wte:
-            embed.append(p)
+            (shared if tied else embed).append(p)
         elif name.startswith("transformer.h.") and p.dim() == 2:
             hidden.append(p)
         else:
@@ -62,6 +65,8 @@ def build_optimizer(model: torch.nn.Module, cfg: Any, device_type: str, muon: bo
                         "weight_decay": cfg.weight_decay}
     groups = [hidden_group,
               {"params": embed, "kind": "adamw", "lr": cfg.embed_lr, "betas": betas, "weight_decay": 0.0},
+              {"params": shared, "kind": "adamw", "lr": tied_lr or cfg.learning_rate, "betas": betas,
+               "weight_decay": 0.0},
               {"params": rest, "kind": "adamw", "lr": cfg.learning_rate, "betas": betas, "weight_decay": 0.0}]
     return MuonAdamW([g for g in groups if g["params"]])
 

@@ -180,6 +180,24 @@ def test_wsd_schedule_and_lr_per_group():
     assert sorted(g["lr"] for g in opt.param_groups) == pytest.approx([0.005, 0.015, 0.1])
 
 
+def test_a_tied_head_trains_at_the_heads_lr_not_the_embeddings():
+    """The ablation's tied row: the one matrix is the output head, so it takes the head's lr
+    (or the bench's tied_lr), never embed_lr (issue 18: the old row's confound)."""
+    cfg = tiny_cfg(**MODERN)
+
+    def lr_of(model, p, **kw):
+        opt = recipes.build_optimizer(model, cfg, "cpu", **kw)
+        return [g["lr"] for g in opt.param_groups if any(q is p for q in g["params"])]
+
+    tied = small_model(untied=False)
+    assert tied.lm_head.weight is tied.transformer.wte.weight
+    assert lr_of(tied, tied.lm_head.weight) == [cfg.learning_rate]
+    assert lr_of(tied, tied.lm_head.weight, tied_lr=0.03) == [0.03]
+    untied = small_model()
+    assert lr_of(untied, untied.transformer.wte.weight) == [cfg.embed_lr]
+    assert lr_of(untied, untied.lm_head.weight, tied_lr=0.03) == [cfg.learning_rate]
+
+
 @pytest.mark.parametrize("change, match", [
     ({"recipe": "llama"}, "recipe"), ({"muon_lr": 0.0}, "muon_lr"), ({"muon_momentum": 1.0}, "muon_momentum"),
     ({"warmdown_frac": 1.5}, "warmdown_frac"), ({"logit_softcap": -1.0}, "logit_softcap"),
