@@ -20,7 +20,9 @@ val.bin, scored at every eval of every run):
    `--modern-fracs` × `--steps` (each a full warmup–stable–decay schedule of that length).
 3. Modern lr sweep, seed 0, at the 0.5× schedule: every group's lr scaled by
    `--modern-lr-scales` (Muon, embedding and head together).
-4. Modern with a tied head (seed 0, 0.5×) at the head's lr (the ablation row, unconfounded).
+4. Modern with a tied head (seed 0, 0.5×) at the head's lr (the ablation row, unconfounded);
+   `--tied-lrs` adds tied rows at other lrs. `--throughput-only N`: the two recipes' steps
+   alternated on the same batches (median step-time ratio of N pairs).
 5. Per seed: tokens the modern recipe needs for the GPT-2 target, two ways: (a) where a
    schedule's own curve first crosses it (linear between evals; bench/recipe.py's method),
    (b) the schedule length whose FINAL loss equals it, interpolated in log-tokens between
