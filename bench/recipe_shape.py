@@ -20,7 +20,9 @@ val.bin, scored at every eval of every run):
    `--modern-fracs` × `--steps` (each a full warmup–stable–decay schedule of that length).
 3. Modern lr sweep, seed 0, at the 0.5× schedule: every group's lr scaled by
    `--modern-lr-scales` (Muon, embedding and head together).
-4. Modern with a tied head (seed 0, 0.5×) at the head's lr (the ablation row, unconfounded).
+4. Modern with a tied head (seed 0, 0.5×) at the head's lr (the ablation row, unconfounded);
+   `--tied-lrs` adds tied rows at other lrs. `--throughput-only N`: the two recipes' steps
+   alternated on the same batches (median step-time ratio of N pairs).
 5. Per seed: tokens the modern recipe needs for the GPT-2 target, two ways: (a) where a
    schedule's own curve first crosses it (linear between evals; bench/recipe.py's method),
    (b) the schedule length whose FINAL loss equals it, interpolated in log-tokens between
@@ -130,7 +132,8 @@ def parse_args(argv):
     ap.add_argument("--gpt2-lrs", default="3e-3,6e-3,1.2e-2")
     ap.add_argument("--modern-fracs", default="0.5,1.0")
     ap.add_argument("--modern-lr-scales", default="0.5,2")
-    ap.add_argument("--no-tied", action="store_true")
+    ap.add_argument("--no-tied", action="store_true", help="no tied-head row at the head's lr")
+    ap.add_argument("--tied-lrs", default="", help="tied-head rows (seed 0, 0.5x) at these lrs")
     ap.add_argument("--no-seed1", action="store_true", help="no GPT-2 seed-1 run (a later sweep point)")
     ap.add_argument("--both-seeds", action="store_true", help="GPT-2 seed 1 at every swept lr, queued at once")
     ap.add_argument("--throughput-only", type=int, default=0, metavar="STEPS",
@@ -179,8 +182,8 @@ def main(argv=None) -> int:
     blocks = sum(p.numel() for n, p in m.named_parameters() if n.startswith("transformer.h."))
     emb = m.transformer.wte.weight.numel()
     val = R.val_set(gpt2(3e-3), args.val_seqs)
-    lrs = [float(v) for v in args.gpt2_lrs.split(",")]
-    fracs = [float(v) for v in args.modern_fracs.split(",")]
+    lrs = [float(v) for v in args.gpt2_lrs.split(",") if v]
+    fracs = [float(v) for v in args.modern_fracs.split(",") if v]
     scales = [float(v) for v in args.modern_lr_scales.split(",") if v]
     print(f"shape {args.shape} (L,H,d), T={args.block}, {tok_step} tokens/step, vocab {args.vocab} "
           f"(UNK: train {info['train_unk_frac']:.2%}, val {info['val_unk_frac']:.2%}); blocks {blocks:,} params, "
@@ -198,6 +201,9 @@ def main(argv=None) -> int:
     if not args.no_tied:
         cfg, n = modern(0.5)
         tasks[("tied",)] = (cfg, 0, evals_to(n), "modern 0.5x tied@head lr", {"pieces": {"untied": False}})
+    for lr in (float(v) for v in args.tied_lrs.split(",") if v):
+        cfg, n = modern(0.5)
+        tasks[("tied", lr)] = (cfg, 0, evals_to(n), f"modern 0.5x tied@{lr:g}", {"pieces": {"untied": False}, "tied_lr": lr})
 
     def seed1(done):
         best = min(lrs, key=lambda lr: done[("gpt2", lr)][-1][2])
