@@ -121,7 +121,12 @@ class Run:
     def config(self) -> C.TrainConfig:
         """The resolved config the run was started with."""
         path = self.path / "config.toml"
-        values = {**C.BEFORE_KEY_EXISTED, **C.read_toml(path)}  # older runs lack newer keys
+        saved = C.read_toml(path)
+        values = {**C.BEFORE_KEY_EXISTED, **saved}  # older runs lack newer keys
+        if saved.get("recipe") == "modern" and "muon_weight_decay" not in saved:
+            # before muon_weight_decay existed, Muon's matrices decayed by weight_decay:
+            # a resumed run keeps training with the decay it started with
+            values["muon_weight_decay"] = saved.get("weight_decay", 0.0)
         return C.build(values, source=f"run {self.id} config.toml", pretrained=False)
 
     def info(self) -> dict[str, Any]:

@@ -45,3 +45,22 @@ def test_help_and_presets_say_which():
     for name in ("seed-000-modern", "demo-modern"):
         values = presets.get(name).values
         assert "muon_weight_decay" in dict(values), name
+
+
+def test_a_modern_run_from_before_the_key_keeps_its_muon_decay():
+    """A modern run's config.toml written before muon_weight_decay existed: Muon's matrices
+    decayed by weight_decay then, and a resume must not silently drop that decay."""
+    from gpttui import config as C
+    from gpttui.runs import store as runs
+
+    cfg = tiny_cfg(recipe="modern", weight_decay=0.1)
+    run = runs.create_run(cfg, "tiny", name="old-modern")
+    path = run.path / "config.toml"
+    text = "\n".join(ln for ln in path.read_text().splitlines() if not ln.startswith("muon_weight_decay"))
+    path.write_text(text + "\n")
+    assert "muon_weight_decay" not in C.read_toml(path)
+    assert run.config().muon_weight_decay == 0.1
+    gpt2 = runs.create_run(tiny_cfg(weight_decay=0.1), "tiny", name="old-gpt2")
+    p2 = gpt2.path / "config.toml"
+    p2.write_text("\n".join(ln for ln in p2.read_text().splitlines() if not ln.startswith("muon_weight_decay")) + "\n")
+    assert gpt2.config().muon_weight_decay == C.TrainConfig().muon_weight_decay
