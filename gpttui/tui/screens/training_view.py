@@ -55,7 +55,7 @@ def numbers_text(live: LiveRun, now: float) -> str:
     best = live.best_val
     eta = live.eta_at(now)
     lines = [f"loss       {s.loss:.4f}" + (f"   best val {best:.4f}" if best is not None else "")]
-    if live.state != E.FINISHED:
+    if live.state not in (E.FINISHED, E.FAILED):  # (a finished run's loss is measured)
         lines.append(forecast_text(live))
     if s.tokens_per_s > 0:
         step = f"{s.step_time_s * 1000:,.0f} ms" if s.step_time_s < 10 else fmt.duration(s.step_time_s)
