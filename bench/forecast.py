@@ -2,18 +2,21 @@
 tokens quieten a curve.
 
 1. Train tiny CPU runs (2 shapes x 2 recipes x `--seeds` seeds, dataset demo-pystdlib,
-   prepared if missing; `--jobs` processes of one thread each). At each of ~20 evals the
+   prepared if missing, its tokens remapped to the VOCAB most frequent ids; `--jobs`
+   processes of one thread each). At each of ~20 evals the
    val loss is scored twice on the same weights: on the fixed batches `eval_fixed` uses
    (`BatchReader.fixed_batches("val")`) and on fresh random batches (the "eval" stream, as
    with eval_fixed off). The eval stream never moves the training data, so this is the same
    training as two runs with eval_fixed on and off. The curves go to `--curves` (JSON).
 2. Forecast (gpttui.plan.forecast) made from the fixed evals up to 30 % and 50 % of each run:
-   absolute error (%) against the run's final (fixed) val loss, and whether the band holds it.
+   absolute error (%) against the run's final (fixed) val loss, and whether the band holds it;
+   with the decay prior calibrated on the other runs of the recipe (leave-one-out), with the
+   shipped priors (in-sample), and with the decay ignored (a power law in steps).
 3. Noise: per run and per kind of eval, the std of each eval's distance from a smooth fit of
    the run's own curve (a local quadratic through its neighbours, see `noise`); the ratio
    random / fixed.
 
-  nice -n 19 python bench/forecast.py                 # train (if no curves yet) and report
+  OMP_NUM_THREADS=1 nice -n 19 python bench/forecast.py   # train and report (19 min at load 15-19)
   python bench/forecast.py --report-only              # report from the saved curves
 """
 

@@ -75,7 +75,7 @@ async def test_a_long_step_moves_by_micro_steps_and_the_clock_ticks() -> None:
         clock.now = NOW + 4
         await wait_for(pilot, lambda: "elapsed    34s" in shown(screen, "#numbers"),
                        what="the screen's own 1 Hz tick to redraw")
-        assert "ETA        1.0s" in shown(screen, "#numbers")  # 5 s measured at NOW, 4 s ago
+        assert "ETA 1.0s" in shown(screen, "#numbers")  # 5 s measured at NOW, 4 s ago
 
 
 async def test_a_cpu_run_shows_ram_and_leaves_out_what_it_cannot_measure() -> None:
@@ -235,8 +235,13 @@ async def test_the_forecast_line_says_when_it_cannot_fit_then_the_forecast() -> 
         assert f"forecast   not enough evals yet ({n} so far)" in shown(screen, "#numbers")
         await feed(pilot, session, E.Forecast(rid, iter=10, loss=3.4123, band=0.0456, at_iter=20000, n_evals=12,
                                               time=NOW))
-        assert "forecast   3.412 ± 0.046 at iter 20,000\n           from 12 evals (computed)" \
-            in shown(screen, "#numbers")
+        assert "forecast   3.412 ± 0.046 @ 20,000 · 12 evals" in shown(screen, "#numbers")
+        from gpttui.tui.screens.training_view import forecast_text
+
+        screen.live.forecast = E.Forecast(rid, iter=10, loss=3.4123, band=0.0456, at_iter=600000, n_evals=120)
+        assert forecast_text(screen.live) == "forecast   3.412±0.046 @ 600,000 · 120 evals"
+        screen.live.forecast = E.Forecast(rid, iter=10, loss=3.4123, band=0.0456, at_iter=40, n_evals=8)
+        assert forecast_text(screen.live) == "forecast   3.412 ± 0.046 @ 40 · 8 evals"
         reason = "early stop: forecast 3.412 ± 0.046 at iter 20,000 (12 evals) cannot beat run ref's best val 3.3000"
         await feed(pilot, session, E.Finished(rid, state=E.STOPPED, iter=10, best_val_loss=4.0, tokens_seen=10,
                                               elapsed_s=6.0, reason=reason, time=NOW))

@@ -14,6 +14,8 @@ from gpttui import events as E
 from gpttui import fmt
 from gpttui.tui.live import LiveRun
 
+SIDE_WIDTH = 44  # columns of the side panel's text at 100-120 columns
+
 
 def progress_line(frac: float | None, width: int) -> Text:
     """`████░░░░` filled to `frac` (None: nothing known yet, an empty dim bar)."""
@@ -54,18 +56,24 @@ def numbers_text(live: LiveRun, now: float) -> str:
     eta = live.eta_at(now)
     lines = [f"loss       {s.loss:.4f}" + (f"   best val {best:.4f}" if best is not None else "")]
     lines += task_lines(live)
-    if live.state != E.FINISHED:
+    if live.state not in (E.FINISHED, E.FAILED):  # (a finished run's loss is measured)
         lines.append(forecast_text(live))
     if s.tokens_per_s > 0:
         step = f"{s.step_time_s * 1000:,.0f} ms" if s.step_time_s < 10 else fmt.duration(s.step_time_s)
         lines.append(f"tokens/s   {fmt.si(s.tokens_per_s)} (measured)   step {step}")
+    spent = f"elapsed    {fmt.duration(elapsed)}"
+    eta_text = ""
     if not live.active:
         pass  # ended: no ETA
     elif s.compiling:
-        lines.append("ETA        after compiling")
+        eta_text = "after compiling"
     elif eta is not None:
-        lines.append(f"ETA        {fmt.duration(eta)} → {fmt.clock(now + eta)}")
-    lines.append(f"elapsed    {fmt.duration(elapsed)}")
+        eta_text = f"{fmt.duration(eta)} → {fmt.clock(now + eta)}"
+    if eta_text and len(spent) + len(eta_text) + 7 <= SIDE_WIDTH:  # one line: room for the forecast's
+        lines.append(f"{spent}   ETA {eta_text}")
+    else:
+        lines += [f"ETA        {eta_text}"] if eta_text else []
+        lines.append(spent)
     lr = f"lr         {s.lr:.2e}"
     lines.append(lr + (f"   grad norm {s.grad_norm:.3f}" if s.grad_norm is not None else ""))
     power = []
@@ -89,14 +97,16 @@ def task_lines(live: LiveRun) -> list[str]:
 
 
 def forecast_text(live: LiveRun) -> str:
-    """`forecast   3.412 ± 0.050 at iter 20,000` / `from 12 evals (computed)`: the final val
-    loss the trainer computed from the evals so far (gpttui.plan.forecast), or why there is
-    none. Two lines: the side panel is ~44 columns wide."""
+    """`forecast   3.412 ± 0.046 @ 20,000 · 12 evals`: the final val loss (at max_iters) the
+    trainer computed from the evals so far (gpttui.plan.forecast), or why there is none.
+    One line of the side panel (SIDE_WIDTH): the first wording that fits."""
     fc = live.forecast
     if fc is None:
         return f"forecast   not enough evals yet ({len(live.evals)} so far)"
-    return (f"forecast   {fc.loss:.3f} ± {fc.band:.3f} at iter {fc.at_iter:,}\n"
-            f"           from {fc.n_evals} evals (computed)")
+    tries = [f"forecast   {fc.loss:.3f} ± {fc.band:.3f} at iter {fc.at_iter:,} · {fc.n_evals} evals",
+             f"forecast   {fc.loss:.3f} ± {fc.band:.3f} @ {fc.at_iter:,} · {fc.n_evals} evals",
+             f"forecast   {fc.loss:.3f}±{fc.band:.3f} @ {fc.at_iter:,} · {fc.n_evals} evals"]
+    return next((t for t in tries if len(t) <= SIDE_WIDTH), tries[-1])
 
 
 def mfu_basis_line(s: E.StepMetrics) -> Text:
