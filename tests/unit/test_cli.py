@@ -96,3 +96,23 @@ def test_presets_json_lists_user_and_builtin(tmp_path):
     assert "'dropout'" in rows["broken"]["error"]
     r = run("-m", "gpttui", "presets", env_extra={"GPTTUI_CONFIG_DIR": str(conf)})
     assert r.returncode == 0 and "seed-002-main" in r.stdout and "63.52 M" in r.stdout
+
+
+def test_cpu_estimate_reads_the_kept_peak_without_torch(isolated_dirs):
+    """#22: with this machine's CPU peak kept, `--estimate demo` (a CPU preset) imports no
+    torch and uses the kept figure (it imported torch only to key the store by its threads)."""
+    data, _ = isolated_dirs
+    code = (
+        "import sys, json, contextlib, io\n"
+        "from gpttui.plan import peakstore\n"
+        "peakstore.keep(peakstore.machine_key('cpu', 'float32'), 0.0123)\n"
+        "from gpttui.cli import main as cli\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        "    assert cli.main(['--estimate', 'demo', '--json']) == 0\n"
+        "print('TORCH', 'torch' in sys.modules)\n"
+        "print('PEAK', json.loads(out.getvalue())['peak_tflops']['value'])\n"
+    )
+    r = run("-c", code, env_extra={"GPTTUI_DATA_DIR": str(data)})
+    assert r.returncode == 0, r.stderr
+    assert "TORCH False" in r.stdout and "PEAK 0.0123" in r.stdout

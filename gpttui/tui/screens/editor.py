@@ -9,6 +9,7 @@ I/O: never on the event loop); starting the run uses that shaped config too.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from textual import on, work
@@ -83,6 +84,9 @@ class EditorScreen(ReportsWorkerFailures, Screen):
         self.save_name = preset if user and not new else f"{preset}-custom"
         self.saved_values = dict(self.values)  # what Esc compares with (unsaved changes ask)
         self.datasets: list[Any] = []
+        self._estimate_lock = threading.Lock()  # guards _wanted/_estimating (UI thread + worker)
+        self._wanted: C.TrainConfig | None = None
+        self._estimating = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -228,25 +232,51 @@ class EditorScreen(ReportsWorkerFailures, Screen):
         inp.set_class(bool(error), "invalid")
 
     def request_estimate(self) -> None:
-        if self.cfg is not None:
-            self._estimate(self.cfg)
+        """Estimate the current config, after the keys: one worker at a time. Keys typed
+        while it runs only replace the config it will estimate next, so a slow estimate
+        (a loaded machine, a peak being measured) never queues work behind the typing."""
+        if self.cfg is None:
+            return
+        with self._estimate_lock:
+            self._wanted = self.cfg
+            if self._estimating:
+                return
+            self._estimating = True
+        self._estimate()
 
-    @work(thread=True, exclusive=True, group="estimate", exit_on_error=False)
-    def _estimate(self, cfg: C.TrainConfig) -> None:
-        """Estimate now; if the device's peak must be measured (CPU), measure it here and
-        estimate again. A superseded worker (the user typed on) posts nothing."""
-        worker = get_current_worker()
+    @work(thread=True, group="estimate", exit_on_error=False)
+    def _estimate(self) -> None:
+        """Estimate the latest wanted config until none newer is waiting; if the device's
+        peak must be measured (CPU), measure it here and estimate again. A result the user
+        has typed past is not posted."""
+        while True:
+            cfg = self._wanted
+            try:
+                self._estimate_one(cfg)
+            except BaseException:  # reaches the failure handler; a later key starts anew
+                with self._estimate_lock:
+                    self._estimating = False
+                raise
+            with self._estimate_lock:
+                if self._wanted is cfg or get_current_worker().is_cancelled:
+                    self._estimating = False
+                    return
+
+    def _estimate_one(self, wanted: C.TrainConfig) -> None:
+        def current() -> bool:
+            return self._wanted is wanted and not get_current_worker().is_cancelled
+
         try:
-            cfg = shaped(cfg)
+            cfg = shaped(wanted)
             est = self.app.estimate(cfg)
-            if not worker.is_cancelled:
+            if current():
                 self.post_message(EstimateReady(est, cfg=cfg))
-            if waits_for_peak(est):
+            if waits_for_peak(est) and current():
                 est = self.app.estimate(cfg, measure=True)
-                if not worker.is_cancelled:
+                if current():
                     self.post_message(EstimateReady(est, cfg=cfg))
         except GpttuiError as e:
-            if not worker.is_cancelled:
+            if current():
                 self.post_message(EstimateReady(None, str(e), getattr(e, "key", None)))
 
     def on_estimate_ready(self, msg: EstimateReady) -> None:
