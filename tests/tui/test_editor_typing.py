@@ -9,9 +9,9 @@ from test_editor_live import open_editor
 from textual.widgets import Input
 from tui_fakes import services
 
+from gpttui.plan.estimate import count_params
 from gpttui.tui import services as S
 from gpttui.tui.app import make_app
-from gpttui.plan.estimate import count_params
 
 
 class SlowEstimator:
