@@ -291,7 +291,7 @@ def _data_figures(total: int | None, ds: int | None, n: int, warnings: list[str]
         tpp = total / n
         out["tokens_per_param"] = Figure(tpp, "tokens/param", f"{COMPUTED}: total tokens / N")
         if tpp < CHINCHILLA_TOKENS_PER_PARAM:
-            warnings.append(f"{tpp:.1f} tokens per parameter is under Chinchilla's ~20: the model is "
+            warnings.append(f"{tpp:.3g} tokens per parameter is under Chinchilla's ~20: the model is "
                             "under-trained for its size; train longer or use a smaller model")
     else:
         out["tokens_per_param"] = _none("tokens/param", "needs total tokens")

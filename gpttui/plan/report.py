@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from dataclasses import replace
 from typing import Any
 
 from gpttui import presets as P
@@ -78,6 +79,9 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     preset = P.get(args.estimate)
     cfg = preset.config(getattr(args, "overrides", None) or ())
     est, target = build_estimate(cfg, getattr(args, "gpu", None))
+    inherited = P.inherited_batching_warning(preset.keys, cfg, est.time_s.value)
+    if inherited:
+        est = replace(est, warnings=(inherited, *est.warnings))
     if getattr(args, "json", False):
         out = {"preset": preset.name, "source": preset.source, "target_source": target.source,
                **est.to_json()}

@@ -129,10 +129,12 @@ class GptTuiApp(App):
         return result
 
     # -- navigation ------------------------------------------------------------------------
-    def open_editor(self, preset: str, cfg: TrainConfig, new: bool = False, user: bool = False) -> None:
+    def open_editor(self, preset: str, cfg: TrainConfig, new: bool = False, user: bool = False,
+                    own: frozenset[str] | None = None) -> None:
+        """`own`: the keys the preset sets (the editor marks the others inherited)."""
         from gpttui.tui.screens.editor import EditorScreen
 
-        self.push_screen(EditorScreen(preset, cfg, new=new, user=user))
+        self.push_screen(EditorScreen(preset, cfg, new=new, user=user, own=own))
 
     def open_training(self) -> None:
         if self.live is None:
@@ -177,10 +179,14 @@ class GptTuiApp(App):
         return self.session is not None and self.live is not None and (
             self.live.active or self.session.is_alive())
 
-    def start_training(self, cfg: TrainConfig, preset: str) -> None:
-        """Start `cfg` in this process and show the training screen."""
+    def start_training(self, cfg: TrainConfig, preset: str, leave: Any = None) -> None:
+        """Start `cfg` in this process and show the training screen. `leave`: the screen
+        that started it (the editor), taken off the stack so that Esc from Training goes
+        back to Home, not to a form whose keys differ (a typed `u` landed in a field)."""
         if self._refuse_second():
             return
+        if leave is not None and self.screen is leave:
+            self.pop_screen()
         self.drain_events()  # a previous run's last events belong to its LiveRun
         self.live = LiveRun(run_id="(starting)")
         self.session = self.services.new_session(cfg, preset, self._listener)

@@ -108,3 +108,19 @@ def test_descriptions_state_no_time_and_their_figures_match_the_config(preset):
         assert f"{count_params(cfg).nanogpt / 1e6:.{len(m.group(1).partition('.')[2])}f}" == m.group(1), desc
     for m in re.finditer(r"(\d+(?:\.\d+)?) B (?:FineWeb )?tokens", desc):
         assert f"{cfg.total_tokens / 1e9:.{len(m.group(1).partition('.')[2])}f}" == m.group(1), desc
+
+
+def test_a_small_preset_inheriting_gradient_accumulation_is_warned():
+    """#22: a preset sized by hand that leaves out gradient_accumulation_steps runs nanoGPT's
+    40 micro-batches per iteration (10,240 tokens here, not 256): the estimate says so."""
+    from gpttui import config as C
+    from gpttui.presets import inherited_batching_warning
+
+    values = {"n_layer": 2, "n_head": 2, "n_embd": 64, "batch_size": 4, "block_size": 64,
+              "max_iters": 50, "warmup_iters": 5, "lr_decay_iters": 50}
+    cfg = C.build(values)
+    w = inherited_batching_warning(set(values), cfg, time_s=100.0)
+    assert w is not None and "40 micro-batches (10,240 tokens), ~2 s each" in w
+    assert "gradient_accumulation_steps = 1" in w
+    assert inherited_batching_warning(set(values) | {"gradient_accumulation_steps"}, cfg) is None
+    assert inherited_batching_warning(set(), C.build({})) is None  # nanoGPT's own GPT-2 setup

@@ -39,6 +39,7 @@ class PresetRow:
     cfg: Any = None
     est: Any = None
     error: str = ""
+    keys: frozenset[str] = frozenset()  # the keys the preset sets (the rest are inherited)
 
 
 
@@ -108,7 +109,8 @@ class HomeScreen(ReportsWorkerFailures, Screen):
         except GpttuiError as e:
             presets, error = [], str(e)
         for p in presets:
-            row = PresetRow(p.name, p.source, p.description)
+            row = PresetRow(p.name, p.source, p.description,
+                            keys=frozenset(k for k, _ in getattr(p, "values", ())))
             try:
                 row.cfg = p.config()
             except GpttuiError as e:
@@ -234,12 +236,12 @@ class HomeScreen(ReportsWorkerFailures, Screen):
     def action_edit(self) -> None:
         row = self._row_or_warn()
         if row is not None:
-            self.app.open_editor(row.name, row.cfg, new=False, user=row.source == "user")
+            self.app.open_editor(row.name, row.cfg, new=False, user=row.source == "user", own=row.keys)
 
     def action_new(self) -> None:
         row = self._row_or_warn()
         if row is not None:
-            self.app.open_editor(row.name, row.cfg, new=True, user=False)
+            self.app.open_editor(row.name, row.cfg, new=True, user=False, own=row.keys)
 
     def action_run(self) -> None:
         row = self._row_or_warn()

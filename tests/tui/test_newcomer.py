@@ -1,0 +1,59 @@
+"""#22, a newcomer's first hour: the editor says where each value comes from, its dataset
+field agrees with its picker, and a run started from it returns to Home."""
+
+from __future__ import annotations
+
+from conftest import settle, text_of
+from test_datasets_screen import make_dataset
+from test_editor_live import open_editor
+from textual.widgets import Input, Select, Static
+from textual.widgets._select import SelectCurrent
+from tui_fakes import services
+
+from gpttui.tui.app import make_app
+from gpttui.tui.screens.home import HomeScreen
+from gpttui.tui.screens.runs import RunsScreen
+from gpttui.tui.screens.training import TrainingScreen
+
+
+async def test_the_dataset_field_shows_what_its_picker_says(isolated_dirs) -> None:
+    """The field said "tiny-ds (not prepared" while its dropdown said "(5.5k tokens)"."""
+    data, _ = isolated_dirs
+    make_dataset(data, "tiny-ds", 5000)
+    app = make_app(services())
+    async with app.run_test(size=(120, 40)) as pilot:
+        ed = await open_editor(pilot)  # (down, e: the tiny preset, whose dataset is tiny-ds)
+        shown = text_of(ed.query_one("#f-dataset", Select).query_one(SelectCurrent).query_one("#label", Static))
+        assert "5.5k tokens" in shown and "not prepared" not in shown, shown
+
+
+async def test_the_editor_says_where_each_value_comes_from() -> None:
+    app = make_app(services())
+    async with app.run_test(size=(120, 40)) as pilot:
+        ed = await open_editor(pilot)
+        beta1 = ed.query_one("#f-beta1", Input)
+        assert beta1.has_class("inherited")  # the tiny preset does not set it
+        assert text_of(ed.query_one("#h-beta1", Static)).endswith("· inherited: nanoGPT's default")
+        assert text_of(ed.query_one("#h-dataset", Static)).endswith("· set by the preset")
+        assert text_of(ed.query_one("#h-currency", Static)).endswith("· inherited: gpttui's default")
+        assert not ed.query_one("#f-n_layer", Input).has_class("inherited")
+        beta1.value = "0.8"
+        await settle(pilot)
+        assert not beta1.has_class("inherited")
+        assert text_of(ed.query_one("#h-beta1", Static)).endswith("· edited")
+
+
+async def test_a_run_started_from_the_editor_goes_back_to_home() -> None:
+    """Esc from Training went back to the editor, where Home's `u` typed into a field."""
+    app = make_app(services())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_editor(pilot)
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert isinstance(app.screen, TrainingScreen)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, HomeScreen)
+        await pilot.press("u")
+        await settle(pilot)
+        assert isinstance(app.screen, RunsScreen)
