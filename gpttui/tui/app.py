@@ -302,10 +302,26 @@ class GptTuiApp(App):
     def action_request_quit(self) -> None:
         ask_quit(self)
 
+    def action_help_quit(self) -> None:
+        """ctrl+c (outside a text field, where it copies): the quit path, as q is."""
+        self.action_request_quit()
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        """Textual's (less its "Quit": gpttui's asks while a run trains), what this screen's
+        keys do by name, then gpttui's screens and run controls (a title once)."""
+        from gpttui.tui.screens.help import screen_commands
+
+        shown: set[str] = set()
+        for command in (*super().get_system_commands(screen), *screen_commands(screen), *self._commands()):
+            if command.title not in shown and command.title != "Quit":
+                shown.add(command.title)
+                yield command
+
+    def _commands(self) -> Iterable[SystemCommand]:
         yield SystemCommand("Home", "Presets and recent runs", self._go_home)
         yield SystemCommand("Runs", "Every run: open, compare, resume, delete", self.open_runs)
+        yield SystemCommand("Compare runs", "on Runs: mark with Space, then c", self._runs_for("compare"))
+        yield SystemCommand("Resume a run", "on Runs: pick a stopped run, then r", self._runs_for("resume"))
         yield SystemCommand("Datasets", "Prepared datasets: prepare a new one, delete", self.open_datasets)
         yield SystemCommand("Training", "The run training in this window", self.open_training)
         yield SystemCommand("Sample", "Generate text from a run's checkpoint", lambda: self.open_sampling(None))
@@ -331,6 +347,16 @@ class GptTuiApp(App):
             return
         self.peaks.forget()
         self.post_message(Notice(f"CPU matmul peak: {value:.3g} TFLOPS, kept for this machine", "information"))
+
+    def _runs_for(self, what: str) -> Any:
+        def go() -> None:
+            from gpttui.tui.screens.runs import RunsScreen
+
+            if not isinstance(self.screen, RunsScreen):
+                self.open_runs()
+            hint = "mark runs with Space, then c" if what == "compare" else "pick a stopped run, then r"
+            self.notify(f"Runs: {hint}")
+        return go
 
     def _go_home(self) -> None:
         while len(self.screen_stack) > 2:

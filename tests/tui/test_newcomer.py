@@ -57,3 +57,40 @@ async def test_a_run_started_from_the_editor_goes_back_to_home() -> None:
         await pilot.press("u")
         await settle(pilot)
         assert isinstance(app.screen, RunsScreen)
+
+
+def test_help_names_keys_as_typed() -> None:
+    from gpttui.tui.screens.help import help_table, typed_key
+
+    assert typed_key("question_mark") == "?" and typed_key("slash") == "/"
+    assert typed_key("escape,q") == "Esc / q"
+    from rich.console import Console
+
+    console = Console(width=120, record=True)
+    console.print(help_table())
+    text = console.export_text()
+    assert "question_mark" not in text and "slash" not in text and "escape" not in text
+
+
+async def test_the_palette_offers_the_screens_keys_by_name_and_one_quit() -> None:
+    app = make_app(services())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for name in ("Run", "Edit", "New from", "Compare runs", "Resume a run", "Quit gpttui"):
+            assert name in titles, (name, titles)
+        assert "Quit" not in titles  # Textual's "as soon as possible" beside gpttui's own
+        assert len(titles) == len(set(titles))
+        app.open_runs()
+        await settle(pilot)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Compare" in titles and "Resume" in titles and "Delete" in titles
+
+
+async def test_ctrl_c_is_a_way_out() -> None:
+    app = make_app(services())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+c")
+        await pilot.pause(0.1)
+        assert app.return_code is not None or not app.is_running
