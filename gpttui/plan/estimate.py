@@ -321,7 +321,7 @@ def _memory_figures(cfg: Any, params_total: int, mb: int, dtype: str, cuda: bool
     parts = memory_bytes(cfg, params_total, mb, dtype, cuda, compiled, chunked)
     loss_why = chunked_loss_bytes(cfg, mb, dtype)[1] if chunked else (
         f"plain loss (chunked_loss = false): B·T·V × {logit_bytes(dtype, compiled)[1]}")
-    per = f"per GPU, micro-batch {mb} × {cfg.block_size}"
+    per = f"{'per GPU, ' if cuda else ''}micro-batch {mb} × {cfg.block_size}"
     out = {
         "mem_weights": Figure(parts["weights"], "B", f"{COMPUTED}: fp32 master weights, 4 B/param"),
         "mem_grads": Figure(parts["grads"], "B", f"{COMPUTED}: fp32 gradients, 4 B/param"),

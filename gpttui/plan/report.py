@@ -49,8 +49,9 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
 )
 
 
-def render_estimate(est: E.Estimate, title: str) -> Any:
-    """A rich Table: one grouped section per part, value and basis on every row."""
+def render_estimate(est: E.Estimate, title: str, cpu: bool = False) -> Any:
+    """A rich Table: one grouped section per part, value and basis on every row (`cpu`:
+    a CPU target, where "per GPU" would be wrong)."""
     from rich.table import Table
 
     table = Table(title=title, title_justify="left", show_lines=False, expand=False)
@@ -58,8 +59,9 @@ def render_estimate(est: E.Estimate, title: str) -> Any:
     table.add_column("value", justify="right", no_wrap=True)
     table.add_column("basis", style="dim")
     for section, rows in SECTIONS:
-        table.add_row(f"[cyan]{section}[/]", "", "", end_section=False)
+        table.add_row(f"[cyan]{section.replace(' per GPU', '') if cpu else section}[/]", "", "", end_section=False)
         for key, label in rows:
+            label = label.replace(" per GPU", "") if cpu else label
             fig = getattr(est, key)
             table.add_row(f"  {label}", figure(fig), fig.basis)
         table.add_section()
@@ -90,7 +92,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     console = _console()
     title = (f"{preset.name} ({preset.source}) on {cfg.n_gpus} × {target.name}, "
              f"{est.dtype.value} — {preset.description or 'no description'}")
-    console.print(render_estimate(est, title))
+    console.print(render_estimate(est, title, cpu=target.kind == "cpu"))
     for w in est.warnings:
         console.print(f"[yellow]warning:[/] {w}")
     return 0
