@@ -94,3 +94,42 @@ async def test_ctrl_c_is_a_way_out() -> None:
         await pilot.press("ctrl+c")
         await pilot.pause(0.1)
         assert app.return_code is not None or not app.is_running
+
+
+def test_a_chart_with_one_point_starts_its_axis_at_zero_and_ticks_read_as_counts() -> None:
+    from gpttui.tui.widgets.chart import Series, render_chart
+
+    one = render_chart([Series("a", (0.0,), (5.0,))], 60, 12, "iter").plain
+    assert "-1" not in one and "−1" not in one
+    many = render_chart([Series("x", (0.0, 13000.0, 26000.0), (10.0, 6.0, 5.5))], 60, 14, "tokens").plain
+    assert "26.0k" in many and "e4" not in many and "e0" not in many
+
+
+def test_compare_names_keep_what_tells_runs_apart_and_figures_do_not_wrap() -> None:
+    from rich.console import Console
+
+    from gpttui import events as E
+    from gpttui.tui.screens.runs import compare_table, short_names
+
+    assert short_names("20261202-004513-demo", "20261202-010203-demo") == ("004513-demo", "010203-demo")
+    a, b = "20261202-004513-demo", "20261202-010203-demo"
+    evs = [E.EvalResult(a, iter=i, train_loss=6.0, val_loss=5.5182 + i / 1000, best_val_loss=5.5182,
+                        tokens_seen=1000 * i) for i in (10, 20)]
+    console = Console(width=44, record=True)
+    console.print(compare_table(a, evs, b, evs))
+    text = console.export_text()
+    assert "004513-demo" in text and "20261202-004" not in text
+    lines = text.splitlines()
+    assert all(not line.strip().replace(".", "").isdigit() for line in lines), text  # no figure alone on a line
+
+
+def test_training_numbers_before_the_first_log_and_the_spark_label_agree() -> None:
+    from gpttui import events as E
+    from gpttui.tui.live import LiveRun
+    from gpttui.tui.screens.training_view import numbers_text, spark_label
+
+    live = LiveRun(run_id="r")
+    live.progress = E.Progress("r", iter=5, max_iters=100, micro=0, accum=1, tokens_seen=640, elapsed_s=3.0)
+    text = numbers_text(live, now=0.0)
+    assert "waiting for the first step" not in text and "iter 5" in text
+    assert spark_label((4.2,)) != "train loss (per log): waiting" and "4.200" in spark_label((4.2,))
