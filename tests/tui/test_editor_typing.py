@@ -43,7 +43,7 @@ async def test_keys_are_handled_while_an_estimate_runs_and_the_last_value_is_est
         for key, shown in (("1", "31"), ("backspace", "3"), ("6", "36")):
             await pilot.press(key)
             assert field.value == shown, "a key waited for the estimate"
-        assert not slow.gate.is_set() and ed._estimating  # the estimate is still running
+        assert not slow.gate.is_set() and slow.calls == [3]  # the estimate for "3" is still running
         slow.gate.set()
         await settle(pilot)
         # one running estimate (for "3"), then one for the latest value: never one per key

@@ -335,7 +335,7 @@ class CompareScreen(ReportsWorkerFailures, Screen):
             self.query_one("#compare-table", Static).update(msg.error)
             return
         series = []
-        for rid, name in zip((self.a, self.b), short_names(self.a, self.b)):
+        for rid, name in zip((self.a, self.b), short_names(self.a, self.b), strict=True):
             evs = [e for e in msg.data[rid] if isinstance(e, E.EvalResult)]
             series.append(Series(name, tuple(float(e.tokens_seen) for e in evs), tuple(e.val_loss for e in evs)))
         self.query_one(LineChart).set_series(series)
