@@ -114,8 +114,13 @@ class GptTuiApp(App):
         self._check_size(event.size)
 
     def _check_size(self, size: Any = None) -> None:
-        """Cover the current screen with a notice while the terminal is below MIN_SIZE."""
-        TooSmallNote.cover(self.screen, self.screen_stack, tuple(size or self.size), MIN_SIZE)
+        """Cover the current screen with a notice while the terminal is below MIN_SIZE; a
+        dialog or Help opened meanwhile (q, ?) shows above it rather than under it."""
+        from textual.screen import ModalScreen
+
+        stack = self.screen_stack
+        target = next((s for s in reversed(stack) if not isinstance(s, ModalScreen)), self.screen)
+        TooSmallNote.cover(target, stack, tuple(size or self.size), MIN_SIZE)
 
     def push_screen(self, screen: Any, *args: Any, **kwargs: Any) -> Any:
         """Push, then re-check the size so the too-small notice covers the new screen."""

@@ -133,3 +133,28 @@ def test_training_numbers_before_the_first_log_and_the_spark_label_agree() -> No
     text = numbers_text(live, now=0.0)
     assert "waiting for the first step" not in text and "iter 5" in text
     assert spark_label((4.2,)) != "train loss (per log): waiting" and "4.200" in spark_label((4.2,))
+
+
+async def test_below_80x24_the_note_says_how_to_quit_and_help_shows_above_it() -> None:
+    from gpttui.tui.screens.dialogs import TooSmallNote
+    from gpttui.tui.screens.help import HelpScreen
+
+    app = make_app(services())
+    async with app.run_test(size=(60, 20)) as pilot:
+        await settle(pilot)
+        assert "q quits" in text_of(app.screen.query_one(TooSmallNote))
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert isinstance(app.screen, HelpScreen) and not app.screen.query(TooSmallNote)
+        assert app.screen_stack[-2].query(TooSmallNote)  # still over Home below the help
+
+
+async def test_home_at_80x24_shows_the_selected_presets_whole_description() -> None:
+    app = make_app(services())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        detail = app.screen.query_one("#preset-detail", Static)
+        assert text_of(detail).startswith("gpt2-small: a 124M GPT-2 for the snapshot")
+        await pilot.press("down")
+        await settle(pilot)
+        assert text_of(detail) == "tiny: tiny test preset"

@@ -73,6 +73,7 @@ class HomeScreen(ReportsWorkerFailures, Screen):
         yield Input(placeholder="filter presets (Enter to keep, Esc to clear)", id="filter")
         with Vertical(id="home-body"):
             yield DataTable(id="presets", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="preset-detail")  # the selected preset's description in full
             yield Static("Recent runs", id="runs-title", classes="section")
             yield DataTable(id="recent", cursor_type="row")
         yield Footer(compact=True)
@@ -187,6 +188,17 @@ class HomeScreen(ReportsWorkerFailures, Screen):
                       fmt.duration(e.time_s.value), fit_label(e), row.description, key=row.name)
         if keep is not None and keep in t.rows:
             t.move_cursor(row=t.get_row_index(keep))
+        self._show_detail()
+
+    @on(DataTable.RowHighlighted, "#presets")
+    def _highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        """The selected preset's whole description (the table cuts it at 80 columns)."""
+        row = self.selected()
+        text = "" if row is None else f"{row.name}: {row.error or row.description or 'no description'}"
+        self.query_one("#preset-detail", Static).update(Text(text, style="red" if row and row.error else ""))
 
     def selected(self) -> PresetRow | None:
         t = self.query_one("#presets", DataTable)

@@ -65,6 +65,8 @@ def render_chart(series: list[Series], width: int, height: int, xlabel: str = ""
         lo, hi = min(0.0, lo), lo + max(1.0, abs(lo))
         fig.ruler("x").lim(lo, hi)
     ticks = [lo + (hi - lo) * i / 4 for i in range(5)] if width >= 40 and not one else [lo, hi]
+    if hi - lo >= 4:  # whole numbers where the labels are: a tick reads where it stands
+        ticks = sorted({float(round(t)) for t in ticks})
     fig.ruler("x").ticks(ticks, [fmt.si(t, whole_below_k=True) for t in ticks])  # "26.0k", not "2.6e4"
     if one:
         fig.legend(x=hi, y=max(ys), ha="right", va="top", relative=True)
