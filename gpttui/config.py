@@ -144,6 +144,25 @@ class TrainConfig:
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in fields(TrainConfig)}
 
+# Keys whose default is nanoGPT train.py's own (GPT-2 124M on 8 GPUs: 40 micro-batches of
+# 12 x 1024, 600k steps, 2000 warmup): a preset that leaves one out inherits it. The other
+# defaults are gpttui's (data, device and dtype 'auto', the estimate, the modern recipe).
+NANOGPT_DEFAULTS = frozenset({
+    "n_layer", "n_head", "n_embd", "block_size", "vocab_size", "dropout", "bias",
+    "batch_size", "gradient_accumulation_steps", "learning_rate", "weight_decay", "beta1",
+    "beta2", "grad_clip", "max_iters", "decay_lr", "warmup_iters", "lr_decay_iters", "min_lr",
+    "eval_interval", "eval_iters", "log_interval", "always_save_checkpoint", "seed",
+    "init_from", "eval_only", "backend", "wandb_log",
+})
+
+
+def origin(key: str, preset_keys: frozenset[str] | set[str]) -> str:
+    """Where a config's value of `key` comes from: 'preset', "nanoGPT's default" or
+    "gpttui's default" (the preset does not set it)."""
+    if key in preset_keys:
+        return "preset"
+    return "nanoGPT's default" if key in NANOGPT_DEFAULTS else "gpttui's default"
+
 # What a run whose config.toml predates a key did: resuming it continues the same way.
 BEFORE_KEY_EXISTED: dict[str, Any] = {"chunked_loss": False}
 
@@ -285,14 +304,32 @@ def build(values: dict[str, Any], overrides: list[str] | tuple[str, ...] = (), s
     config, which holds its shape already, and to check typed values without reading
     weights), validated once at the end."""
     merged = {k: coerce(k, v, source) for k, v in values.items()}
+    overridden = {}
     for text in overrides:
         key, value = parse_override(text)
-        merged[key] = value
+        merged[key] = overridden[key] = value
+    _check_short_run(merged, overridden)
     if pretrained:
         merged = _shaped(merged)
     cfg = TrainConfig(**merged)
     validate(cfg, source if not overrides else f"{source} + --set")
     return cfg
+
+
+def _check_short_run(merged: dict[str, Any], overridden: dict[str, Any]) -> None:
+    """`--set max_iters=N` shorter than the warmup the preset keeps (nanoGPT's configs leave
+    warmup_iters at train.py's 2000): say where that warmup comes from and the exact fix."""
+    if "max_iters" not in overridden or "warmup_iters" in overridden or "decay_lr" in overridden:
+        return
+    n = overridden["max_iters"]
+    warmup = merged.get("warmup_iters", FIELDS["warmup_iters"].default)
+    if not merged.get("decay_lr", True) or not isinstance(n, int) or n < 1 or warmup <= n:
+        return
+    where = ("the preset's warmup_iters" if "warmup_iters" in merged
+             else "warmup_iters, nanoGPT's default the preset keeps,")
+    raise ConfigError(f"--set max_iters={n} is shorter than {where} = {warmup}",
+                      f"add --set warmup_iters={n // 20} (about 5 % of max_iters), or --set decay_lr=false "
+                      "for a constant learning rate", key="warmup_iters")
 
 
 def _shaped(values: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 The one home of number formatting for the TUI (`si`, `gib`, `duration`, `flops`, …), the
 headless log lines (`duration_compact`), `--estimate` (`si_spaced`, `duration_words`,
-`figure`) and `gpttui prepare` (`bytes_decimal`, `hms`). The styles differ on purpose (a
+`figure`) and `gpttui prepare` (`bytes_binary`, `hms`). The styles differ on purpose (a
 log line is terser than a screen, a table cell says "min"); each exists once, here.
 """
 
@@ -39,16 +39,9 @@ def gib(n: int | float | None, unit: str = " GiB", none: str = DASH) -> str:
     return none if n is None else f"{n / 2**30:.1f}{unit}"
 
 
-def bytes_decimal(n: float) -> str:
-    """Bytes read or written, decimal units: '12.3 MB', '1.0 GB', '512 B'."""
-    for unit, div in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= div:
-            return f"{n / div:.1f} {unit}"
-    return f"{n:.0f} B"
-
-
-def bytes_binary(n: int) -> str:
-    """Bytes on disk: KiB, MiB or GiB with one decimal."""
+def bytes_binary(n: int | float) -> str:
+    """Bytes, on disk or read: KiB, MiB or GiB with one decimal. gpttui's one unit system
+    for sizes is binary (KiB, MiB, GiB = 2^10, 2^20, 2^30 bytes), as memory is shown."""
     for div, unit in ((2**30, "GiB"), (2**20, "MiB")):
         if n >= div:
             return f"{n / div:,.1f} {unit}"
@@ -163,8 +156,10 @@ def figure(fig: object) -> str:
         return str(v)
     if u == "B":
         return f"{v / 2**30:.2f} GiB"
-    if u in ("params", "tokens/s"):
+    if u == "params":
         return si_spaced(v)
+    if u == "tokens/s":
+        return f"{si_spaced(v)} tokens/s"
     if u == "tokens":
         return f"{v:,}" if v < 1e7 else si_spaced(v)
     if u == "FLOP":

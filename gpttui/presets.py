@@ -37,6 +37,28 @@ class Preset:
     def config(self, overrides: list[str] | tuple[str, ...] = ()) -> C.TrainConfig:
         return C.build(dict(self.values), overrides, source=str(self.path.name))
 
+    @property
+    def keys(self) -> frozenset[str]:
+        """The keys this preset sets itself (the others are inherited defaults)."""
+        return frozenset(k for k, _ in self.values)
+
+
+def inherited_batching_warning(preset_keys: frozenset[str] | set[str], cfg: C.TrainConfig,
+                               time_s: float | None = None) -> str | None:
+    """A preset that sizes its own model or batch but inherits nanoGPT's
+    gradient_accumulation_steps = 40 (GPT-2 on 8 GPUs): each iteration is 40 of the
+    micro-batches it chose, at least 10x the step its own sizes suggest. `time_s`: the
+    estimated run time, for the time per iteration."""
+    n = cfg.gradient_accumulation_steps
+    sized = preset_keys & {"batch_size", "block_size", "n_layer", "n_head", "n_embd"}
+    if "gradient_accumulation_steps" in preset_keys or n < 10 or not sized:
+        return None
+    per_iter = f", ~{time_s / cfg.max_iters:.2g} s each here" if time_s else ""
+    tokens = f" ({cfg.tokens_per_iter:,} tokens)" if cfg.tokens_per_iter else ""
+    return (f"gradient_accumulation_steps = {n} is nanoGPT's default (GPT-2 on 8 GPUs), not set by this "
+            f"preset: each iteration runs {n} micro-batches{tokens}{per_iter}; set "
+            "gradient_accumulation_steps = 1 in the preset for one micro-batch per iteration")
+
 
 def _load(path: Path, source: str) -> Preset:
     """The preset in `path`; ConfigError (one line) if it does not load, including a path

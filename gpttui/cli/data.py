@@ -23,7 +23,7 @@ def plain_line(ev: PrepareProgress) -> str:
     """One progress line for logs and pipes."""
     pct = 100.0 * ev.bytes_done / ev.bytes_total if ev.bytes_total else 0.0
     return (
-        f"prepare {ev.run_id}: {ev.stage} {pct:5.1f}% {fmt.bytes_decimal(ev.bytes_done)}/{fmt.bytes_decimal(ev.bytes_total)}, "
+        f"prepare {ev.run_id}: {ev.stage} {pct:5.1f}% {fmt.bytes_binary(ev.bytes_done)}/{fmt.bytes_binary(ev.bytes_total)}, "
         f"{ev.documents:,} docs, {_count(ev.tokens)} tokens, {_count(ev.tokens_per_s)} tok/s, ETA {fmt.hms(ev.eta_s)}"
     )
 
@@ -98,7 +98,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     tokens = info.train_tokens + info.val_tokens
     print(
         f"dataset {info.name}: train {info.train_tokens:,} tokens ({info.train_docs:,} docs), "
-        f"val {info.val_tokens:,} tokens ({info.val_docs:,} docs), {fmt.bytes_decimal(info.size_bytes)} "
+        f"val {info.val_tokens:,} tokens ({info.val_docs:,} docs), {fmt.bytes_binary(info.size_bytes)} "
         f"in {elapsed:.1f} s ({_count(tokens / max(elapsed, 1e-9))} tok/s) -> {info.path}"
     )
     skipped = info.meta.get("skipped", {})
@@ -135,7 +135,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         table.add_column(col, justify=just)  # type: ignore[arg-type]
     for i in infos:
         table.add_row(
-            i.name, f"{i.train_tokens:,}", f"{i.val_tokens:,}", fmt.bytes_decimal(i.size_bytes),
+            i.name, f"{i.train_tokens:,}", f"{i.val_tokens:,}", fmt.bytes_binary(i.size_bytes),
             "; ".join(i.sources) or ("(meta.json damaged)" if i.meta.get("damaged") else "(no meta.json)"), "yes" if i.ready else "[red]no[/red]",
         )
     Console().print(table)

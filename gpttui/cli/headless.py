@@ -90,7 +90,9 @@ def _drive(trainer: Any, args: argparse.Namespace, run_id: str, max_iters: int) 
             _leave_in_setup(trainer, signum, shown[0] if shown else None)
         got.append(signum)
         if trainer.dist.is_master:
-            print(f"\ngpttui: {signal.Signals(signum).name}: saving a checkpoint, then stopping", file=sys.stderr, flush=True)
+            # (the run's own "[stopping] saving a checkpoint, then stopping" line follows)
+            print(f"\ngpttui: got {signal.Signals(signum).name}; press ctrl+c again to leave at once "
+                  "(the last checkpoint written is kept)", file=sys.stderr, flush=True)
         trainer.stop()
 
     old = {s: signal.signal(s, on_signal) for s in SIGNAL_EXIT}

@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="change the preset for every candidate (dataset, device, ...); repeatable")
 
     sp = sub.add_parser("presets", help="list built-in and user presets")
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--json", action="store_true", help="one JSON object per preset instead of a table")
 
     sp = sub.add_parser("prepare", help="tokenize parquet/text/JSONL sources into a dataset")
     sp.add_argument("sources", nargs="+", metavar="SOURCE", help="files, folders, globs or builtin:pystdlib")
@@ -101,19 +101,21 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
 
     sp = sub.add_parser("datasets", help="list prepared datasets")
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--json", action="store_true", help="JSON instead of a table")
 
     sp = sub.add_parser("runs", help="list runs in the data dir")
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--json", action="store_true", help="JSON instead of a table")
 
     sp = sub.add_parser("sample", help="generate text from a run's checkpoint (latest, or --checkpoint best)")
     sp.add_argument("run", metavar="RUN")
-    sp.add_argument("--prompt", default="\n")
-    sp.add_argument("--max-new-tokens", type=int, default=200)
-    sp.add_argument("--temperature", type=float, default=0.8)
-    sp.add_argument("--top-k", type=int, default=200)
-    sp.add_argument("--seed", type=int, default=1337)
-    sp.add_argument("--device", default="auto")
+    sp.add_argument("--prompt", default="\n", help="text the model continues (default: a newline)")
+    sp.add_argument("--max-new-tokens", type=int, default=200, help="tokens to generate (default: 200)")
+    sp.add_argument("--temperature", type=float, default=0.8,
+                    help="sampling temperature; lower is more predictable (default: 0.8)")
+    sp.add_argument("--top-k", type=int, default=200,
+                    help="sample among the k most likely tokens (default: 200)")
+    sp.add_argument("--seed", type=int, default=1337, help="random seed: the same seed gives the same text (default: 1337)")
+    sp.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     sp.add_argument("--checkpoint", default="latest", metavar="WHICH",
                     help="latest (ckpt.pt, default: where training stands and resume continues), "
                          "best (best.pt: the lowest val loss so far) or a .pt file")

@@ -87,31 +87,37 @@ def _exit_with_parent(parent: int, interval_s: float = 0.5) -> None:
 
 
 def _ensure_resource_tracker() -> None:
-    """Start multiprocessing's resource tracker against a real stderr.
+    """Start multiprocessing's resource tracker against a real stderr, without its leak report.
 
     The tracker hands `sys.stderr.fileno()` to its child process. Under Textual, sys.stderr
     is a capture object whose fileno() is -1, and spawning failed with "bad value(s) in
-    fds_to_keep"; so start the tracker once with the process's own stderr (or /dev/null).
+    fds_to_keep"; so the tracker is started here with the process's own stderr (or
+    /dev/null). And when gpttui is killed (kill -9) mid-prepare, the tracker outlives it,
+    frees the pool's semaphores as it should, then printed "resource_tracker: There appear
+    to be 5 leaked semaphore objects" onto the user's terminal: noise about a clean-up that
+    worked. The tracker is started with that warning filtered (`-W`, which it inherits).
     """
     from multiprocessing import resource_tracker
 
     try:
-        if sys.stderr is not None and sys.stderr.fileno() >= 0:
-            return
+        ok = sys.stderr is not None and sys.stderr.fileno() >= 0
     except (AttributeError, OSError, ValueError):
-        pass
+        ok = False
     real = sys.__stderr__
     try:
         real_ok = real is not None and real.fileno() >= 0
     except (AttributeError, OSError, ValueError):
         real_ok = False
-    saved = sys.stderr
-    devnull = None if real_ok else open(os.devnull, "w")  # noqa: SIM115
+    saved, saved_opts = sys.stderr, list(sys.warnoptions)
+    devnull = None if ok or real_ok else open(os.devnull, "w")  # noqa: SIM115
     try:
-        sys.stderr = real if real_ok else devnull
-        resource_tracker.ensure_running()
+        if not ok:
+            sys.stderr = real if real_ok else devnull
+        sys.warnoptions.append("ignore:resource_tracker:UserWarning")  # passed on to the child
+        resource_tracker.ensure_running()  # (a no-op once this process has started one)
     finally:
         sys.stderr = saved
+        sys.warnoptions[:] = saved_opts
         if devnull is not None:
             devnull.close()
 

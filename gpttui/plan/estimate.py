@@ -304,7 +304,7 @@ def _data_figures(total: int | None, ds: int | None, n: int, warnings: list[str]
         tpp = total / n
         out["tokens_per_param"] = Figure(tpp, "tokens/param", f"{COMPUTED}: total tokens / N")
         if tpp < CHINCHILLA_TOKENS_PER_PARAM:
-            warnings.append(f"{tpp:.1f} tokens per parameter is under Chinchilla's ~20: the model is "
+            warnings.append(f"{tpp:.3g} tokens per parameter is under Chinchilla's ~20: the model is "
                             "under-trained for its size; train longer or use a smaller model")
     else:
         out["tokens_per_param"] = _none("tokens/param", "needs total tokens")
@@ -334,7 +334,7 @@ def _memory_figures(cfg: Any, params_total: int, mb: int, dtype: str, cuda: bool
     parts = memory_bytes(cfg, params_total, mb, dtype, cuda, compiled, chunked, bool(cfg.eval_only))
     loss_why = chunked_loss_bytes(cfg, mb, dtype)[1] if chunked else (
         f"plain loss (chunked_loss = false): B·T·V × {logit_bytes(dtype, compiled)[1]}")
-    per = f"per GPU, micro-batch {mb} × {cfg.block_size}"
+    per = f"{'per GPU, ' if cuda else ''}micro-batch {mb} × {cfg.block_size}"
     out = {
         "mem_weights": Figure(parts["weights"], "B", f"{COMPUTED}: fp32 master weights, 4 B/param"),
         "mem_grads": Figure(parts["grads"], "B", f"{COMPUTED}: fp32 gradients, 4 B/param" if not cfg.eval_only

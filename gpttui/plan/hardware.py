@@ -241,9 +241,12 @@ def measured_matmul_tflops(device: str, dtype: str) -> float:
     machine and kept (`gpttui.plan.peakstore`): measured per process it moved with the load.
     """
     if device == "cpu":
-        import torch
+        from gpttui.plan.peakstore import kept_or_measure, machine_key, stored_cpu_peak
 
-        from gpttui.plan.peakstore import kept_or_measure, machine_key
+        kept = stored_cpu_peak(dtype)  # kept on this machine: no torch import, no wait
+        if kept is not None:
+            return kept
+        import torch
 
         key = machine_key(device, dtype, torch.get_num_threads())
         return kept_or_measure(key, lambda: _matmul_tflops(device, dtype))

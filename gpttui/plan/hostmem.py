@@ -54,6 +54,23 @@ def cpu_model() -> str:
     return ""
 
 
+@lru_cache(maxsize=1)
+def physical_cores() -> int | None:
+    """Physical cores (distinct package/core ids in /proc/cpuinfo), None where unknown."""
+    cores, package = set(), "0"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "physical id":
+                    package = value.strip()
+                elif key.strip() == "core id":
+                    cores.add((package, value.strip()))
+    except OSError:
+        return None
+    return len(cores) or None
+
+
 def freeze_heap() -> None:
     """Move every object alive now out of the garbage collector's reach (`gc.freeze`).
 

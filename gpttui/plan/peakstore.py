@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 from gpttui.fsutil import atomic_write_text
 from gpttui.paths import data_dir
-from gpttui.plan.hostmem import cpu_model
+from gpttui.plan.hostmem import cpu_model, physical_cores
 
 FILE = "peaks.json"
 
@@ -26,10 +27,31 @@ FILE = "peaks.json"
 def machine_key(device: str, dtype: str, threads: int | None = None) -> str:
     """What a measurement is valid for: this CPU model, thread count and dtype."""
     cpu = cpu_model() or platform.processor() or platform.machine()
-    n = threads if threads is not None else (os.cpu_count() or 0)
+    n = threads if threads is not None else torch_threads()
     return f"{device}|{dtype}|{cpu}|{n} threads"
 
 
+def torch_threads() -> int:
+    """torch's intra-op thread count, without importing torch: torch's own count once it is
+    loaded; else OMP_NUM_THREADS / MKL_NUM_THREADS as torch reads them; else the physical
+    cores (torch's default). A wrong guess only costs a measurement (the key misses)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "get_num_threads"):
+        return int(torch.get_num_threads())
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        try:
+            n = int(os.environ.get(var, ""))
+        except ValueError:
+            continue
+        if n > 0:
+            return n
+    return physical_cores() or os.cpu_count() or 1
+
+
+def stored_cpu_peak(dtype: str) -> float | None:
+    """This machine's kept CPU matmul peak in `dtype` (TFLOPS), or None: a file read, no torch."""
+    entry = stored(machine_key("cpu", dtype))
+    return float(entry["tflops"]) if entry is not None else None
 
 
 def _load() -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from dataclasses import replace
 from typing import Any
 
 from gpttui import presets as P
@@ -48,8 +49,9 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
 )
 
 
-def render_estimate(est: E.Estimate, title: str) -> Any:
-    """A rich Table: one grouped section per part, value and basis on every row."""
+def render_estimate(est: E.Estimate, title: str, cpu: bool = False) -> Any:
+    """A rich Table: one grouped section per part, value and basis on every row (`cpu`:
+    a CPU target, where "per GPU" would be wrong)."""
     from rich.table import Table
 
     table = Table(title=title, title_justify="left", show_lines=False, expand=False)
@@ -57,8 +59,9 @@ def render_estimate(est: E.Estimate, title: str) -> Any:
     table.add_column("value", justify="right", no_wrap=True)
     table.add_column("basis", style="dim")
     for section, rows in SECTIONS:
-        table.add_row(f"[cyan]{section}[/]", "", "", end_section=False)
+        table.add_row(f"[cyan]{section.replace(' per GPU', '') if cpu else section}[/]", "", "", end_section=False)
         for key, label in rows:
+            label = label.replace(" per GPU", "") if cpu else label
             fig = getattr(est, key)
             table.add_row(f"  {label}", figure(fig), fig.basis)
         table.add_section()
@@ -78,6 +81,9 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     preset = P.get(args.estimate)
     cfg = preset.config(getattr(args, "overrides", None) or ())
     est, target = build_estimate(cfg, getattr(args, "gpu", None))
+    inherited = P.inherited_batching_warning(preset.keys, cfg, est.time_s.value)
+    if inherited:
+        est = replace(est, warnings=(inherited, *est.warnings))
     if getattr(args, "json", False):
         out = {"preset": preset.name, "source": preset.source, "target_source": target.source,
                **est.to_json()}
@@ -86,7 +92,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     console = _console()
     title = (f"{preset.name} ({preset.source}) on {cfg.n_gpus} × {target.name}, "
              f"{est.dtype.value} — {preset.description or 'no description'}")
-    console.print(render_estimate(est, title))
+    console.print(render_estimate(est, title, cpu=target.kind == "cpu"))
     for w in est.warnings:
         console.print(f"[yellow]warning:[/] {w}")
     return 0

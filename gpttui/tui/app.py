@@ -114,8 +114,13 @@ class GptTuiApp(App):
         self._check_size(event.size)
 
     def _check_size(self, size: Any = None) -> None:
-        """Cover the current screen with a notice while the terminal is below MIN_SIZE."""
-        TooSmallNote.cover(self.screen, self.screen_stack, tuple(size or self.size), MIN_SIZE)
+        """Cover the current screen with a notice while the terminal is below MIN_SIZE; a
+        dialog or Help opened meanwhile (q, ?) shows above it rather than under it."""
+        from textual.screen import ModalScreen
+
+        stack = self.screen_stack
+        target = next((s for s in reversed(stack) if not isinstance(s, ModalScreen)), self.screen)
+        TooSmallNote.cover(target, stack, tuple(size or self.size), MIN_SIZE)
 
     def push_screen(self, screen: Any, *args: Any, **kwargs: Any) -> Any:
         """Push, then re-check the size so the too-small notice covers the new screen."""
@@ -129,10 +134,12 @@ class GptTuiApp(App):
         return result
 
     # -- navigation ------------------------------------------------------------------------
-    def open_editor(self, preset: str, cfg: TrainConfig, new: bool = False, user: bool = False) -> None:
+    def open_editor(self, preset: str, cfg: TrainConfig, new: bool = False, user: bool = False,
+                    own: frozenset[str] | None = None) -> None:
+        """`own`: the keys the preset sets (the editor marks the others inherited)."""
         from gpttui.tui.screens.editor import EditorScreen
 
-        self.push_screen(EditorScreen(preset, cfg, new=new, user=user))
+        self.push_screen(EditorScreen(preset, cfg, new=new, user=user, own=own))
 
     def open_training(self) -> None:
         if self.live is None:
@@ -189,10 +196,14 @@ class GptTuiApp(App):
         return self.session is not None and self.live is not None and (
             self.live.active or self.session.is_alive())
 
-    def start_training(self, cfg: TrainConfig, preset: str) -> None:
-        """Start `cfg` in this process and show the training screen."""
+    def start_training(self, cfg: TrainConfig, preset: str, leave: Any = None) -> None:
+        """Start `cfg` in this process and show the training screen. `leave`: the screen
+        that started it (the editor), taken off the stack so that Esc from Training goes
+        back to Home, not to a form whose keys differ (a typed `u` landed in a field)."""
         if self._refuse_second():
             return
+        if leave is not None and self.screen is leave:
+            self.pop_screen()
         self.drain_events()  # a previous run's last events belong to its LiveRun
         self.live = LiveRun(run_id="(starting)")
         self.session = self.services.new_session(cfg, preset, self._listener)
@@ -316,10 +327,26 @@ class GptTuiApp(App):
     def action_request_quit(self) -> None:
         ask_quit(self)
 
+    def action_help_quit(self) -> None:
+        """ctrl+c (outside a text field, where it copies): the quit path, as q is."""
+        self.action_request_quit()
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        """Textual's (less its "Quit": gpttui's asks while a run trains), what this screen's
+        keys do by name, then gpttui's screens and run controls (a title once)."""
+        from gpttui.tui.screens.help import screen_commands
+
+        shown: set[str] = set()
+        for command in (*super().get_system_commands(screen), *screen_commands(screen), *self._commands()):
+            if command.title not in shown and command.title != "Quit":
+                shown.add(command.title)
+                yield command
+
+    def _commands(self) -> Iterable[SystemCommand]:
         yield SystemCommand("Home", "Presets and recent runs", self._go_home)
         yield SystemCommand("Runs", "Every run: open, compare, resume, delete", self.open_runs)
+        yield SystemCommand("Compare runs", "on Runs: mark with Space, then c", self._runs_for("compare"))
+        yield SystemCommand("Resume a run", "on Runs: pick a stopped run, then r", self._runs_for("resume"))
         yield SystemCommand("Datasets", "Prepared datasets: prepare a new one, delete", self.open_datasets)
         yield SystemCommand("Training", "The run training in this window", self.open_training)
         yield SystemCommand("Sample", "Generate text from a run's checkpoint", lambda: self.open_sampling(None))
@@ -347,6 +374,16 @@ class GptTuiApp(App):
             return
         self.peaks.forget()
         self.post_message(Notice(f"CPU matmul peak: {value:.3g} TFLOPS, kept for this machine", "information"))
+
+    def _runs_for(self, what: str) -> Any:
+        def go() -> None:
+            from gpttui.tui.screens.runs import RunsScreen
+
+            if not isinstance(self.screen, RunsScreen):
+                self.open_runs()
+            hint = "mark runs with Space, then c" if what == "compare" else "pick a stopped run, then r"
+            self.notify(f"Runs: {hint}")
+        return go
 
     def _go_home(self) -> None:
         while len(self.screen_stack) > 2:

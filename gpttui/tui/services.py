@@ -117,6 +117,12 @@ def _estimate(cfg: TrainConfig, device: Any, peaks: PeakCache | None = None, run
 
     def measured(key: Any) -> tuple[float | None, str]:
         known = peaks.known(key) if peaks is not None else None
+        if known is None and key[0] == "cpu":  # this machine's kept peak: a file read, no torch
+            from gpttui.plan.hardware import measured_basis
+            from gpttui.plan.peakstore import stored_cpu_peak
+
+            kept = stored_cpu_peak(key[1])
+            known = (kept, measured_basis("cpu", key[1], kept)) if kept is not None else None
         return known if known is not None else (None, MEASURING)
 
     return estimate_for(cfg, resolve_target(cfg, device, measured=measured), runs)

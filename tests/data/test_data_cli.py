@@ -86,3 +86,20 @@ def test_killed_prepare_leaves_nothing_ready_then_prepares_again(tmp_path, finew
     assert new.ready and new.train_tokens > 10 * old.train_tokens
     assert not tmp.exists() and [p.name for p in root.iterdir()] == ["crash"]
     assert get_dataset("crash") == new
+
+
+def test_a_killed_prepare_leaves_no_resource_tracker_noise(tmp_path):
+    """#22: after kill -9 mid-prepare the tracker printed "leaked semaphore objects"."""
+    import subprocess
+    import sys
+
+    code = ("import os, multiprocessing as mp\n"
+            "from gpttui.data.tokenize import _ensure_resource_tracker\n"
+            "_ensure_resource_tracker()\n"
+            "locks = [mp.get_context('spawn').Lock() for _ in range(3)]\n"
+            "os.kill(os.getpid(), 9)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       cwd=tmp_path, env={**__import__("os").environ,
+                                          "PYTHONPATH": str(__import__("pathlib").Path(__file__).resolve().parents[2])})
+    assert r.returncode == -9
+    assert "leaked" not in r.stderr and "resource_tracker" not in r.stderr, r.stderr

@@ -85,7 +85,7 @@ async def test_datasets_lists_prepares_with_progress_and_deletes(isolated_dirs) 
         await wait_for(pilot, lambda: "ETA" in text_of(screen.query_one("#ds-progress", Static)),
                        what="the prepare's progress")
         progress = text_of(screen.query_one("#ds-progress", Static))
-        assert "preparing web: tokenizing 12.3 MB / 45.0 MB (27 %) · 1.2M tokens · 3,400 docs" in progress
+        assert "preparing web: tokenizing 11.7 MiB / 42.9 MiB (27 %) · 1.2M tokens · 3,400 docs" in progress
         assert "ETA 9.0s" in progress
         prep.release.set()
         await settle(pilot, 0.2)

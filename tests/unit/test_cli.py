@@ -96,3 +96,40 @@ def test_presets_json_lists_user_and_builtin(tmp_path):
     assert "'dropout'" in rows["broken"]["error"]
     r = run("-m", "gpttui", "presets", env_extra={"GPTTUI_CONFIG_DIR": str(conf)})
     assert r.returncode == 0 and "seed-002-main" in r.stdout and "63.52 M" in r.stdout
+
+
+def test_cpu_estimate_reads_the_kept_peak_without_torch(isolated_dirs):
+    """#22: with this machine's CPU peak kept, `--estimate demo` (a CPU preset) imports no
+    torch and uses the kept figure (it imported torch only to key the store by its threads)."""
+    data, _ = isolated_dirs
+    code = (
+        "import sys, json, contextlib, io\n"
+        "from gpttui.plan import peakstore\n"
+        "peakstore.keep(peakstore.machine_key('cpu', 'float32'), 0.0123)\n"
+        "from gpttui.cli import main as cli\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        "    assert cli.main(['--estimate', 'demo', '--json']) == 0\n"
+        "print('TORCH', 'torch' in sys.modules)\n"
+        "print('PEAK', json.loads(out.getvalue())['peak_tflops']['value'])\n"
+    )
+    r = run("-c", code, env_extra={"GPTTUI_DATA_DIR": str(data)})
+    assert r.returncode == 0, r.stderr
+    assert "TORCH False" in r.stdout and "PEAK 0.0123" in r.stdout
+
+
+def test_cpu_estimate_table_says_cpu_words_and_units(isolated_dirs):
+    """#22: on a CPU no "per GPU", a throughput with its unit, and the warning's tokens per
+    parameter as the table prints it (0.045, not 0.0)."""
+    data, _ = isolated_dirs
+    code = (
+        "from gpttui.plan import peakstore\n"
+        "peakstore.keep(peakstore.machine_key('cpu', 'float32'), 0.25)\n"
+        "from gpttui.cli import main as cli\n"
+        "raise SystemExit(cli.main(['--estimate', 'demo']))\n"
+    )
+    r = run("-c", code, env_extra={"GPTTUI_DATA_DIR": str(data), "COLUMNS": "200"})
+    assert r.returncode == 0, r.stderr
+    assert "per GPU" not in r.stdout and "Memory " in r.stdout
+    assert "tokens/s │" in r.stdout.replace("  ", " ") or " tokens/s " in r.stdout
+    assert "0.045 tokens/param" in r.stdout and "0.045 tokens per parameter" in r.stdout

@@ -103,7 +103,8 @@ def test_overrides_apply_after_preset_and_validate_together():
     cfg = C.build({**BASE, "learning_rate": 1e-3}, ["learning_rate=2e-3", "max_iters=50", "lr_decay_iters=50"])
     assert (cfg.learning_rate, cfg.max_iters) == (2e-3, 50)
     msg = err({}, ["max_iters=5"])  # warmup 10 > 5 only after the override
-    assert "+ --set" in msg and "'warmup_iters'" in msg
+    assert "--set max_iters=5 is shorter than the preset's warmup_iters = 10" in msg  # (#22)
+    assert "add --set warmup_iters=0" in msg
 
 
 NANOGPT_CONFIG = '''\
@@ -285,3 +286,26 @@ def test_replace_revalidates():
     assert cfg.replace(n_layer=2).n_layer == 2
     with pytest.raises(ConfigError, match="dropout"):
         cfg.replace(dropout=2.0)
+
+
+def test_short_max_iters_names_the_inherited_warmup_and_the_exact_fix(tmp_path):
+    """#22: nanoGPT's configs keep train.py's warmup_iters = 2000; `--set max_iters=2` says
+    so and gives the --set that works."""
+    import pytest
+
+    from gpttui import config as C
+    from gpttui.errors import ConfigError
+
+    cfg_file = tmp_path / "train_tiny.py"
+    cfg_file.write_text("n_layer = 2\nn_head = 2\nn_embd = 64\nbatch_size = 2\nblock_size = 32\n")
+    values = C.load_file(cfg_file)
+    with pytest.raises(ConfigError) as e:
+        C.build(values, ["max_iters=40"])
+    msg = f"{e.value} {e.value.hint}"
+    assert "warmup_iters, nanoGPT's default the preset keeps, = 2000" in msg
+    assert "--set warmup_iters=2" in msg
+    cfg = C.build(values, ["max_iters=40", "warmup_iters=2"])  # the fix works as printed
+    assert cfg.max_iters == 40 and cfg.warmup_iters == 2
+    assert C.origin("warmup_iters", set(values)) == "nanoGPT's default"
+    assert C.origin("dataset", set(values)) == "gpttui's default"
+    assert C.origin("n_layer", set(values)) == "preset"

@@ -22,7 +22,7 @@ def test_counts() -> None:
 
 def test_bytes() -> None:
     assert fmt.gib(12 * 2**30) == "12.0 GiB" and fmt.gib(None) == "–" and fmt.gib(3 * 2**29, unit="", none="-") == "1.5"
-    assert [fmt.bytes_decimal(v) for v in (512, 1234.5, 12.3e6, 1e9)] == ["512 B", "1.2 kB", "12.3 MB", "1.0 GB"]
+    assert [fmt.bytes_binary(v) for v in (512, 1234.5, 12.3e6, 2**30)] == ["0.5 KiB", "1.2 KiB", "11.7 MiB", "1.0 GiB"]
     assert [fmt.bytes_binary(v) for v in (512, 5 * 2**20, 3 * 2**30)] == ["0.5 KiB", "5.0 MiB", "3.0 GiB"]
 
 

@@ -176,3 +176,22 @@ def test_cpu_peak_is_measured_once_per_machine_and_kept(monkeypatch):
     (key,) = peakstore._load()
     assert key.startswith("cpu|float32|") and key.endswith("threads")
     H.measured_matmul_tflops.cache_clear()
+
+
+def test_torch_threads_guess_matches_torch(monkeypatch):
+    """The kept peak's key is found without torch: the guess is torch's own count."""
+    import subprocess
+    import sys
+
+    from gpttui.plan import peakstore
+
+    code = "import torch; print(torch.get_num_threads())"
+    for env in ({}, {"OMP_NUM_THREADS": "1"}):
+        real = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env={**__import__("os").environ, **env}, timeout=120).stdout.strip()
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        monkeypatch.delitem(sys.modules, "torch", raising=False)
+        assert str(peakstore.torch_threads()) == real

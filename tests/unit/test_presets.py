@@ -126,3 +126,19 @@ def test_a_folder_named_like_a_preset_is_flagged_never_a_crash(capsys):
     assert "demo" in out and "is a folder" in out
     assert main(["--estimate", "x"]) == 2
     assert "is a folder, not a preset file" in capsys.readouterr().err
+
+
+def test_a_small_preset_inheriting_gradient_accumulation_is_warned():
+    """#22: a preset sized by hand that leaves out gradient_accumulation_steps runs nanoGPT's
+    40 micro-batches per iteration (10,240 tokens here, not 256): the estimate says so."""
+    from gpttui import config as C
+    from gpttui.presets import inherited_batching_warning
+
+    values = {"n_layer": 2, "n_head": 2, "n_embd": 64, "batch_size": 4, "block_size": 64,
+              "max_iters": 50, "warmup_iters": 5, "lr_decay_iters": 50}
+    cfg = C.build(values)
+    w = inherited_batching_warning(set(values), cfg, time_s=100.0)
+    assert w is not None and "40 micro-batches (10,240 tokens), ~2 s each" in w
+    assert "gradient_accumulation_steps = 1" in w
+    assert inherited_batching_warning(set(values) | {"gradient_accumulation_steps"}, cfg) is None
+    assert inherited_batching_warning(set(), C.build({})) is None  # nanoGPT's own GPT-2 setup

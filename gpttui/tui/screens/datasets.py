@@ -30,10 +30,11 @@ from gpttui.tui.widgets.footer import StableFooter
 
 
 def progress_text(p: E.PrepareProgress) -> str:
-    """`tokenizing 12.3 MB / 45.0 MB (27 %) · 1.2M tokens · 3,400 docs · 350k tok/s · ETA 9s`."""
+    """`tokenizing 11.7 MiB / 42.9 MiB (27 %) · 1.2M tokens · 3,400 docs · 350k tok/s · ETA 9s`."""
     parts = [p.stage]
     if p.bytes_total:
-        parts[0] += f" {p.bytes_done / 1e6:,.1f} MB / {p.bytes_total / 1e6:,.1f} MB ({100 * p.bytes_done / p.bytes_total:.0f} %)"
+        parts[0] += (f" {fmt.bytes_binary(p.bytes_done)} / {fmt.bytes_binary(p.bytes_total)} "
+                     f"({100 * p.bytes_done / p.bytes_total:.0f} %)")
     parts += [f"{fmt.si(p.tokens)} tokens", f"{p.documents:,} docs"]
     if p.tokens_per_s:
         parts.append(f"{fmt.si(p.tokens_per_s)} tok/s")

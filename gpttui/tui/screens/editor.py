@@ -9,6 +9,8 @@ I/O: never on the event loop); starting the run uses that shaped config too.
 
 from __future__ import annotations
 
+import threading
+from dataclasses import replace
 from typing import Any
 
 from textual import on, work
@@ -22,6 +24,7 @@ from textual.worker import get_current_worker
 from gpttui import config as C
 from gpttui import fmt
 from gpttui.errors import ConfigError, GpttuiError
+from gpttui.presets import inherited_batching_warning
 from gpttui.tui.failures import ReportsWorkerFailures
 from gpttui.tui.messages import DatasetsListed, EstimateReady, PresetSaved, ReadyToStart
 from gpttui.tui.peaks import waits_for_peak
@@ -76,15 +79,20 @@ class EditorScreen(ReportsWorkerFailures, Screen):
         Binding("ctrl+t", "pilot", "Pilot", show=False),
     ]
 
-    def __init__(self, preset: str, cfg: C.TrainConfig, new: bool = False, user: bool = False) -> None:
+    def __init__(self, preset: str, cfg: C.TrainConfig, new: bool = False, user: bool = False,
+                 own: frozenset[str] | None = None) -> None:
         super().__init__()
         self.preset, self.base, self.new = preset, cfg, new
+        self.own = own  # keys the preset sets; None: unknown (no origins shown)
         self.values: dict[str, Any] = C.to_dict(cfg)
         self.bad: dict[str, str] = {}
         self.cfg: C.TrainConfig | None = cfg
         self.save_name = preset if user and not new else f"{preset}-custom"
         self.saved_values = dict(self.values)  # what Esc compares with (unsaved changes ask)
         self.datasets: list[Any] = []
+        self._estimate_lock = threading.Lock()  # guards _wanted/_estimating (UI thread + worker)
+        self._wanted: C.TrainConfig | None = None
+        self._estimating = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -120,13 +128,17 @@ class EditorScreen(ReportsWorkerFailures, Screen):
                 else:  # long free text keeps its start in view when focused (no select-all to the end)
                     yield Input(as_text(self.values[name]), id=f"f-{name}", classes="field-input",
                                 select_on_focus=not wide)
-            yield Static(help_, id=f"h-{name}", classes="field-help")
+            yield Static(self._help(name), id=f"h-{name}", classes="field-help")
 
     def on_mount(self) -> None:
         self.sub_title = f"{'new preset from' if self.new else 'editing'} {self.preset}"
         self.query_one("#f-n_layer" if self.new else "#f-description", Input).focus()
         for name in WIDE_FIELDS:  # long free text: show its start, not its end
             self.query_one(f"#f-{name}", Input).cursor_position = 0
+        for name in C.FIELDS:
+            field = self.query_one_optional(f"#f-{name}") if self._inherited(name) else None
+            if field is not None:  # (cached id lookup: a DOM-wide query per field costs seconds)
+                field.add_class("inherited")
         self.request_estimate()
         self._list_datasets()
 
@@ -144,6 +156,7 @@ class EditorScreen(ReportsWorkerFailures, Screen):
         with sel.prevent(Select.Changed):
             sel.set_options(dataset_options(self.datasets, current, str(self.values["data_source"])))
             sel.value = current
+            sel.mutate_reactive(Select.value)  # the same value keeps its old label unless told
 
     @on(Select.Changed, "#f-dataset")
     def _dataset_picked(self, event: Select.Changed) -> None:
@@ -222,34 +235,87 @@ class EditorScreen(ReportsWorkerFailures, Screen):
             self._show_field(key, message)
         self.query_one(EstimatePanel).show_message("Fix the invalid value to see the estimate.", error=True)
 
+    def _inherited(self, name: str) -> bool:
+        """Whether `name` still holds a default the preset does not set (unedited)."""
+        return (self.own is not None and name not in self.own and name != "description"
+                and self.values.get(name) == getattr(self.base, name))
+
+    def _help(self, name: str) -> str:
+        """The field's help, with where its value comes from (the preset, nanoGPT's default,
+        gpttui's default, or edited here)."""
+        help_ = C.FIELDS[name].metadata["help"]
+        if self.own is None or name == "description":
+            return help_
+        if self.values.get(name) != getattr(self.base, name):
+            return f"{help_} · edited"
+        if name in self.own:
+            return f"{help_} · set by the preset"
+        return f"{help_} · inherited: {C.origin(name, self.own)}"
+
     def _show_field(self, name: str, error: str | None) -> None:
         help_ = self.query_one(f"#h-{name}", Static)
         inp = self.query_one(f"#f-{name}")
-        help_.update(error or C.FIELDS[name].metadata["help"])
+        help_.update(error or self._help(name))
         help_.set_class(bool(error), "error")
         inp.set_class(bool(error), "invalid")
+        inp.set_class(not error and self._inherited(name), "inherited")
 
     def request_estimate(self) -> None:
-        if self.cfg is not None:
-            self._estimate(self.cfg)
+        """Estimate the current config, after the keys: one worker at a time. Keys typed
+        while it runs only replace the config it will estimate next, so a slow estimate
+        (a loaded machine, a peak being measured) never queues work behind the typing."""
+        if self.cfg is None:
+            return
+        with self._estimate_lock:
+            self._wanted = self.cfg
+            if self._estimating:
+                return
+            self._estimating = True
+        self._estimate()
 
-    @work(thread=True, exclusive=True, group="estimate", exit_on_error=False)
-    def _estimate(self, cfg: C.TrainConfig) -> None:
-        """Estimate now; if the device's peak must be measured (CPU), measure it here and
-        estimate again. A superseded worker (the user typed on) posts nothing."""
-        worker = get_current_worker()
+    @work(thread=True, group="estimate", exit_on_error=False)
+    def _estimate(self) -> None:
+        """Estimate the latest wanted config until none newer is waiting; if the device's
+        peak must be measured (CPU), measure it here and estimate again. A result the user
+        has typed past is not posted."""
+        while True:
+            cfg = self._wanted
+            try:
+                self._estimate_one(cfg)
+            except BaseException:  # reaches the failure handler; a later key starts anew
+                with self._estimate_lock:
+                    self._estimating = False
+                raise
+            with self._estimate_lock:
+                if self._wanted is cfg or get_current_worker().is_cancelled:
+                    self._estimating = False
+                    return
+
+    def _estimate_one(self, wanted: C.TrainConfig) -> None:
+        def current() -> bool:
+            return self._wanted is wanted and not get_current_worker().is_cancelled
+
         try:
-            cfg = shaped(cfg)
-            est = self.app.estimate(cfg)
-            if not worker.is_cancelled:
+            cfg = shaped(wanted)
+            est = self._with_preset_warning(self.app.estimate(cfg), cfg)
+            if current():
                 self.post_message(EstimateReady(est, cfg=cfg))
-            if waits_for_peak(est):
-                est = self.app.estimate(cfg, measure=True)
-                if not worker.is_cancelled:
+            if waits_for_peak(est) and current():
+                est = self._with_preset_warning(self.app.estimate(cfg, measure=True), cfg)
+                if current():
                     self.post_message(EstimateReady(est, cfg=cfg))
         except GpttuiError as e:
-            if not worker.is_cancelled:
+            if current():
                 self.post_message(EstimateReady(None, str(e), getattr(e, "key", None)))
+
+    def _with_preset_warning(self, est: Any, cfg: C.TrainConfig) -> Any:
+        """`est` with a warning when the preset inherits nanoGPT's 40 micro-batches per
+        iteration while sizing its own model (see `presets.inherited_batching_warning`)."""
+        if self.own is None or est is None:
+            return est
+        edited = {k for k, v in self.values.items() if v != getattr(self.base, k)}
+        w = inherited_batching_warning(self.own | edited, cfg, est.time_s.value)
+        return replace(est, warnings=(w, *est.warnings)) if w else est
 
     def on_estimate_ready(self, msg: EstimateReady) -> None:
         panel = self.query_one(EstimatePanel)
@@ -303,7 +369,7 @@ class EditorScreen(ReportsWorkerFailures, Screen):
         if cfg is not None and wants_weights(cfg.init_from):
             self._shape_to_start(cfg)  # reads the weights' shape: off the event loop
         elif cfg is not None:
-            self.app.start_training(cfg, self.preset)
+            self.app.start_training(cfg, self.preset, leave=self)
 
     @work(thread=True, exclusive=True, group="editor-start", exit_on_error=False)
     def _shape_to_start(self, cfg: C.TrainConfig) -> None:
@@ -318,7 +384,7 @@ class EditorScreen(ReportsWorkerFailures, Screen):
             self._invalid(msg.error, msg.key)
             self.notify(msg.error, severity="error")
         else:
-            self.app.start_training(msg.cfg, self.preset)
+            self.app.start_training(msg.cfg, self.preset, leave=self)
 
     def action_pilot(self) -> None:
         """The Pilot screen for the values as edited (saved or not)."""

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from functools import partial
+from typing import Any
+
 from rich.table import Table
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
@@ -23,6 +27,17 @@ def _screens() -> list[tuple[str, type]]:
             ("Datasets", DatasetsScreen)]
 
 
+_NAMED = {"escape": "Esc", "enter": "Enter", "space": "Space", "tab": "Tab"}
+
+
+def typed_key(keys: str) -> str:
+    """Binding keys as a user types them: 'question_mark' -> '?', 'slash' -> '/',
+    'escape,q' -> 'Esc / q'."""
+    from textual.keys import format_key
+
+    return " / ".join(_NAMED.get(k.strip(), format_key(k.strip())) for k in keys.split(","))
+
+
 def help_table() -> Table:
     """A table of screen, key and what it does."""
     table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
@@ -36,10 +51,23 @@ def help_table() -> Table:
         first = True
         for b in cls.BINDINGS:
             if isinstance(b, Binding):
-                table.add_row(title if first else "", b.key_display or b.key.replace("slash", "/"),
+                table.add_row(title if first else "", b.key_display or typed_key(b.key),
                               b.description or b.action)
                 first = False
     return table
+
+
+def screen_commands(screen: Any) -> Iterable[SystemCommand]:
+    """The palette's entries for what `screen`'s own keys do (Run, Edit, Compare, …), by name."""
+    seen = set()
+    for b in getattr(screen, "BINDINGS", ()):
+        if not isinstance(b, Binding) or not b.description or b.action in seen:
+            continue
+        if b.action in ("back", "app.help", "app.request_quit", "dismiss"):
+            continue
+        seen.add(b.action)
+        yield SystemCommand(b.description, f"{typed_key(b.key)} on this screen",
+                            partial(screen.run_action, b.action))
 
 
 class HelpScreen(ModalScreen[None]):

@@ -40,6 +40,7 @@ class PresetRow:
     cfg: Any = None
     est: Any = None
     error: str = ""
+    keys: frozenset[str] = frozenset()  # the keys the preset sets (the rest are inherited)
 
 
 
@@ -74,6 +75,7 @@ class HomeScreen(ReportsWorkerFailures, Screen):
         yield Input(placeholder="filter presets (Enter to keep, Esc to clear)", id="filter")
         with Vertical(id="home-body"):
             yield DataTable(id="presets", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="preset-detail")  # the selected preset's description in full
             yield Static("Recent runs", id="runs-title", classes="section")
             yield DataTable(id="recent", cursor_type="row")
         yield StableFooter(compact=True)
@@ -110,7 +112,8 @@ class HomeScreen(ReportsWorkerFailures, Screen):
         except GpttuiError as e:
             presets, error = [], str(e)
         for p in presets:
-            row = PresetRow(p.name, p.source, p.description)
+            row = PresetRow(p.name, p.source, p.description,
+                            keys=frozenset(k for k, _ in getattr(p, "values", ())))
             try:
                 row.cfg = p.config()
             except GpttuiError as e:
@@ -187,6 +190,17 @@ class HomeScreen(ReportsWorkerFailures, Screen):
                       fmt.duration(e.time_s.value), fit_label(e), row.description, key=row.name)
         if keep is not None and keep in t.rows:
             t.move_cursor(row=t.get_row_index(keep))
+        self._show_detail()
+
+    @on(DataTable.RowHighlighted, "#presets")
+    def _highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        """The selected preset's whole description (the table cuts it at 80 columns)."""
+        row = self.selected()
+        text = "" if row is None else f"{row.name}: {row.error or row.description or 'no description'}"
+        self.query_one("#preset-detail", Static).update(Text(text, style="red" if row and row.error else ""))
 
     def selected(self) -> PresetRow | None:
         t = self.query_one("#presets", DataTable)
@@ -236,12 +250,12 @@ class HomeScreen(ReportsWorkerFailures, Screen):
     def action_edit(self) -> None:
         row = self._row_or_warn()
         if row is not None:
-            self.app.open_editor(row.name, row.cfg, new=False, user=row.source == "user")
+            self.app.open_editor(row.name, row.cfg, new=False, user=row.source == "user", own=row.keys)
 
     def action_new(self) -> None:
         row = self._row_or_warn()
         if row is not None:
-            self.app.open_editor(row.name, row.cfg, new=True, user=False)
+            self.app.open_editor(row.name, row.cfg, new=True, user=False, own=row.keys)
 
     def action_run(self) -> None:
         row = self._row_or_warn()

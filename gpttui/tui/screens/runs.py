@@ -254,14 +254,28 @@ def _median(xs: list[float]) -> float | None:
     return statistics.median(xs) if xs else None
 
 
+def short_names(a: str, b: str, width: int = 14) -> tuple[str, str]:
+    """Two run ids as told apart in a legend or a column: the shared leading parts (the
+    date, '20261202-') dropped, each cut at its end to `width` ('…') if still too long."""
+    pa, pb = a.split("-"), b.split("-")
+    k = 0
+    while k < min(len(pa), len(pb)) - 1 and pa[k] == pb[k]:
+        k += 1
+    out = []
+    for parts in (pa, pb):
+        name = "-".join(parts[k:]) or "-".join(parts)
+        out.append(name if len(name) <= width else name[: width - 1] + "…")
+    return out[0], out[1]
+
+
 def compare_table(a: str, ea: list[E.Event], b: str, eb: list[E.Event], rows: int = 6,
                   hellaswag: dict[str, str] | None = None) -> Table:
     """Side by side: step time, tokens/s, MFU (medians of measured steps), best val, and
     the val loss at the eval iterations both runs reached."""
     t = Table(box=None, header_style="bold", pad_edge=False)
-    t.add_column("")
-    t.add_column(a[:24], justify="right")
-    t.add_column(b[:24], justify="right")
+    t.add_column("", no_wrap=True)
+    for name in short_names(a, b):  # figures never wrap; a long name is cut with "…"
+        t.add_column(name, justify="right", no_wrap=True, overflow="ellipsis")
 
     def steps(ev: list[E.Event]) -> list[E.StepMetrics]:
         return [e for e in ev if isinstance(e, E.StepMetrics) and not e.compiling]
@@ -360,9 +374,9 @@ class CompareScreen(ReportsWorkerFailures, Screen):
             self.query_one("#compare-table", Static).update(msg.error)
             return
         series = []
-        for rid in (self.a, self.b):
+        for rid, name in zip((self.a, self.b), short_names(self.a, self.b), strict=True):
             evs = [e for e in msg.data[rid] if isinstance(e, E.EvalResult)]
-            series.append(Series(rid[-18:], tuple(float(e.tokens_seen) for e in evs), tuple(e.val_loss for e in evs)))
+            series.append(Series(name, tuple(float(e.tokens_seen) for e in evs), tuple(e.val_loss for e in evs)))
         self.query_one(LineChart).set_series(series)
         self.query_one("#compare-table", Static).update(
             compare_table(self.a, msg.data[self.a], self.b, msg.data[self.b], hellaswag=msg.hellaswag))

@@ -189,7 +189,7 @@ class TrainingScreen(ReferenceOverlay, Screen):
         spark = live.recent_losses()
         if spark != self._spark:
             self._spark = spark
-            self._w["spark"].data = list(spark)  # type: ignore[attr-defined]
+            self._w["spark"].data = list(spark) if len(spark) > 1 else []  # type: ignore[attr-defined]
         self._put("#spark-label", V.spark_label(spark))  # (cached: repainted only when it changes)
         log = self._w["log"]
         assert isinstance(log, RichLog)

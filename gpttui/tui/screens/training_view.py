@@ -51,7 +51,10 @@ def numbers_text(live: LiveRun, now: float) -> str:
     s = live.step
     elapsed = live.elapsed_at(now)
     if s is None:
-        return "waiting for the first step…" + (f"\nelapsed    {fmt.duration(elapsed)}" if elapsed is not None else "")
+        pos = live.position()
+        head = ("waiting for the first step…" if pos is None or not pos[0] else
+                f"training: iter {pos[0]:,} done; loss and speed\nfrom the first logged step (log_interval)")
+        return head + (f"\nelapsed    {fmt.duration(elapsed)}" if elapsed is not None else "")
     best = live.best_val
     eta = live.eta_at(now)
     lines = [f"loss       {s.loss:.4f}" + (f"   best val {best:.4f}" if best is not None else "")]
@@ -133,8 +136,11 @@ def vram_detail(s: E.StepMetrics) -> tuple[float, str] | None:
 
 
 def spark_label(values: tuple[float, ...]) -> str:
-    if len(values) < 2:
+    """The sparkline's label; it agrees with what the line draws (nothing under 2 logs)."""
+    if not values:
         return "train loss (per log): waiting"
+    if len(values) == 1:
+        return f"train loss, 1 log  {values[0]:.3f} (a line from 2 logs)"
     return f"train loss, last {len(values)} logs  {max(values):.3f} → {values[-1]:.3f}"
 
 

@@ -13,6 +13,8 @@ from rich.text import Text
 from textual.events import Resize
 from textual.widgets import Static
 
+from gpttui import fmt
+
 
 @dataclass(frozen=True)
 class Series:
@@ -57,7 +59,18 @@ def render_chart(series: list[Series], width: int, height: int, xlabel: str = ""
         return Text("waiting for data…", style="dim")
     xs = [x for s in series for x in s.xs]
     ys = [y for s in series for y in s.ys]
-    if max(xs) > min(xs) and max(ys) > min(ys):
+    lo, hi = min(xs), max(xs)
+    one = hi == lo
+    if one:  # one point: an axis from 0 to past it (plotext's own ran -1 … 1 around it)
+        lo, hi = min(0.0, lo), lo + max(1.0, abs(lo))
+        fig.ruler("x").lim(lo, hi)
+    ticks = [lo + (hi - lo) * i / 4 for i in range(5)] if width >= 40 and not one else [lo, hi]
+    if hi - lo >= 4:  # whole numbers where the labels are: a tick reads where it stands
+        ticks = sorted({float(round(t)) for t in ticks})
+    fig.ruler("x").ticks(ticks, [fmt.si(t, whole_below_k=True) for t in ticks])  # "26.0k", not "2.6e4"
+    if one:
+        fig.legend(x=hi, y=max(ys), ha="right", va="top", relative=True)
+    elif max(xs) > min(xs) and max(ys) > min(ys):
         # Top right, where a falling loss curve is not: the default (top left) hid its start.
         fig.legend(x=max(xs), y=max(ys), ha="right", va="top", relative=True)
     if xlabel:
