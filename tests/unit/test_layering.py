@@ -79,3 +79,14 @@ def test_contracts_hold_and_a_textual_import_outside_tui_breaks_them(tmp_path):
     assert bad.returncode != 0
     assert "textual only under gpttui.tui BROKEN" in bad.stdout
     assert "gpttui.runs.store -> textual" in bad.stdout
+
+
+def test_the_architecture_doc_names_every_module():
+    doc = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    missing = []
+    for path in sorted((ROOT / "gpttui").rglob("*.py")):
+        if path.name in ("__init__.py", "__main__.py"):
+            continue
+        if f"`{path.stem}" not in doc and f"{path.stem}.py" not in doc and f"`{path.stem}`" not in doc:
+            missing.append(str(path.relative_to(ROOT)))
+    assert missing == []
