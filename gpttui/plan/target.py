@@ -129,6 +129,7 @@ SPEED_NEUTRAL = (
     "embed_lr", "max_iters", "decay_lr", "warmup_iters", "lr_decay_iters", "min_lr", "warmdown_frac",
     "eval_interval", "eval_iters", "eval_fixed", "always_save_checkpoint", "checkpoint_interval_s",
     "tensorboard_log", "sample_tokens", "sample_prompt", "early_stop_patience", "early_stop_min_delta",
+    "early_stop_reference", "hellaswag_every", "hellaswag_examples",  # (the loop's HellaSwag is off the window clock)
     "device", "seed", "gpu", "assumed_mfu", "electricity_price", "currency",
     "out_dir", "init_from", "backend", "wandb_log", "wandb_project", "wandb_run_name",
 )
