@@ -198,3 +198,20 @@ class SamplePiece(Message):
 class SampleDone(Message):
     note: str
     error: bool = False
+
+
+@dataclass(eq=False)
+class PilotChanged(Message):
+    """The pilot's state moved on (`state` is the engine's PilotState, read on the UI thread)."""
+
+    state: Any
+    error: str = ""
+
+
+@dataclass(eq=False)
+class PilotPresetReady(Message):
+    """The preset a pilot starts from, built in a worker (or why it could not be)."""
+
+    name: str
+    cfg: Any = None
+    error: str = ""

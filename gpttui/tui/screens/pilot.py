@@ -16,30 +16,16 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 
 from gpttui import fmt
 from gpttui.errors import GpttuiError
 from gpttui.tui.failures import ReportsWorkerFailures
+from gpttui.tui.messages import PilotChanged, PilotPresetReady
 from gpttui.tui.widgets.chart import LineChart, Series
 
 UPDATE_EVERY_S = 0.3  # the engine calls back on every step; the screen redraws at most this often
-
-
-class PilotChanged(Message):
-    """The pilot's state moved on (`state` is the engine's PilotState, read on the UI thread)."""
-
-    def __init__(self, state: Any, error: str = "") -> None:
-        super().__init__()
-        self.state, self.error = state, error
-
-
-class PilotPresetReady(Message):
-    def __init__(self, name: str, cfg: Any = None, error: str = "") -> None:
-        super().__init__()
-        self.name, self.cfg, self.error = name, cfg, error
 
 
 class PilotScreen(ReportsWorkerFailures, Screen):

@@ -44,7 +44,7 @@ def render_estimate(est: Any, width: int = 36) -> Text:
 
     row("params", fmt.si(est.params_nanogpt.value), f"total {fmt.si(est.params_total.value)}")
     row("tokens/iter", fmt.si(est.tokens_per_iter.value))
-    row("total tok", fmt.si(est.total_tokens.value), f"{fmt.num(est.tokens_per_param.value, '.1f')} tok/param")
+    row("total tok", fmt.si(est.total_tokens.value), f"{fmt.num(est.tokens_per_param.value, '.3g')} tok/param")
     row("epochs", fmt.num(est.epochs.value, ".2f"), "" if est.epochs.value is not None else "not prepared")
     row("FLOPs", fmt.flops(est.total_flops.value))
     total, dev = est.mem_total.value, est.mem_device.value
