@@ -307,5 +307,6 @@ def test_short_max_iters_names_the_inherited_warmup_and_the_exact_fix(tmp_path):
     cfg = C.build(values, ["max_iters=40", "warmup_iters=2"])  # the fix works as printed
     assert cfg.max_iters == 40 and cfg.warmup_iters == 2
     assert C.origin("warmup_iters", set(values)) == "nanoGPT's default"
-    assert C.origin("dataset", set(values)) == "gpttui's default"
+    assert C.origin("device", set(values)) == "gpttui's default"
+    assert values["dataset"] == C.NANOGPT_DATASET  # a .py config without one: nanoGPT's train.py default
     assert C.origin("n_layer", set(values)) == "preset"
