@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from test_snapshots import settle
+from test_snapshots import run_first_preset, settle
 from tui_fakes import NOW, FakeSession, script, services, write_run
 
 from gpttui import events as E
@@ -35,13 +35,7 @@ class TaskSession(FakeSession):
 
 
 def test_training_shows_hellaswag_beside_val_loss(snap_compare) -> None:
-    async def run_before(pilot) -> None:
-        await settle(pilot)
-        await pilot.press("down", "r")
-        await settle(pilot, 0.2)
-        pilot.app.drain_events()
-        pilot.app.screen.refresh_view(chart=True)
-        await settle(pilot)
+    run_before = run_first_preset
 
     app = make_app(services(new_session=lambda cfg, preset, listener: TaskSession(cfg, preset, listener)))
     assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)

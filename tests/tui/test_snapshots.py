@@ -37,6 +37,16 @@ async def settle(pilot, delay: float = 0.05) -> None:
         inp.cursor_blink = False
     await _settle(pilot, delay)
 
+async def run_first_preset(pilot) -> None:
+    """Start Home's first preset and draw the Training screen with every event so far."""
+    await settle(pilot)
+    await pilot.press("down", "r")
+    await settle(pilot, 0.2)
+    pilot.app.drain_events()
+    pilot.app.screen.refresh_view(chart=True)
+    await settle(pilot)
+
+
 
 def test_home_120x40(snap_compare) -> None:
     assert snap_compare(make_app(services()), terminal_size=(120, 40), run_before=settle)
@@ -85,13 +95,7 @@ def test_home_cpu_80x24(snap_compare) -> None:
 
 
 def test_training(snap_compare) -> None:
-    async def run_before(pilot) -> None:
-        await settle(pilot)
-        await pilot.press("down", "r")
-        await settle(pilot, 0.2)
-        pilot.app.drain_events()
-        pilot.app.screen.refresh_view(chart=True)
-        await settle(pilot)
+    run_before = run_first_preset
 
     assert snap_compare(make_app(services()), terminal_size=(120, 40), run_before=run_before)
 
