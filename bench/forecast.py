@@ -140,7 +140,8 @@ def train_all(args: argparse.Namespace) -> list[dict[str, Any]]:
     remapped(cfg)
     every = max(1, args.steps // args.evals)
     tasks = [(shape, recipe, seed, args.steps, every, args.eval_iters)
-             for shape in SHAPES for recipe in RECIPES for seed in range(args.seeds)]
+             for shape in SHAPES for recipe in RECIPES
+             for seed in range(args.first_seed, args.first_seed + args.seeds)]
     print(f"{len(tasks)} runs of {args.steps} steps, an eval every {every} steps, {args.eval_iters} val "
           f"batches per eval (fixed and random); {args.jobs} job(s)", flush=True)
     if args.jobs <= 1:
@@ -180,7 +181,7 @@ def forecast_at(run: dict[str, Any], frac: float, k_prior: float | None = None, 
 
 
 def decay_ratios(runs: list[dict[str, Any]]) -> list[float | None]:
-    """Each run's measured K / (B·S^-β at the decay's start), from its whole curve."""
+    """Each run's measured K / (fitted loss at the decay's start), from its whole curve."""
     from gpttui.plan import forecast as F
 
     return [F.decay_ratio([(i, v) for i, v, _ in r["evals"]], F.Schedule.of(r)) for r in runs]
@@ -197,7 +198,7 @@ def report(runs: list[dict[str, Any]]) -> None:
     from gpttui.plan import forecast as F
 
     ratios = decay_ratios(runs)
-    print("\ndecay ratio K / (B·S^-β at the decay's start), fitted on each whole run: "
+    print("\ndecay ratio K / (fitted loss at the decay's start), fitted on each whole run: "
           + ", ".join(f"{r['label']}: {'n/a' if x is None else f'{x:.3f}'}" for r, x in zip(runs, ratios, strict=True)))
     variants = {"model, decay prior calibrated on the other runs of the recipe": "loo",
                 f"model, shipped K_PRIORS {F.K_PRIORS} (in-sample)": "shipped",
@@ -252,6 +253,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--evals", type=int, default=20, help="evaluations over the run")
     ap.add_argument("--eval-iters", type=int, default=4, help="val batches per evaluation (each kind)")
     ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="seeds first-seed.. (2 or more: runs the shipped K_PRIORS were not calibrated on)")
     ap.add_argument("--jobs", type=int, default=2, help="runs trained at once, in processes of one thread each")
     ap.add_argument("--curves", type=Path, default=Path(tempfile.gettempdir()) / "gpttui-forecast-curves.json")
     ap.add_argument("--report-only", action="store_true", help="report from --curves, train nothing")

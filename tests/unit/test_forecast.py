@@ -17,9 +17,9 @@ WSD = F.Schedule(recipe="modern", max_iters=2000, warmup_iters=20, learning_rate
 def truth(sched: F.Schedule, e=2.0, b=3.0, beta=0.4, k=None):
     """L(t) = E + B·S^-β + K·m on the schedule's own S and m (K: the model's prior for WSD)."""
     s, m = sched.curve(sched.max_iters)
-    if k is None:  # the loss the decay removes: K_PRIOR of what is above E at the decay's start
-        start = int(sched.max_iters * (1 - sched.warmdown_frac))
-        k = F.K_PRIOR * b * s[start] ** -beta
+    if k is None:  # the loss the decay removes: K_PRIOR of the loss at the decay's start,
+        start = int(sched.max_iters * (1 - sched.warmdown_frac))  # K = r·(E + B·S^-β + K·1)
+        k = F.K_PRIOR * (e + b * s[start] ** -beta) / (1 - F.K_PRIOR)
     return lambda i: e + b * max(s[i], 1e-9) ** -beta + k * m[i]
 
 
