@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from gpttui.fmt import duration_compact
-from gpttui.train.pilotreport import progress_line, table_columns, table_rows, weak_note
+from gpttui.train.pilotreport import progress_line, table_columns, table_note, table_rows, weak_note
 
 PROGRESS_EVERY_S = 10.0
 
@@ -78,5 +78,4 @@ def print_table(st: Any) -> None:
         table.add_row(*row)
     console = Console() if sys.stdout.isatty() else Console(width=1000, soft_wrap=True)
     console.print(table)
-    console.print("each rung's losses: the end of each trial's own decay, at equal training seconds; "
-                  "peak mem: CUDA max allocated, else the process's resident memory", markup=False, highlight=False)
+    console.print(table_note(st), markup=False, highlight=False)

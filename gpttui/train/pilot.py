@@ -81,6 +81,7 @@ class PilotState:
     winner: str | None = None
     preset_path: str | None = None
     done: bool = False
+    peak_is_vram: bool = False  # trials' peak_bytes are CUDA max allocated (else process RSS)
 
     @property
     def eta_s(self) -> float | None:
@@ -143,7 +144,10 @@ class Pilot(Calibration):
                     self._min_need(labs) + self._min_need(labs[: sizes[r + 1]]))
                 if last and r + 1 < len(sizes):
                     self._say(f"rung {r + 1} is the last: no time for {len(sizes) - r - 1} more at the speed measured")
-                labels, best = self.run_rung(r, labs, last)
+                finished, top = self.run_rung(r, labs, last)
+                if top is None:  # none of this rung finished (cut at the budget): the last rung's stands
+                    break
+                labels, best = finished, top
                 if last or self.out_of_time:
                     break
             if not self.stopped and best is not None:
@@ -165,14 +169,21 @@ class Pilot(Calibration):
         lr = {"learning_rate", "min_lr", "muon_lr", "embed_lr"}
         return tuple(sorted((k, str(v)) for k, v in C.to_dict(self.configs[label]).items() if k not in lr))
 
-    def _drive(self, trainer: Any) -> Any:
+    def _drive(self, trainer: Any, label: str = "") -> Any:
+        """Run one trial to its end; past the budget (+10 %) it is stopped there (it keeps a
+        checkpoint): a machine that slows mid-trial must not carry the pilot past its budget."""
         self._trainer = trainer
         try:
             if self.stopped:
                 trainer.stop()
             trainer.start()
+            cut = False
             while not trainer.join(0.2):
-                pass
+                if not cut and self._elapsed() > OVER_FRACTION * self.state.budget_s:
+                    cut = self.out_of_time = True
+                    trainer.stop()
+                    self._say(f"{label}: stopped at the budget's end (+10 %): slower than measured "
+                              "(a busier machine?); comparing the trials that finished")
             return trainer.result
         finally:
             self._trainer = None
@@ -286,7 +297,7 @@ class Pilot(Calibration):
         trainer.run_obj.write_status(pilot=f"{st.pilot_id} · {t.label} · rung {t.rung}")
         trainer.add_listener(lambda ev: self._on_event(t, ev))
         self._update()
-        res = self._drive(trainer)
+        res = self._drive(trainer, t.label)
         t.wall_s = time.monotonic() - t0
         if isinstance(res, E.Failed):
             t.state, t.error = E.FAILED, res.reason
@@ -309,6 +320,7 @@ class Pilot(Calibration):
             if not ev.compiling and ev.tokens_per_s > 0:
                 t.tokens_per_s = ev.tokens_per_s if t.tokens_per_s is None else 0.7 * t.tokens_per_s + 0.3 * ev.tokens_per_s
             t.peak_bytes = max(t.peak_bytes or 0, (ev.vram_peak if ev.vram_peak is not None else ev.ram_used) or 0) or None
+            self.state.peak_is_vram = self.state.peak_is_vram or ev.vram_peak is not None
             t.mfu = ev.mfu if ev.mfu is not None else t.mfu
         elif isinstance(ev, E.EvalResult):
             t.val_loss = ev.val_loss

@@ -30,7 +30,8 @@ def table_rows(st: Any) -> list[list[str]]:
         last = trials[max(trials)] if trials else None
         row = [("* " if c.label == st.winner else "  ") + c.label,
                f"{b.batch_size}x{b.accum}" if b else "-",
-               si(last.tokens_per_s if last and last.tokens_per_s else (b.tokens_per_s if b else None)),
+               si(last.tokens_per_s if last and last.tokens_per_s else (b.tokens_per_s if b else None),
+                  whole_below_k=True),
                gib(last.peak_bytes if last else (b.peak_bytes if b else None)),
                f"{last.mfu * 100:.2f}%" if last and last.mfu is not None else "-"]
         for r in range(1, len(st.rung_sizes) + 1):
@@ -45,6 +46,13 @@ def table_columns(st: Any) -> list[str]:
     return ["candidate", "micro x accum", "tok/s", "peak mem", "MFU"] + [
         f"rung {r} val ({n})" for r, n in enumerate(st.rung_sizes, 1)]
 
+
+def table_note(st: Any) -> str:
+    """What the table's figures are (printed under it)."""
+    memory = ("peak mem: CUDA max allocated in that trial" if st.peak_is_vram else
+              "peak mem: this process's resident memory while that trial ran; the trials share the process, "
+              "so a later row also holds memory earlier trials freed and the allocator kept (an upper bound)")
+    return f"each rung's losses: the end of each trial's own decay, at equal training seconds; {memory}"
 
 
 def evidence_header(st: Any) -> str:
@@ -63,7 +71,6 @@ def evidence_header(st: Any) -> str:
         lines.append(short)
     lines.append(f"winner: {st.winner}")
     return "\n".join(lines)
-
 
 
 

@@ -191,3 +191,51 @@ def test_set_changes_every_candidate():
     for c in cands:
         cfg = P.config_for(values, c, "demo")
         assert cfg.dataset == "other-ds" and cfg.eval_iters == 3
+
+
+class SlowTrainer:
+    """A trial that would run forever: it ends only when stopped (then 'stopped')."""
+
+    def __init__(self):
+        self.stopped = False
+        self.result = None
+
+    def start(self):
+        pass
+
+    def stop(self):
+        self.stopped = True
+
+    def join(self, timeout):
+        if self.stopped:
+            from gpttui import events as E
+
+            self.result = E.Finished("r", state=E.STOPPED, iter=7, best_val_loss=None, tokens_seen=0,
+                                     elapsed_s=1.0)
+        return self.stopped
+
+
+def test_a_trial_slower_than_measured_is_stopped_at_the_budgets_end():
+    """A machine that slows mid-trial (another job starts) must not carry the pilot past
+    budget + 10 %: the trial is stopped there and the pilot ends with what finished."""
+    name, values, cands = prepare("demo")
+    p = Pilot(name, values, cands, budget_s=100)
+    clock = iter([50.0, 90.0, 109.0, 111.0] + [200.0] * 10)
+    p._elapsed = lambda: next(clock)
+    trainer = SlowTrainer()
+    res = p._drive(trainer, "modern")
+    assert trainer.stopped and p.out_of_time and res.state == "stopped"
+    assert any("modern: stopped at the budget's end" in line for line in p.state.log)
+
+
+def test_the_table_says_what_its_memory_figure_is():
+    from gpttui.train.pilot import PilotState
+    from gpttui.train.pilotreport import table_note, table_rows
+
+    _, _, cands = prepare("demo")
+    st = PilotState("demo", "p", 60, cands[:1])
+    st.batching[cands[0].label] = P.Batching(8, 1, 799.0, 2**30, None)
+    assert table_rows(st)[0][2] == "799"  # not "799.0" beside "1.3k"
+    assert "resident memory" in table_note(st) and "upper bound" in table_note(st)
+    st.peak_is_vram = True
+    assert "CUDA max allocated in that trial" in table_note(st)
