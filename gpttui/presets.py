@@ -6,8 +6,9 @@ nanoGPT `config/train_*.py` is accepted wherever a preset name is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from gpttui import config as C
 from gpttui.errors import ConfigError
@@ -58,6 +59,13 @@ def inherited_batching_warning(preset_keys: frozenset[str] | set[str], cfg: C.Tr
     return (f"gradient_accumulation_steps = {n} is nanoGPT's default (GPT-2 on 8 GPUs), not set by this "
             f"preset: each iteration runs {n} micro-batches{tokens}{per_iter}; set "
             "gradient_accumulation_steps = 1 in the preset for one micro-batch per iteration")
+
+
+def with_preset_warning(est: Any, preset_keys: frozenset[str] | set[str], cfg: C.TrainConfig) -> Any:
+    """The estimate `est` with `inherited_batching_warning` first among its warnings, when
+    it applies (Home and the editor show the estimate so)."""
+    w = inherited_batching_warning(preset_keys, cfg, est.time_s.value)
+    return replace(est, warnings=(w, *est.warnings)) if w else est
 
 
 def _load(path: Path, source: str) -> Preset:

@@ -10,7 +10,6 @@ I/O: never on the event loop); starting the run uses that shaped config too.
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from typing import Any
 
 from textual import on, work
@@ -24,7 +23,7 @@ from textual.worker import get_current_worker
 from gpttui import config as C
 from gpttui import fmt
 from gpttui.errors import ConfigError, GpttuiError
-from gpttui.presets import inherited_batching_warning
+from gpttui.presets import with_preset_warning
 from gpttui.tui.failures import ReportsWorkerFailures
 from gpttui.tui.messages import DatasetsListed, EstimateReady, PresetSaved, ReadyToStart
 from gpttui.tui.peaks import waits_for_peak
@@ -314,8 +313,7 @@ class EditorScreen(ReportsWorkerFailures, Screen):
         if self.own is None or est is None:
             return est
         edited = {k for k, v in self.values.items() if v != getattr(self.base, k)}
-        w = inherited_batching_warning(self.own | edited, cfg, est.time_s.value)
-        return replace(est, warnings=(w, *est.warnings)) if w else est
+        return with_preset_warning(est, self.own | edited, cfg)
 
     def on_estimate_ready(self, msg: EstimateReady) -> None:
         panel = self.query_one(EstimatePanel)

@@ -86,10 +86,7 @@ class RunsScreen(ReportsWorkerFailures, Screen):
         t.clear()
         for s in self.runs:
             mark = "●" if s.id in self.marked else ""
-            state = s.state + (" (live)" if s.alive else "")
-            if getattr(s, "damaged", None) and s.state != "damaged":
-                state += " (damaged)"
-            t.add_row(mark, s.id, state, s.preset_label, fmt.si(s.params), fmt.si(s.tokens_seen),
+            t.add_row(mark, s.id, fmt.run_state(s), s.preset_label, fmt.si(s.params), fmt.si(s.tokens_seen),
                       fmt.num(s.best_val_loss, ".4f"), hellaswag_cell(s), fmt.forecast_cell(s), fmt.si(s.tokens_per_s), fmt.pct(s.mfu),
                       fmt.duration(s.duration_s), key=s.id)
         if t.row_count:

@@ -1,0 +1,63 @@
+"""#22's walk through every screen at 80x24, 120x40 and 200x60 (all but Training): what
+read wrong to a newcomer, each pinned here."""
+
+from __future__ import annotations
+
+from conftest import settle, text_of, wait_for
+from textual.widgets import DataTable, Static
+from tui_fakes import TINY_PRESET, services, write_run
+
+from gpttui.tui.app import make_app
+from gpttui.tui.screens.home import HomeScreen
+
+# A preset that sizes its own model and batch but inherits nanoGPT's 40 micro-batches.
+LEAN_PRESET = TINY_PRESET.replace('"tiny test preset"', '"lean: no accumulation key"').replace(
+    "gradient_accumulation_steps = 1\n", "")
+
+
+def presets_rows(app) -> dict[str, list[str]]:
+    t = app.screen.query_one("#presets", DataTable)
+    return {str(k.value): [str(c) for c in t.get_row(k)] for k in t.rows}
+
+
+async def test_home_marks_presets_with_warnings_and_says_the_selected_ones(isolated_dirs) -> None:
+    """Home's table showed no warnings (the editor and --estimate did): a newcomer picked a
+    preset inheriting 40 micro-batches per iteration unwarned. Now ⚠ marks it in the table
+    and the detail line under it gives the warning."""
+    _, conf = isolated_dirs
+    (conf / "presets" / "lean.toml").write_text(LEAN_PRESET)
+    app = make_app(services())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        await wait_for(pilot, lambda: presets_rows(app).get("lean", ["", "–"])[1] != "–", what="lean's estimate")
+        await settle(pilot)
+        assert presets_rows(app)["lean"][0] == "lean * ⚠"
+        t = app.screen.query_one("#presets", DataTable)
+        t.move_cursor(row=t.get_row_index("lean"))
+        await settle(pilot)
+        detail = text_of(app.screen.query_one("#preset-detail", Static))
+        assert detail.startswith("lean: lean: no accumulation key\n⚠ gradient_accumulation_steps = 40 is nanoGPT's default"), detail
+
+
+async def test_home_lists_runs_of_other_processes_as_runs_does(isolated_dirs) -> None:
+    """Home said "training" where Runs said "training (live)" for the same run; and the
+    detail line sat at the bottom of a tall terminal, far from the presets it describes."""
+    import json
+    import os
+
+    data, _ = isolated_dirs
+    path = write_run(data, "20231114-other", "tiny", [], state="training")
+    status = json.loads((path / "status.json").read_text())
+    status.update(pid=os.getpid(), host=__import__("socket").gethostname())
+    (path / "status.json").write_text(json.dumps(status))
+    app = make_app(services())
+    async with app.run_test(size=(200, 60)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        recent = app.screen.query_one("#recent", DataTable)
+        await wait_for(pilot, lambda: recent.row_count == 1, what="the run listed")
+        await settle(pilot)
+        assert str(recent.get_row_at(0)[1]) == "training (live)"
+        presets = app.screen.query_one("#presets", DataTable)
+        detail = app.screen.query_one("#preset-detail", Static)
+        assert detail.region.y - presets.region.bottom <= 1, (presets.region, detail.region)
+        assert recent.region.height > 20  # the runs take the rest of the screen
