@@ -61,3 +61,19 @@ async def test_home_lists_runs_of_other_processes_as_runs_does(isolated_dirs) ->
         detail = app.screen.query_one("#preset-detail", Static)
         assert detail.region.y - presets.region.bottom <= 1, (presets.region, detail.region)
         assert recent.region.height > 20  # the runs take the rest of the screen
+
+
+def test_help_lists_every_screen_once_per_action() -> None:
+    """Help repeated "? Help" and "q Quit" under Home (they are listed for everywhere),
+    gave Enter and e (both Edit) two lines, and had no Pilot screen nor a run's own view."""
+    from rich.console import Console
+
+    from gpttui.tui.screens.help import help_table
+
+    console = Console(width=120, record=True, color_system=None, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(help_table())
+    lines = console.export_text().splitlines()
+    assert sum("this help" in line or line.split()[-1:] == ["Help"] for line in lines) == 1, lines
+    assert any(line.split()[:4] == ["Home", "Enter", "/", "e"] for line in lines), lines
+    assert any(line.startswith("Pilot ") and "Start pilot" in line for line in lines), lines
+    assert any(line.startswith("A run (o on Runs)") for line in lines), lines

@@ -18,13 +18,14 @@ def _screens() -> list[tuple[str, type]]:
     from gpttui.tui.screens.datasets import DatasetsScreen
     from gpttui.tui.screens.editor import EditorScreen
     from gpttui.tui.screens.home import HomeScreen
-    from gpttui.tui.screens.runs import CompareScreen, RunsScreen
+    from gpttui.tui.screens.pilot import PilotScreen
+    from gpttui.tui.screens.runs import CompareScreen, RunsScreen, RunViewScreen
     from gpttui.tui.screens.sampling import SamplingScreen
     from gpttui.tui.screens.training import TrainingScreen
 
-    return [("Home", HomeScreen), ("Config editor", EditorScreen), ("Training", TrainingScreen),
-            ("Sampling", SamplingScreen), ("Runs", RunsScreen), ("Compare", CompareScreen),
-            ("Datasets", DatasetsScreen)]
+    return [("Home", HomeScreen), ("Config editor", EditorScreen), ("Pilot", PilotScreen),
+            ("Training", TrainingScreen), ("Sampling", SamplingScreen), ("Runs", RunsScreen),
+            ("A run (o on Runs)", RunViewScreen), ("Compare", CompareScreen), ("Datasets", DatasetsScreen)]
 
 
 _NAMED = {"escape": "Esc", "enter": "Enter", "space": "Space", "tab": "Tab"}
@@ -48,13 +49,23 @@ def help_table() -> Table:
     table.add_row("", "q / ctrl+q", "quit (asks while a run trains)")
     table.add_row("", "ctrl+p", "command palette: every action by name")
     for title, cls in _screens():
-        first = True
-        for b in cls.BINDINGS:
-            if isinstance(b, Binding):
-                table.add_row(title if first else "", b.key_display or typed_key(b.key),
-                              b.description or b.action)
-                first = False
+        for i, (keys, does) in enumerate(screen_keys(cls)):
+            table.add_row(title if i == 0 else "", keys, does)
     return table
+
+
+def screen_keys(cls: type) -> list[tuple[str, str]]:
+    """(keys as typed, what they do) for a screen's own bindings: the keys of one action on
+    one line ("Enter / e  Edit"), without the app's help and quit (listed once, above)."""
+    by_action: dict[str, tuple[list[str], str]] = {}
+    for b in cls.BINDINGS:
+        if not isinstance(b, Binding) or b.action in ("app.help", "app.request_quit"):
+            continue
+        keys, does = by_action.setdefault(b.action, ([], ""))
+        keys.append(b.key_display or typed_key(b.key))
+        if b.description and not does:
+            by_action[b.action] = (keys, b.description)
+    return [(" / ".join(keys), does or action) for action, (keys, does) in by_action.items()]
 
 
 def screen_commands(screen: Any) -> Iterable[SystemCommand]:
