@@ -77,3 +77,33 @@ def test_help_lists_every_screen_once_per_action() -> None:
     assert any(line.split()[:4] == ["Home", "Enter", "/", "e"] for line in lines), lines
     assert any(line.startswith("Pilot ") and "Start pilot" in line for line in lines), lines
     assert any(line.startswith("A run (o on Runs)") for line in lines), lines
+
+
+async def test_runs_says_why_the_selected_run_ended_and_what_r_does(isolated_dirs) -> None:
+    """Runs listed "failed" and "interrupted" with no why: the failure's message was only in
+    status.json. A line under the table now says it, and whether r can resume the run."""
+    import json
+
+    from gpttui.tui.screens.runs import RunsScreen
+
+    data, _ = isolated_dirs
+    failed = write_run(data, "20231114-a-failed", "tiny", [], state="failed")
+    st = json.loads((failed / "status.json").read_text())
+    st["message"] = "loss became nan at iteration 3; stopped before any checkpoint was saved"
+    (failed / "status.json").write_text(json.dumps(st))
+    write_run(data, "20231114-b-killed", "tiny", [], state="training")  # pid 0: its process is gone
+    app = make_app(services())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        await pilot.press("u")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.query_one("#runs", DataTable).row_count == 2,
+                       what="two runs listed")
+        await settle(pilot)
+        detail = app.screen.query_one("#run-detail", Static)
+        text = " ".join(text_of(detail).split())
+        assert text.startswith("20231114-b-killed: interrupted at iter 20/40 · its process ended without stopping it"), text
+        assert text.endswith("no checkpoint to resume from"), text
+        await pilot.press("down")
+        await settle(pilot)
+        text = " ".join(text_of(detail).split())
+        assert "20231114-a-failed: failed at iter 20/40 · loss became nan at iteration 3" in text, text

@@ -49,6 +49,7 @@ class RunsScreen(ReportsWorkerFailures, Screen):
         yield Header()
         yield Static("space marks runs to compare (two), c compares", id="runs-hint")
         yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="run-detail")  # the selected run: why it ended, what r/o do
         yield StableFooter()
 
     def on_mount(self) -> None:
@@ -91,6 +92,7 @@ class RunsScreen(ReportsWorkerFailures, Screen):
                       fmt.duration(s.duration_s), key=s.id)
         if t.row_count:
             t.move_cursor(row=min(row, t.row_count - 1))
+        self._show_detail()
         damaged = [f"{s.id}: {s.damaged}" for s in self.runs if getattr(s, "damaged", None)]
         self.query_one("#runs-hint", Static).update(
             f"{len(self.runs)} runs · marked: {', '.join(self.marked) or 'none'} · space marks, c compares two"
@@ -102,6 +104,11 @@ class RunsScreen(ReportsWorkerFailures, Screen):
             return None
         key = t.coordinate_to_cell_key(t.cursor_coordinate).row_key.value
         return next((s for s in self.runs if s.id == key), None)
+
+    @on(DataTable.RowHighlighted)
+    def _show_detail(self) -> None:
+        s = self.current()
+        self.query_one("#run-detail", Static).update("" if s is None else run_detail(s))
 
     @on(DataTable.RowSelected)
     def _selected(self) -> None:
@@ -173,6 +180,24 @@ class RunsScreen(ReportsWorkerFailures, Screen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+
+def run_detail(s: Any) -> str:
+    """The selected run in words: where it stands, why it ended (its status message), and
+    what the keys do for it. The table says "failed" or "interrupted"; this says why."""
+    where = f"{s.id}: {fmt.run_state(s)} at iter {s.iter:,}/{s.max_iters:,}"
+    if s.pilot:
+        where += f" · a pilot's trial ({s.pilot})"
+    why = s.damaged or s.message or s.stop_reason
+    if not why and s.state == "interrupted":
+        why = "its process ended without stopping it (killed, crashed or the machine went down)"
+    if s.alive:
+        keys = "o follows it live"
+    elif s.resumable:
+        keys = "r resumes from its last checkpoint" if s.has_checkpoint else "no checkpoint to resume from"
+    else:
+        keys = "o opens its charts, g there samples it" if s.has_checkpoint else "o opens its charts"
+    return " · ".join(p for p in (where, why, keys) if p)
 
 
 # -- one run ---------------------------------------------------------------------------------
