@@ -107,3 +107,34 @@ async def test_runs_says_why_the_selected_run_ended_and_what_r_does(isolated_dir
         await settle(pilot)
         text = " ".join(text_of(detail).split())
         assert "20231114-a-failed: failed at iter 20/40 · loss became nan at iteration 3" in text, text
+
+
+def test_compare_table_reads_whole_at_120x40() -> None:
+    """At 120x40 the table beside the chart has 44 columns: it cut "step time (med…",
+    "tokens to val …", "HellaSwag (in …", "0.2600±0.040 @…", "GPT-2 124…" and a forecast
+    "3.412 ± 0.050 fore…". Nothing is cut now; units and origin are in labels and caption."""
+    from rich.console import Console
+    from tui_fakes import step
+
+    from gpttui import events as E
+    from gpttui.tui.screens.runs import compare_table
+
+    a, b = "20261202-004513-demo", "20261202-010203-demo-modern"
+
+    def events(rid: str) -> list[E.Event]:
+        return [*(step(rid, i) for i in range(1, 21)),
+                *(E.EvalResult(rid, iter=i, train_loss=6.0, val_loss=5.5182 - i / 100, best_val_loss=5.3,
+                               tokens_seen=1000 * i) for i in (10, 20)),
+                E.TaskEval(rid, iter=20, task="hellaswag", acc_norm=0.26, acc=0.25, stderr=0.04, n=200),
+                E.Forecast(rid, iter=20, loss=3.4123, band=0.0501, at_iter=5000, n_evals=2)]
+
+    console = Console(width=44, record=True, color_system=None, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(compare_table(a, events(a), b, events(b),
+                                hellaswag={a: "0.2671±0.004 (n 10,042)", b: "0.2702±0.004 (n 10,042)"}))
+    text = console.export_text()
+    header, *rows = text.splitlines()
+    assert "…" not in "\n".join(rows), text
+    assert header.split() == ["004513-demo", "010203-demo…"], header  # (the title names them in full)
+    for want in ("step medians", "step time", "0.2600±0.040", "0.2671±0.004", "10,042", "~3.412±0.050",
+                 "GPT-2 124M 0.2955", "~ forecast (computed)"):
+        assert want in text, (want, text)

@@ -293,54 +293,66 @@ def short_names(a: str, b: str, width: int = 14) -> tuple[str, str]:
 def compare_table(a: str, ea: list[E.Event], b: str, eb: list[E.Event], rows: int = 6,
                   hellaswag: dict[str, str] | None = None) -> Table:
     """Side by side: step time, tokens/s, MFU (medians of measured steps), best val, and
-    the val loss at the eval iterations both runs reached."""
-    t = Table(box=None, header_style="bold", pad_edge=False)
+    the val loss at the eval iterations both runs reached. Labels and figures are short
+    enough for the 44 columns the table has beside the chart at 120x40 (nothing "…")."""
+    t = Table(box=None, header_style="bold", pad_edge=False, caption_justify="left", caption_style="dim")
     t.add_column("", no_wrap=True)
-    for name in short_names(a, b):  # figures never wrap; a long name is cut with "…"
+    for name in short_names(a, b, 12):  # figures never wrap; a long name is cut with "…"
         t.add_column(name, justify="right", no_wrap=True, overflow="ellipsis")
 
     def steps(ev: list[E.Event]) -> list[E.StepMetrics]:
         return [e for e in ev if isinstance(e, E.StepMetrics) and not e.compiling]
 
     sa, sb = steps(ea), steps(eb)
-    for label, get, f in (("step time", lambda s: s.step_time_s * 1000, lambda v: f"{v:,.0f} ms"),
-                          ("tokens/s", lambda s: s.tokens_per_s, fmt.si),
-                          ("MFU", lambda s: s.mfu, fmt.pct)):
+    t.add_row("step medians", "", "")
+    for label, get, f in (("  step time", lambda s: s.step_time_s * 1000, lambda v: f"{v:,.0f} ms"),
+                          ("  tokens/s", lambda s: s.tokens_per_s, fmt.si),
+                          ("  MFU", lambda s: s.mfu, fmt.pct)):
         va = _median([get(s) for s in sa if get(s) is not None])
         vb = _median([get(s) for s in sb if get(s) is not None])
-        t.add_row(label + " (median)", f(va) if va is not None else fmt.DASH, f(vb) if vb is not None else fmt.DASH)
+        t.add_row(label, f(va) if va is not None else fmt.DASH, f(vb) if vb is not None else fmt.DASH)
     va_ev = {e.iter: e for e in ea if isinstance(e, E.EvalResult)}
     vb_ev = {e.iter: e for e in eb if isinstance(e, E.EvalResult)}
     t.add_row("best val", fmt.num(min((e.val_loss for e in va_ev.values()), default=None), ".4f"),
               fmt.num(min((e.val_loss for e in vb_ev.values()), default=None), ".4f"))
     _reach_rows(t, ea, eb)
-    _task_rows(t, ea, eb, [(hellaswag or {}).get(r) for r in (a, b)])
+    notes = []
+    if _task_rows(t, ea, eb, [(hellaswag or {}).get(r) for r in (a, b)]):
+        notes.append("HellaSwag: random 0.25, GPT-2 124M 0.2955")
     from gpttui.runs.compare import ending
 
     na, nb = ending(ea), ending(eb)
     if na is not None or nb is not None:
-        t.add_row("final val", na.text() if na else fmt.DASH, nb.text() if nb else fmt.DASH)
+        t.add_row("final val", *(fmt.DASH if n is None else f"{n.loss:.4f}" if n.band is None
+                                 else f"~{n.loss:.3f}±{n.band:.3f}" for n in (na, nb)))
+        if any(n is not None and n.band is not None for n in (na, nb)):
+            notes.append("~ forecast (computed); else measured")
     common = sorted(set(va_ev) & set(vb_ev))
     for it in common[-rows:]:
         t.add_row(f"val @ iter {it:,}", f"{va_ev[it].val_loss:.4f}", f"{vb_ev[it].val_loss:.4f}")
     if not common:
-        t.add_row("val @ same iter", "no common eval", "")
+        t.add_row("val @ same iter", "none", "")
+    t.caption = "\n".join(notes) or None
     return t
 
 
-def _task_rows(t: Table, ea: list[E.Event], eb: list[E.Event], full: list[str | None]) -> None:
-    """HellaSwag acc_norm ± stderr: the loop's newest (its fixed subset) and `gpttui eval`'s."""
-    def last(ev: list[E.Event]) -> str:
-        tasks = [e for e in ev if isinstance(e, E.TaskEval)]
-        return fmt.DASH if not tasks else f"{tasks[-1].acc_norm:.4f}±{tasks[-1].stderr:.3f} @{tasks[-1].iter:,}"
+def _task_rows(t: Table, ea: list[E.Event], eb: list[E.Event], full: list[str | None]) -> bool:
+    """HellaSwag acc_norm ± stderr: the loop's newest (its fixed subset) at its iteration,
+    and `gpttui eval`'s; True if there was any (the caption then gives the references)."""
+    def last(ev: list[E.Event]) -> E.TaskEval | None:
+        return next((e for e in reversed(ev) if isinstance(e, E.TaskEval)), None)
 
     la, lb = last(ea), last(eb)
-    if (la, lb) != (fmt.DASH, fmt.DASH):
-        t.add_row("HellaSwag (in loop)", la, lb)
+    if la is None and lb is None and not any(full):
+        return False
+    t.add_row("HellaSwag", "", "")
+    if la is not None or lb is not None:
+        t.add_row("  in loop", *(f"{x.acc_norm:.4f}±{x.stderr:.3f}" if x else fmt.DASH for x in (la, lb)))
+        t.add_row("   at iter", *(f"{x.iter:,}" if x else fmt.DASH for x in (la, lb)))
     if any(full):
-        t.add_row("HellaSwag (gpttui eval)", full[0] or fmt.DASH, full[1] or fmt.DASH)
-    if (la, lb) != (fmt.DASH, fmt.DASH) or any(full):
-        t.add_row("  references", "random 0.25", "GPT-2 124M 0.2955")
+        t.add_row("  gpttui eval", *((f or fmt.DASH).split(" (n ")[0] for f in full))
+        t.add_row("   examples", *(f.split(" (n ")[1].rstrip(")") if f and " (n " in f else fmt.DASH for f in full))
+    return True
 
 
 def _reach_rows(t: Table, ea: list[E.Event], eb: list[E.Event], target: float | None = None) -> None:
@@ -356,9 +368,9 @@ def _reach_rows(t: Table, ea: list[E.Event], eb: list[E.Event], target: float | 
     def cell(r, f) -> str:
         return fmt.DASH if r is None else f(r)
 
-    t.add_row(f"tokens to val {target:.4f}", cell(ra, lambda r: fmt.si(r.tokens)), cell(rb, lambda r: fmt.si(r.tokens)))
-    t.add_row(f"time to val {target:.4f}", cell(ra, lambda r: fmt.duration(r.elapsed_s)),
-              cell(rb, lambda r: fmt.duration(r.elapsed_s)))
+    t.add_row(f"to val {target:.4f}", "", "")
+    t.add_row("  tokens", cell(ra, lambda r: fmt.si(r.tokens)), cell(rb, lambda r: fmt.si(r.tokens)))
+    t.add_row("  time", cell(ra, lambda r: fmt.duration(r.elapsed_s)), cell(rb, lambda r: fmt.duration(r.elapsed_s)))
 
 
 class CompareScreen(ReportsWorkerFailures, Screen):
