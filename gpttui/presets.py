@@ -30,6 +30,7 @@ class Preset:
     source: str  # "built-in", "user" or "file"
     path: Path
     values: tuple[tuple[str, object], ...]
+    inherited: frozenset[str] = frozenset()  # keys in `values` the file leaves to nanoGPT's default
 
     @property
     def description(self) -> str:
@@ -41,7 +42,7 @@ class Preset:
     @property
     def keys(self) -> frozenset[str]:
         """The keys this preset sets itself (the others are inherited defaults)."""
-        return frozenset(k for k, _ in self.values)
+        return frozenset(k for k, _ in self.values if k not in self.inherited)
 
 
 def inherited_batching_warning(preset_keys: frozenset[str] | set[str], cfg: C.TrainConfig,
@@ -73,12 +74,13 @@ def _load(path: Path, source: str) -> Preset:
     that is a folder or cannot be read."""
     if path.is_dir():
         raise ConfigError(f"{path} is a folder, not a preset file", f"move or rename it: {path.name} in {path.parent}")
+    inherited: set[str] = set()
     try:
-        values = C.load_file(path)
+        values = C.load_file(path, inherited)
     except OSError as e:
         raise ConfigError(f"{path} cannot be read: {e.strerror or type(e).__name__}",
                           "fix its permissions, or move it away") from None
-    return Preset(path.stem, source, path, tuple(values.items()))
+    return Preset(path.stem, source, path, tuple(values.items()), frozenset(inherited))
 
 
 def discover() -> dict[str, Path]:

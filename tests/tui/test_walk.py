@@ -138,3 +138,23 @@ def test_compare_table_reads_whole_at_120x40() -> None:
     for want in ("step medians", "step time", "0.2600±0.040", "0.2671±0.004", "10,042", "~3.412±0.050",
                  "GPT-2 124M 0.2955", "~ forecast (computed)"):
         assert want in text, (want, text)
+
+
+async def test_the_editor_says_a_nanogpt_py_configs_dataset_is_nanogpts_default(tmp_path) -> None:
+    """A nanoGPT .py config without `dataset`: the editor said "set by the preset"."""
+    from gpttui import presets
+    from gpttui.tui.screens.editor import EditorScreen
+
+    path = tmp_path / "train_bare.py"
+    path.write_text("n_layer = 2\nn_head = 2\nn_embd = 32\nbatch_size = 2\nblock_size = 32\n"
+                    "gradient_accumulation_steps = 1\nmax_iters = 40\nwarmup_iters = 2\nlr_decay_iters = 40\n")
+    p = presets.get(str(path))
+    app = make_app(services())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        app.open_editor(p.name, p.config(), new=True, own=p.keys)
+        await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen) and app.screen.query("#h-dataset"),
+                       what="the editor")
+        await settle(pilot)
+        assert text_of(app.screen.query_one("#h-dataset", Static)).endswith("· inherited: nanoGPT's default")
+        assert text_of(app.screen.query_one("#h-n_layer", Static)).endswith("· set by the preset")

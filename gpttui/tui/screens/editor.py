@@ -249,7 +249,7 @@ class EditorScreen(ReportsWorkerFailures, Screen):
             return f"{help_} · edited"
         if name in self.own:
             return f"{help_} · set by the preset"
-        return f"{help_} · inherited: {C.origin(name, self.own)}"
+        return f"{help_} · inherited: {C.origin(name, self.own, getattr(self.base, name))}"
 
     def _show_field(self, name: str, error: str | None) -> None:
         help_ = self.query_one(f"#h-{name}", Static)

@@ -117,7 +117,7 @@ class HomeScreen(ReportsWorkerFailures, Screen):
             presets, error = [], str(e)
         for p in presets:
             row = PresetRow(p.name, p.source, p.description,
-                            keys=frozenset(k for k, _ in getattr(p, "values", ())))
+                            keys=getattr(p, "keys", frozenset()))
             try:
                 row.cfg = p.config()
             except GpttuiError as e:
