@@ -158,3 +158,19 @@ async def test_the_editor_says_a_nanogpt_py_configs_dataset_is_nanogpts_default(
         await settle(pilot)
         assert text_of(app.screen.query_one("#h-dataset", Static)).endswith("· inherited: nanoGPT's default")
         assert text_of(app.screen.query_one("#h-n_layer", Static)).endswith("· set by the preset")
+
+
+def test_the_estimate_says_whether_its_speed_is_measured_or_computed() -> None:
+    """Home's time for demo (a past run's measured speed) and the editor's (its matmul peak
+    at an assumed MFU) differed, and neither said which: the editor's speed row says it."""
+    from types import SimpleNamespace as NS
+
+    from gpttui.tui.widgets.estimate_panel import speed_basis
+
+    def est(value, basis):
+        return NS(tokens_per_s=NS(value=value, basis=basis))
+
+    assert speed_basis(est(333.9, "measured in run other")) == "measured, run other"
+    assert speed_basis(est(333.9, "measured in a past run of the same shape")) == "measured"
+    assert speed_basis(est(1e6, "assumed MFU 35% of 1 × 58.3 TFLOPS")) == "computed"
+    assert speed_basis(est(None, "no peak or measured throughput for this device")) == ""
