@@ -174,3 +174,42 @@ def test_the_estimate_says_whether_its_speed_is_measured_or_computed() -> None:
     assert speed_basis(est(333.9, "measured in a past run of the same shape")) == "measured"
     assert speed_basis(est(1e6, "assumed MFU 35% of 1 × 58.3 TFLOPS")) == "computed"
     assert speed_basis(est(None, "no peak or measured throughput for this device")) == ""
+
+
+async def test_the_dataset_field_says_checking_until_the_datasets_are_listed(isolated_dirs) -> None:
+    """Under load the editor's first frames said "demo-pystdlib (not prepared" of a
+    prepared dataset, until the worker listing the datasets came back."""
+    import threading
+
+    from test_datasets_screen import make_dataset
+    from textual.widgets import Select
+    from textual.widgets._select import SelectCurrent
+
+    from gpttui.tui.screens.editor import EditorScreen
+    from gpttui.tui.services import Services
+
+    data, _ = isolated_dirs
+    make_dataset(data, "tiny-ds", 5000)
+    release = threading.Event()
+
+    def slow_list() -> list:
+        release.wait(60)
+        return Services.list_datasets()
+
+    app = make_app(services(list_datasets=slow_list))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        await wait_for(pilot, lambda: presets_rows(app).get("tiny", ["", "–"])[1] != "–", what="tiny's estimate")
+        t = app.screen.query_one("#presets", DataTable)
+        t.move_cursor(row=t.get_row_index("tiny"))
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen) and app.screen.query("#f-dataset"), what="the editor")
+        await pilot.pause(0.1)
+
+        def shown() -> str:
+            return text_of(app.screen.query_one("#f-dataset", Select).query_one(SelectCurrent).query_one("#label", Static))
+
+        assert "checking…" in shown() and "not prepared" not in shown(), shown()
+        release.set()
+        await wait_for(pilot, lambda: "tokens" in shown(), what="the listed dataset")
+        assert "5.5k tokens" in shown(), shown()

@@ -40,17 +40,19 @@ PICKED_FIELDS = frozenset({"recipe"})  # a choice among few named values: a pick
 FROM_SOURCE = "\x00from-source"  # the dataset picker's "from a source…" entry
 
 
-def dataset_options(datasets: list[Any], current: str, source: str) -> list[tuple[str, str]]:
+def dataset_options(datasets: list[Any] | None, current: str, source: str) -> list[tuple[str, str]]:
     """The picker's entries: the prepared datasets (tokens, ready or not), the config's own
-    dataset when it is not prepared yet, then "from a source…"."""
+    dataset when it is not prepared yet, then "from a source…". `datasets` None: not listed
+    yet (the first frame said "not prepared" of a prepared dataset until the list came)."""
     out = []
     names = set()
-    for info, _when in datasets:
+    for info, _when in datasets or ():
         names.add(info.name)
         state = "" if info.ready else ", incomplete"
         out.append((f"{info.name}  ({fmt.si(info.train_tokens + info.val_tokens)} tokens{state})", info.name))
     if current and current not in names:
-        out.insert(0, (f"{current}  ({'not prepared yet' if source else 'not prepared, no data_source'})", current))
+        state = "checking…" if datasets is None else "not prepared yet" if source else "not prepared, no data_source"
+        out.insert(0, (f"{current}  ({state})", current))
     out.append(("from a source…", FROM_SOURCE))
     return out
 
@@ -88,7 +90,7 @@ class EditorScreen(ReportsWorkerFailures, Screen):
         self.cfg: C.TrainConfig | None = cfg
         self.save_name = preset if user and not new else f"{preset}-custom"
         self.saved_values = dict(self.values)  # what Esc compares with (unsaved changes ask)
-        self.datasets: list[Any] = []
+        self.datasets: list[Any] | None = None  # until listed (a worker)
         self._estimate_lock = threading.Lock()  # guards _wanted/_estimating (UI thread + worker)
         self._wanted: C.TrainConfig | None = None
         self._estimating = False
@@ -117,7 +119,7 @@ class EditorScreen(ReportsWorkerFailures, Screen):
             with (Vertical if wide else Horizontal)(classes="field-row wide" if wide else "field-row"):
                 yield Label(name, classes="field-name")
                 if name == "dataset":  # a picker: prepared datasets, or "from a source…"
-                    opts = dataset_options([], self.values[name], self.values["data_source"])
+                    opts = dataset_options(None, self.values[name], self.values["data_source"])
                     yield Select(opts, value=self.values[name], allow_blank=False, compact=True,
                                  id="f-dataset", classes="field-input field-select")
                 elif name in PICKED_FIELDS:  # a fixed set of choices (recipe)
