@@ -213,3 +213,23 @@ async def test_the_dataset_field_says_checking_until_the_datasets_are_listed(iso
         release.set()
         await wait_for(pilot, lambda: "tokens" in shown(), what="the listed dataset")
         assert "5.5k tokens" in shown(), shown()
+
+
+async def test_the_prepare_dialogs_labels_are_whole_at_80_and_120_columns() -> None:
+    """The source's label was cut ("… .bin); ';' betwee") in the Prepare dialog at 120x40."""
+    from textual.widgets import Label
+
+    from gpttui.tui.screens.datasets import PrepareScreen
+
+    for size in ((80, 24), (120, 40)):
+        app = make_app(services())
+        async with app.run_test(size=size) as pilot:
+            await wait_for(pilot, lambda app=app: isinstance(app.screen, HomeScreen))
+            app.push_screen(PrepareScreen())
+            await wait_for(pilot, lambda app=app: isinstance(app.screen, PrepareScreen) and app.screen.query(Label))
+            await settle(pilot)
+            box = app.screen.query_one("#dialog").content_region
+            for label in app.screen.query(Label):
+                text = str(label.render())
+                assert label.region.right <= box.right, (size, text, label.region, box)
+                assert label.region.width * label.region.height >= len(text), (size, text, label.region)

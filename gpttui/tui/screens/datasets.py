@@ -47,6 +47,8 @@ class PrepareScreen(ModalScreen[dict[str, str] | None]):
     """Ask for the source(s), the new dataset's name and the text column."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    # A label wraps in the dialog: the source's (66 columns) was cut at "';' betwee" at 120x40.
+    DEFAULT_CSS = "PrepareScreen Label { width: 100%; }"
 
     def __init__(self, name: str = "", source: str = "", text_column: str = "text") -> None:
         super().__init__()
