@@ -233,3 +233,24 @@ async def test_the_prepare_dialogs_labels_are_whole_at_80_and_120_columns() -> N
                 text = str(label.render())
                 assert label.region.right <= box.right, (size, text, label.region, box)
                 assert label.region.width * label.region.height >= len(text), (size, text, label.region)
+
+
+async def test_datasets_show_their_state_at_80_columns(isolated_dirs) -> None:
+    """At 80x24 the datasets table showed name, tokens, documents and a long source glob:
+    "state" (ready / incomplete) and "prepared" were off-screen. State comes second now and
+    the source last."""
+    from test_datasets_screen import make_dataset, open_datasets
+
+    data, _ = isolated_dirs
+    make_dataset(data, "books", 5000)
+    app = make_app(services())
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_datasets(pilot)
+        table = screen.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count == 1, what="the dataset listed")
+        keys = [str(k.value) for k in table.columns]
+        assert keys[:2] == ["name", "state"] and keys[-1] == "source", keys
+        shown = 0
+        for key in keys[: keys.index("prepared") + 1]:
+            shown += table.columns[key].get_render_width(table)
+        assert shown <= 78, shown  # everything up to "prepared" fits beside the scrollbar
