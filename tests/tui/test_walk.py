@@ -254,3 +254,21 @@ async def test_datasets_show_their_state_at_80_columns(isolated_dirs) -> None:
         for key in keys[: keys.index("prepared") + 1]:
             shown += table.columns[key].get_render_width(table)
         assert shown <= 78, shown  # everything up to "prepared" fits beside the scrollbar
+
+
+async def test_an_idle_pilot_screen_says_nothing_runs_yet() -> None:
+    """Opened, the Pilot screen's empty chart said "waiting for data…" though nothing runs
+    until ctrl+r; and its footer was Textual's (the leak StableFooter fixes; cut keys)."""
+    from gpttui.tui.screens.pilot import PilotScreen
+    from gpttui.tui.widgets.chart import LineChart
+    from gpttui.tui.widgets.footer import StableFooter
+
+    app = make_app(services())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        app.open_pilot("tiny")
+        await wait_for(pilot, lambda: isinstance(app.screen, PilotScreen) and app.screen.query("#pilot-log"))
+        await settle(pilot)
+        assert not app.screen.query_one("#pilot-chart", LineChart).display
+        assert text_of(app.screen.query_one("#pilot-log", Static)).startswith("Nothing runs until ctrl+r.")
+        assert app.screen.query(StableFooter)
