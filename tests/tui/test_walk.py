@@ -272,3 +272,15 @@ async def test_an_idle_pilot_screen_says_nothing_runs_yet() -> None:
         assert not app.screen.query_one("#pilot-chart", LineChart).display
         assert text_of(app.screen.query_one("#pilot-log", Static)).startswith("Nothing runs until ctrl+r.")
         assert app.screen.query(StableFooter)
+
+
+async def test_the_palette_names_every_key_of_an_action_and_one_help() -> None:
+    """From Home the palette said "Edit · Enter on this screen" (e too edits), and listed
+    Textual's "Keys" (the focused widget's keys) beside gpttui's Help (every screen's)."""
+    app = make_app(services())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        await settle(pilot)
+        commands = {c.title: c.help for c in app.get_system_commands(app.screen)}
+        assert commands["Edit"] == "Enter / e on this screen", commands
+        assert "Keys" not in commands and "Help" in commands

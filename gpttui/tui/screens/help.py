@@ -54,9 +54,10 @@ def help_table() -> Table:
     return table
 
 
-def screen_keys(cls: type) -> list[tuple[str, str]]:
+def screen_keys(cls: type, by: str = "description") -> list[tuple[str, str]]:
     """(keys as typed, what they do) for a screen's own bindings: the keys of one action on
-    one line ("Enter / e  Edit"), without the app's help and quit (listed once, above)."""
+    one line ("Enter / e  Edit"), without the app's help and quit (listed once, above);
+    `by="action"`: (action, keys as typed) instead."""
     by_action: dict[str, tuple[list[str], str]] = {}
     for b in cls.BINDINGS:
         if not isinstance(b, Binding) or b.action in ("app.help", "app.request_quit"):
@@ -65,11 +66,14 @@ def screen_keys(cls: type) -> list[tuple[str, str]]:
         keys.append(b.key_display or typed_key(b.key))
         if b.description and not does:
             by_action[b.action] = (keys, b.description)
+    if by == "action":
+        return [(action, " / ".join(keys)) for action, (keys, _does) in by_action.items()]
     return [(" / ".join(keys), does or action) for action, (keys, does) in by_action.items()]
 
 
 def screen_commands(screen: Any) -> Iterable[SystemCommand]:
     """The palette's entries for what `screen`'s own keys do (Run, Edit, Compare, …), by name."""
+    keys = dict(screen_keys(type(screen), by="action"))
     seen = set()
     for b in getattr(screen, "BINDINGS", ()):
         if not isinstance(b, Binding) or not b.description or b.action in seen:
@@ -77,7 +81,7 @@ def screen_commands(screen: Any) -> Iterable[SystemCommand]:
         if b.action in ("back", "app.help", "app.request_quit", "dismiss"):
             continue
         seen.add(b.action)
-        yield SystemCommand(b.description, f"{typed_key(b.key)} on this screen",
+        yield SystemCommand(b.description, f"{keys.get(b.action, typed_key(b.key))} on this screen",
                             partial(screen.run_action, b.action))
 
 
