@@ -284,3 +284,31 @@ async def test_the_palette_names_every_key_of_an_action_and_one_help() -> None:
         commands = {c.title: c.help for c in app.get_system_commands(app.screen)}
         assert commands["Edit"] == "Enter / e on this screen", commands
         assert "Keys" not in commands and "Help" in commands
+
+
+async def test_deleting_a_live_run_is_refused_before_the_dialog(isolated_dirs) -> None:
+    """d on a run another process trains asked "Delete run …?", then said it is still
+    training. It says so at once now, with no dialog."""
+    import json
+    import os
+    import socket
+
+    from gpttui.tui.screens.dialogs import ChoiceScreen
+    from gpttui.tui.screens.runs import RunsScreen
+
+    data, _ = isolated_dirs
+    path = write_run(data, "20231114-live", "tiny", [], state="training")
+    st = json.loads((path / "status.json").read_text())
+    st.update(pid=os.getpid(), host=socket.gethostname())
+    (path / "status.json").write_text(json.dumps(st))
+    app = make_app(services())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        await pilot.press("u")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.query_one("#runs", DataTable).row_count == 1)
+        await settle(pilot)
+        await pilot.press("d")
+        await settle(pilot)
+        assert not isinstance(app.screen, ChoiceScreen)
+        assert any("stop it first" in str(n.message) for n in app._notifications), list(app._notifications)
+        assert path.exists()

@@ -154,6 +154,9 @@ class RunsScreen(ReportsWorkerFailures, Screen):
         s = self.current()
         if s is None:
             return
+        if s.alive:  # the dialog asked, then the delete was refused: say so at once
+            self.notify(f"{s.id} is training (live): stop it first, then delete it.", severity="warning")
+            return
 
         def done(choice: str | None) -> None:
             if choice == "delete":
