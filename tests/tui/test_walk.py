@@ -312,3 +312,23 @@ async def test_deleting_a_live_run_is_refused_before_the_dialog(isolated_dirs) -
         assert not isinstance(app.screen, ChoiceScreen)
         assert any("stop it first" in str(n.message) for n in app._notifications), list(app._notifications)
         assert path.exists()
+
+
+async def test_runs_keep_every_column_at_120_with_a_pilot_trials_long_id(isolated_dirs) -> None:
+    """A pilot trial's id (20261202-070813-demo-pilot-r1-c0) widened the run column until
+    tok/s, MFU and time were off-screen at 120 columns; the line under the table names it."""
+    from gpttui.tui.screens.runs import RunsScreen
+
+    data, _ = isolated_dirs
+    write_run(data, "20261202-070813-demo-pilot-r1-c0", "tiny", [])
+    app = make_app(services())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        await pilot.press("u")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.query_one("#runs", DataTable).row_count == 1)
+        await settle(pilot)
+        table = app.screen.query_one("#runs", DataTable)
+        assert str(table.get_row_at(0)[1]) == "…070813-demo-pilot-r1-c0"
+        width = sum(c.get_render_width(table) for c in table.columns.values())
+        assert width <= 118, width
+        assert text_of(app.screen.query_one("#run-detail", Static)).startswith("20261202-070813-demo-pilot-r1-c0: finished")
