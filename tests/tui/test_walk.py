@@ -332,3 +332,11 @@ async def test_runs_keep_every_column_at_120_with_a_pilot_trials_long_id(isolate
         width = sum(c.get_render_width(table) for c in table.columns.values())
         assert width <= 118, width
         assert text_of(app.screen.query_one("#run-detail", Static)).startswith("20261202-070813-demo-pilot-r1-c0: finished")
+
+
+def test_the_too_small_note_claims_no_training() -> None:
+    """Below 80x24 with nothing training the note said "(training continues meanwhile)"."""
+    from gpttui.tui.screens.dialogs import TooSmallNote
+
+    text = TooSmallNote.message((70, 20), (80, 24))
+    assert "training continues" not in text and "nothing stops while it is small" in text
