@@ -340,3 +340,22 @@ def test_the_too_small_note_claims_no_training() -> None:
 
     text = TooSmallNote.message((70, 20), (80, 24))
     assert "training continues" not in text and "nothing stops while it is small" in text
+
+
+async def test_home_lists_a_pilot_trial_as_runs_does(isolated_dirs) -> None:
+    """Home listed a pilot's trial by its whole 32-character id and plain preset; Runs
+    marks it "(pilot trial)" and keeps the id's end."""
+    import json
+
+    data, _ = isolated_dirs
+    path = write_run(data, "20261202-070813-demo-pilot-r1-c0", "tiny", [])
+    st = json.loads((path / "status.json").read_text())
+    st["pilot"] = "20261202-070813-demo-pilot · preset · rung 1"
+    (path / "status.json").write_text(json.dumps(st))
+    app = make_app(services())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        recent = app.screen.query_one("#recent", DataTable)
+        await wait_for(pilot, lambda: recent.row_count == 1, what="the trial listed")
+        row = [str(c) for c in recent.get_row_at(0)]
+        assert row[0] == "…070813-demo-pilot-r1-c0" and row[2] == "tiny (pilot trial)", row

@@ -157,7 +157,7 @@ class HomeScreen(ReportsWorkerFailures, Screen):
         recent = self.query_one("#recent", DataTable)
         recent.clear()
         for s in list(reversed(msg.runs))[:RECENT_RUNS]:
-            recent.add_row(s.id, fmt.run_state(s), s.preset, f"{s.iter:,}/{s.max_iters:,}", fmt.num(s.best_val_loss, ".4f"), key=s.id)
+            recent.add_row(fmt.short_run_id(s.id), fmt.run_state(s), s.preset_label, f"{s.iter:,}/{s.max_iters:,}", fmt.num(s.best_val_loss, ".4f"), key=s.id)
         self.query_one("#runs-title", Static).update(f"Recent runs ({len(msg.runs)} in all, u: all runs)")
         if msg.error:
             self.notify(msg.error, severity="error")

@@ -87,7 +87,7 @@ class RunsScreen(ReportsWorkerFailures, Screen):
         t.clear()
         for s in self.runs:
             mark = "●" if s.id in self.marked else ""
-            t.add_row(mark, short_id(s.id), fmt.run_state(s), s.preset_label, fmt.si(s.params), fmt.si(s.tokens_seen),
+            t.add_row(mark, fmt.short_run_id(s.id), fmt.run_state(s), s.preset_label, fmt.si(s.params), fmt.si(s.tokens_seen),
                       fmt.num(s.best_val_loss, ".4f"), hellaswag_cell(s), fmt.forecast_cell(s), fmt.si(s.tokens_per_s), fmt.pct(s.mfu),
                       fmt.duration(s.duration_s), key=s.id)
         if t.row_count:
@@ -183,15 +183,6 @@ class RunsScreen(ReportsWorkerFailures, Screen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
-
-
-RUN_ID_WIDTH = 24  # a pilot trial's id is 32+ characters: it pushed tok/s, MFU and time off at 120
-
-
-def short_id(run_id: str) -> str:
-    """A run id for the table: a long one keeps its end (time, name, trial) after "…"; the
-    line under the table names the selected run in full."""
-    return run_id if len(run_id) <= RUN_ID_WIDTH else "…" + run_id[-(RUN_ID_WIDTH - 1):]
 
 
 def run_detail(s: Any) -> str:
