@@ -359,3 +359,30 @@ async def test_home_lists_a_pilot_trial_as_runs_does(isolated_dirs) -> None:
         await wait_for(pilot, lambda: recent.row_count == 1, what="the trial listed")
         row = [str(c) for c in recent.get_row_at(0)]
         assert row[0] == "…070813-demo-pilot-r1-c0" and row[2] == "tiny (pilot trial)", row
+
+
+async def test_runs_drop_the_columns_no_run_has_a_figure_in(isolated_dirs) -> None:
+    """HellaSwag and forecast columns of dashes only took 25 columns: at 120 tok/s, MFU and
+    time were cut. They show when a run has a figure."""
+    import json
+
+    from gpttui.tui.screens.runs import RunsScreen
+
+    data, _ = isolated_dirs
+    write_run(data, "20231114-a", "tiny", [])
+    app = make_app(services())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        await pilot.press("u")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.query_one("#runs", DataTable).row_count == 1)
+        await settle(pilot)
+        table = app.screen.query_one("#runs", DataTable)
+        labels = [str(c.label) for c in table.columns.values()]
+        assert "HellaSwag" not in labels and "forecast" not in labels and labels[-3:] == ["tok/s", "MFU", "time"], labels
+        path = data / "runs" / "20231114-a" / "status.json"
+        st = json.loads(path.read_text())
+        st.update(forecast=3.4123, forecast_band=0.05, state="stopped")
+        path.write_text(json.dumps(st))
+        app.screen.reload()
+        await wait_for(pilot, lambda: "forecast" in [str(c.label) for c in table.columns.values()], what="the forecast column")
+        assert str(table.get_row_at(0)[[str(c.label) for c in table.columns.values()].index("forecast")]) == "3.412±0.050"

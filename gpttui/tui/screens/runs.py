@@ -25,6 +25,9 @@ from gpttui.tui.screens.training import TrainingScreen
 from gpttui.tui.widgets.chart import LineChart, Series
 from gpttui.tui.widgets.footer import StableFooter
 
+RUN_COLUMNS = ("", "run", "state", "preset", "params", "tokens", "best val", "HellaSwag", "forecast", "tok/s", "MFU", "time")
+OPTIONAL_COLUMNS = frozenset({"HellaSwag", "forecast"})  # shown when a run has one
+
 
 class RunsScreen(ReportsWorkerFailures, Screen):
     """The table of runs."""
@@ -54,8 +57,7 @@ class RunsScreen(ReportsWorkerFailures, Screen):
 
     def on_mount(self) -> None:
         t = self.query_one(DataTable)
-        for label in ("", "run", "state", "preset", "params", "tokens", "best val", "HellaSwag", "forecast", "tok/s", "MFU", "time"):
-            t.add_column(label, key=label or "mark")
+        self._set_columns(RUN_COLUMNS)
         t.focus()
         self.reload()
 
@@ -81,15 +83,30 @@ class RunsScreen(ReportsWorkerFailures, Screen):
         self.runs = list(reversed(msg.runs))
         self._fill()
 
+    def _set_columns(self, labels: tuple[str, ...]) -> None:
+        t = self.query_one(DataTable)
+        if tuple(str(c.label) for c in t.columns.values()) != labels:
+            t.clear(columns=True)
+            for label in labels:
+                t.add_column(label, key=label or "mark")
+
     def _fill(self) -> None:
         t = self.query_one(DataTable)
         row = t.cursor_row
-        t.clear()
+        rows = []
         for s in self.runs:
-            mark = "●" if s.id in self.marked else ""
-            t.add_row(mark, fmt.short_run_id(s.id), fmt.run_state(s), s.preset_label, fmt.si(s.params), fmt.si(s.tokens_seen),
-                      fmt.num(s.best_val_loss, ".4f"), hellaswag_cell(s), fmt.forecast_cell(s), fmt.si(s.tokens_per_s), fmt.pct(s.mfu),
-                      fmt.duration(s.duration_s), key=s.id)
+            cells = dict(zip(RUN_COLUMNS, (
+                "●" if s.id in self.marked else "", fmt.short_run_id(s.id), fmt.run_state(s), s.preset_label,
+                fmt.si(s.params), fmt.si(s.tokens_seen), fmt.num(s.best_val_loss, ".4f"), hellaswag_cell(s),
+                fmt.forecast_cell(s), fmt.si(s.tokens_per_s), fmt.pct(s.mfu), fmt.duration(s.duration_s)), strict=True))
+            rows.append((s.id, cells))
+        # A column no run has a figure in says nothing, and pushed tok/s, MFU and time off at 120.
+        shown = tuple(c for c in RUN_COLUMNS
+                      if c not in OPTIONAL_COLUMNS or any(cells[c] != fmt.DASH for _, cells in rows))
+        self._set_columns(shown)
+        t.clear()
+        for key, cells in rows:
+            t.add_row(*(cells[c] for c in shown), key=key)
         if t.row_count:
             t.move_cursor(row=min(row, t.row_count - 1))
         self._show_detail()
