@@ -109,7 +109,7 @@ def test_compare_names_keep_what_tells_runs_apart_and_figures_do_not_wrap() -> N
     from rich.console import Console
 
     from gpttui import events as E
-    from gpttui.tui.screens.runs import compare_table, short_names
+    from gpttui.tui.screens.compare import compare_table, short_names
 
     assert short_names("20261202-004513-demo", "20261202-010203-demo") == ("004513-demo", "010203-demo")
     a, b = "20261202-004513-demo", "20261202-010203-demo"

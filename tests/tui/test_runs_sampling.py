@@ -10,8 +10,9 @@ from tui_fakes import FakeSession, script, services, write_run
 
 from gpttui import events as E
 from gpttui.tui.app import make_app
+from gpttui.tui.screens.compare import CompareScreen
 from gpttui.tui.screens.dialogs import ChoiceScreen
-from gpttui.tui.screens.runs import CompareScreen, RunsScreen, RunViewScreen
+from gpttui.tui.screens.runs import RunsScreen, RunViewScreen
 from gpttui.tui.screens.sampling import SamplingScreen
 from gpttui.tui.screens.training import TrainingScreen
 

@@ -117,7 +117,7 @@ def test_compare_table_reads_whole_at_120x40() -> None:
     from tui_fakes import step
 
     from gpttui import events as E
-    from gpttui.tui.screens.runs import compare_table
+    from gpttui.tui.screens.compare import compare_table
 
     a, b = "20261202-004513-demo", "20261202-010203-demo-modern"
 

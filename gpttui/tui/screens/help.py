@@ -15,11 +15,12 @@ from textual.widgets import Static
 
 
 def _screens() -> list[tuple[str, type]]:
+    from gpttui.tui.screens.compare import CompareScreen
     from gpttui.tui.screens.datasets import DatasetsScreen
     from gpttui.tui.screens.editor import EditorScreen
     from gpttui.tui.screens.home import HomeScreen
     from gpttui.tui.screens.pilot import PilotScreen
-    from gpttui.tui.screens.runs import CompareScreen, RunsScreen, RunViewScreen
+    from gpttui.tui.screens.runs import RunsScreen, RunViewScreen
     from gpttui.tui.screens.sampling import SamplingScreen
     from gpttui.tui.screens.training import TrainingScreen
 
