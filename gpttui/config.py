@@ -156,12 +156,15 @@ NANOGPT_DEFAULTS = frozenset({
 })
 
 
-def origin(key: str, preset_keys: frozenset[str] | set[str]) -> str:
+def origin(key: str, preset_keys: frozenset[str] | set[str], value: Any = None) -> str:
     """Where a config's value of `key` comes from: 'preset', "nanoGPT's default" or
-    "gpttui's default" (the preset does not set it)."""
+    "gpttui's default" (the preset does not set it). `value`: the config's value, for the
+    keys whose default a nanoGPT .py config gets from nanoGPT (NANOGPT_PY_DEFAULTS)."""
     if key in preset_keys:
         return "preset"
-    return "nanoGPT's default" if key in NANOGPT_DEFAULTS else "gpttui's default"
+    if key in NANOGPT_DEFAULTS or (key in NANOGPT_PY_DEFAULTS and value == NANOGPT_PY_DEFAULTS[key]):
+        return "nanoGPT's default"
+    return "gpttui's default"
 
 # What a run whose config.toml predates a key did: resuming it continues the same way.
 BEFORE_KEY_EXISTED: dict[str, Any] = {"chunked_loss": False}
@@ -440,18 +443,27 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 
 NANOGPT_DATASET = "openwebtext"  # nanoGPT's train.py: dataset = 'openwebtext' unless a config says
+# Keys where a nanoGPT .py config that leaves them out gets nanoGPT's train.py default, not
+# gpttui's (a TOML preset gets gpttui's: its demo dataset).
+NANOGPT_PY_DEFAULTS: dict[str, Any] = {"dataset": NANOGPT_DATASET}
 
 
-def read_nanogpt_py(path: Path, warn: Any = None) -> dict[str, Any]:
+def read_nanogpt_py(path: Path, warn: Any = None, inherited: set[str] | None = None) -> dict[str, Any]:
     """Settings of a nanoGPT config file, by `gpttui.pyconfig`'s safe evaluator of constant
     expressions (never executed); a line that needs code is skipped and `warn(text)` is
-    called with a line naming its key (default: printed to stderr)."""
+    called with a line naming its key (default: printed to stderr). A key of
+    NANOGPT_PY_DEFAULTS the file leaves out gets nanoGPT's default, and is added to
+    `inherited` (the file did not set it)."""
     from gpttui import pyconfig
 
     values, skipped = pyconfig.read(path)
     for sk in skipped:
         (warn or _warn_stderr)(sk.text(path))
-    values.setdefault("dataset", NANOGPT_DATASET)  # nanoGPT's train.py default, not gpttui's demo
+    for key, value in NANOGPT_PY_DEFAULTS.items():  # nanoGPT's train.py default, not gpttui's demo
+        if key not in values:
+            values[key] = value
+            if inherited is not None:
+                inherited.add(key)
     return values
 
 
@@ -461,10 +473,11 @@ def _warn_stderr(text: str) -> None:
     print(f"gpttui: warning: {text}", file=sys.stderr)
 
 
-def load_file(path: Path) -> dict[str, Any]:
-    """Values from a TOML preset or a nanoGPT `.py` config, by suffix."""
+def load_file(path: Path, inherited: set[str] | None = None) -> dict[str, Any]:
+    """Values from a TOML preset or a nanoGPT `.py` config, by suffix; `inherited` gets the
+    keys filled with nanoGPT's defaults (see read_nanogpt_py)."""
     if path.suffix == ".py":
-        return read_nanogpt_py(path)
+        return read_nanogpt_py(path, inherited=inherited)
     return read_toml(path)
 
 

@@ -122,6 +122,21 @@ def forecast_cell(summary: Any, dash: str = DASH) -> str:
     return f"{loss:.3f}±{band:.3f}"
 
 
+def short_run_id(run_id: str, width: int = 24) -> str:
+    """A run id for a table: one longer than `width` (a pilot trial's, 32+ characters) keeps
+    its end (time, name, trial) after "…"; the screen names the selected run in full."""
+    return run_id if len(run_id) <= width else "…" + run_id[-(width - 1):]
+
+
+def run_state(summary: Any) -> str:
+    """A run's state as the runs tables show it: "training (live)" while a process trains
+    it (this one or another), "(damaged)" after a state whose files are damaged."""
+    state = str(getattr(summary, "state", "")) + (" (live)" if getattr(summary, "alive", False) else "")
+    if getattr(summary, "damaged", None) and summary.state != "damaged":
+        state += " (damaged)"
+    return state
+
+
 def bar(frac: float | None, width: int, fill: str = "█", empty: str = "░") -> str:
     """A text bar `width` cells wide, filled to `frac` (clipped to [0, 1])."""
     if frac is None:

@@ -6,8 +6,9 @@ nanoGPT `config/train_*.py` is accepted wherever a preset name is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from gpttui import config as C
 from gpttui.errors import ConfigError
@@ -29,6 +30,7 @@ class Preset:
     source: str  # "built-in", "user" or "file"
     path: Path
     values: tuple[tuple[str, object], ...]
+    inherited: frozenset[str] = frozenset()  # keys in `values` the file leaves to nanoGPT's default
 
     @property
     def description(self) -> str:
@@ -40,7 +42,7 @@ class Preset:
     @property
     def keys(self) -> frozenset[str]:
         """The keys this preset sets itself (the others are inherited defaults)."""
-        return frozenset(k for k, _ in self.values)
+        return frozenset(k for k, _ in self.values if k not in self.inherited)
 
 
 def inherited_batching_warning(preset_keys: frozenset[str] | set[str], cfg: C.TrainConfig,
@@ -60,17 +62,25 @@ def inherited_batching_warning(preset_keys: frozenset[str] | set[str], cfg: C.Tr
             "gradient_accumulation_steps = 1 in the preset for one micro-batch per iteration")
 
 
+def with_preset_warning(est: Any, preset_keys: frozenset[str] | set[str], cfg: C.TrainConfig) -> Any:
+    """The estimate `est` with `inherited_batching_warning` first among its warnings, when
+    it applies (Home and the editor show the estimate so)."""
+    w = inherited_batching_warning(preset_keys, cfg, est.time_s.value)
+    return replace(est, warnings=(w, *est.warnings)) if w else est
+
+
 def _load(path: Path, source: str) -> Preset:
     """The preset in `path`; ConfigError (one line) if it does not load, including a path
     that is a folder or cannot be read."""
     if path.is_dir():
         raise ConfigError(f"{path} is a folder, not a preset file", f"move or rename it: {path.name} in {path.parent}")
+    inherited: set[str] = set()
     try:
-        values = C.load_file(path)
+        values = C.load_file(path, inherited)
     except OSError as e:
         raise ConfigError(f"{path} cannot be read: {e.strerror or type(e).__name__}",
                           "fix its permissions, or move it away") from None
-    return Preset(path.stem, source, path, tuple(values.items()))
+    return Preset(path.stem, source, path, tuple(values.items()), frozenset(inherited))
 
 
 def discover() -> dict[str, Path]:

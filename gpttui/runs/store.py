@@ -76,6 +76,7 @@ class RunSummary:
     forecast: float | None = None  # the last forecast of the final val loss (computed), and...
     forecast_band: float | None = None  # ...its ± half-width
     pilot: str = ""  # a pilot's trial: "<pilot id> · <candidate> · rung N" (status.json), '' otherwise
+    message: str = ""  # status.json's last message (why a run failed), '' if none
 
     @property
     def hellaswag_text(self) -> str:
@@ -203,6 +204,7 @@ class Run:
                 damaged=runhealth.damage_note(self, damage), has_checkpoint=self.latest_checkpoint() is not None,
                 stop_reason=str(st.get("stop_reason") or ""), pilot=str(st.get("pilot") or ""), **_hellaswag(self.path, st),
                 forecast=_num(st.get("forecast")), forecast_band=_num(st.get("forecast_band")),
+                message=str(st.get("message") or ""),
             )
         except (TypeError, ValueError) as e:  # valid JSON, wrong types
             return self.damaged_summary(f"status.json or run.json has a wrong value ({e})")

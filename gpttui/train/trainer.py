@@ -175,8 +175,11 @@ class Trainer:
             loop = self._loop = Loop(job, self)
             self.result = loop.train()
         except NonFiniteLoss as e:
-            self._fail(loop, f"loss became {e.value} at iteration {e.iter_num}; stopped, the last good checkpoint is kept",
-                       f"lower learning_rate (now {self.cfg.learning_rate:g}), raise warmup_iters or set grad_clip = 1.0, then resume")
+            kept = self.run_obj is not None and self.run_obj.latest_checkpoint() is not None
+            self._fail(loop, f"loss became {e.value} at iteration {e.iter_num}; stopped, "
+                       + ("the last good checkpoint is kept" if kept else "before any checkpoint was saved"),
+                       f"lower learning_rate (now {self.cfg.learning_rate:g}), raise warmup_iters or set grad_clip = 1.0, "
+                       + ("then resume" if kept else "then start it again"))
         except torch.OutOfMemoryError:
             self._fail(loop, "out of GPU memory", _oom_hint(loop.cfg if loop else self.cfg))
         except GpttuiError as e:

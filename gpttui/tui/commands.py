@@ -20,17 +20,23 @@ else:
     _Base = object
 
 
+# Textual's commands gpttui has its own of: "Quit" (gpttui's asks while a run trains) and
+# "Keys" (a panel of the focused widget's keys, beside gpttui's Help of every screen's).
+TEXTUAL_LEFT_OUT = frozenset({"Quit", "Keys"})
+
+
 class PaletteCommands(_Base):
     """get_system_commands for every screen (a title once)."""
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """Textual's (less its "Quit": gpttui's asks while a run trains), what this screen's
-        keys do by name, then gpttui's screens and run controls (a title once)."""
+        """Textual's (less its "Quit" and "Keys": gpttui's Quit asks while a run trains, its
+        Help lists every screen's keys), what this screen's keys do by name, then gpttui's
+        screens and run controls (a title once)."""
         from gpttui.tui.screens.help import screen_commands
 
         shown: set[str] = set()
         for command in (*super().get_system_commands(screen), *screen_commands(screen), *self._commands()):
-            if command.title not in shown and command.title != "Quit":
+            if command.title not in shown and command.title not in TEXTUAL_LEFT_OUT:
                 shown.add(command.title)
                 yield command
 

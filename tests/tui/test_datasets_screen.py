@@ -74,7 +74,7 @@ async def test_datasets_lists_prepares_with_progress_and_deletes(isolated_dirs) 
         table = screen.query_one(DataTable)
         assert table.row_count == 1
         row = table.get_row("books")
-        assert row[:4] == ["books", "5.5k", "44", "/data/books/*.txt"] and row[6] == "ready"
+        assert row[:3] == ["books", "ready", "5.5k"] and row[4:] == ["44", row[5], "/data/books/*.txt"]
         # prepare: the dialog, then live progress while the worker runs
         await pilot.press("n")
         await settle(pilot)

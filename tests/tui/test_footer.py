@@ -93,3 +93,22 @@ async def test_changed_bindings_are_shown_and_old_keys_freed() -> None:
         assert "b" not in shown() and {"a", "c"} <= set(shown())
         after = footer_keys_alive()
         assert after <= before + 3, f"{after - before} FooterKeys more after 20 binding changes"
+
+
+async def test_at_80_columns_the_footer_shows_whole_keys_and_the_palette_key_at_the_edge() -> None:
+    """Home at 80x24: Textual cut "t Training" to "t Tr", hid Sample under the palette key,
+    and left the last column to it ("▏^p palettea"). Keys that do not fit whole are hidden
+    (Help and the palette still name them) and come back when the terminal widens."""
+    app = make_app(services())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        await settle(pilot)
+        footer = app.screen.query_one(StableFooter)
+        keys = [k for k in footer.query(FooterKey) if not k.has_class("-command-palette")]
+        palette = footer.query_one("FooterKey.-command-palette", FooterKey)
+        assert palette.region.right == 80, palette.region
+        shown = [k for k in keys if k.display]
+        assert shown and all(k.region.right <= palette.region.x for k in shown)
+        assert [k.key for k in keys if not k.display] == ["t", "m"]
+        await pilot.resize_terminal(120, 40)
+        await wait_for(pilot, lambda: all(k.display for k in keys), what="every key at 120 columns")

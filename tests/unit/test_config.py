@@ -310,3 +310,24 @@ def test_short_max_iters_names_the_inherited_warmup_and_the_exact_fix(tmp_path):
     assert C.origin("device", set(values)) == "gpttui's default"
     assert values["dataset"] == C.NANOGPT_DATASET  # a .py config without one: nanoGPT's train.py default
     assert C.origin("n_layer", set(values)) == "preset"
+
+
+def test_a_nanogpt_py_config_without_a_dataset_inherits_nanogpts_not_the_preset(tmp_path):
+    """#22's walk: the editor said a nanoGPT .py config's `dataset` was "set by the preset"
+    though the file has none (nanoGPT's train.py default, openwebtext, filled it)."""
+    from gpttui import config as C
+    from gpttui import presets
+
+    bare = tmp_path / "train_bare.py"
+    bare.write_text("n_layer = 2\nbatch_size = 2\n")
+    p = presets.get(str(bare))
+    assert p.config().dataset == C.NANOGPT_DATASET
+    assert "dataset" not in p.keys and "n_layer" in p.keys
+    assert C.origin("dataset", p.keys, p.config().dataset) == "nanoGPT's default"
+    named = tmp_path / "train_named.py"
+    named.write_text("dataset = 'openwebtext'\nn_layer = 2\n")  # set by the file itself
+    assert C.origin("dataset", presets.get(str(named)).keys, C.NANOGPT_DATASET) == "preset"
+    toml = tmp_path / "bare.toml"
+    toml.write_text("n_layer = 2\n")  # a TOML preset without one: gpttui's own default
+    tp = presets.get(str(toml))
+    assert C.origin("dataset", tp.keys, tp.config().dataset) == "gpttui's default"

@@ -47,6 +47,8 @@ class PrepareScreen(ModalScreen[dict[str, str] | None]):
     """Ask for the source(s), the new dataset's name and the text column."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    # A label wraps in the dialog: the source's (66 columns) was cut at "';' betwee" at 120x40.
+    DEFAULT_CSS = "PrepareScreen Label { width: 100%; }"
 
     def __init__(self, name: str = "", source: str = "", text_column: str = "text") -> None:
         super().__init__()
@@ -116,7 +118,8 @@ class DatasetsScreen(ReportsWorkerFailures, Screen):
     def on_mount(self) -> None:
         self.sub_title = "Datasets"
         table = self.query_one(DataTable)
-        for col in ("name", "tokens", "documents", "source", "size", "prepared", "state"):
+        # state first and the source (a long glob) last: at 80 columns the state was off-screen
+        for col in ("name", "state", "tokens", "size", "documents", "prepared", "source"):
             table.add_column(col, key=col)
         self.query_one("#ds-progress").display = False
         self.reload()
@@ -143,9 +146,10 @@ class DatasetsScreen(ReportsWorkerFailures, Screen):
         for info, when in msg.rows:
             src = ", ".join(info.sources) or "–"
             table.add_row(
-                info.name, fmt.si(info.train_tokens + info.val_tokens), f"{info.train_docs + info.val_docs:,}",
-                src if len(src) <= 40 else "…" + src[-39:], fmt.bytes_binary(info.size_bytes), fmt.clock(when) if when else "–",
-                "ready" if info.ready else Text("incomplete", style="red"), key=info.name)
+                info.name, "ready" if info.ready else Text("incomplete", style="red"),
+                fmt.si(info.train_tokens + info.val_tokens), fmt.bytes_binary(info.size_bytes),
+                f"{info.train_docs + info.val_docs:,}", fmt.clock(when) if when else "–",
+                src if len(src) <= 40 else "…" + src[-39:], key=info.name)
         if not msg.rows:
             self.query_one("#ds-hint", Static).update("no prepared datasets yet · n prepares one from files")
 

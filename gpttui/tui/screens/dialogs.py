@@ -72,5 +72,5 @@ class TooSmallNote(Static):
     def message(size: tuple[int, int], min_size: tuple[int, int]) -> str:
         return (f"Terminal too small: {size[0]}×{size[1]}.\n"
                 f"gpttui needs at least {min_size[0]}×{min_size[1]}.\n"
-                "Enlarge the window (training continues meanwhile).\n"
+                "Enlarge the window: nothing stops while it is small.\n"
                 "q quits (asks while a run trains) · ? lists the keys")

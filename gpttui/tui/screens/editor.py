@@ -10,7 +10,6 @@ I/O: never on the event loop); starting the run uses that shaped config too.
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from typing import Any
 
 from textual import on, work
@@ -24,7 +23,7 @@ from textual.worker import get_current_worker
 from gpttui import config as C
 from gpttui import fmt
 from gpttui.errors import ConfigError, GpttuiError
-from gpttui.presets import inherited_batching_warning
+from gpttui.presets import with_preset_warning
 from gpttui.tui.failures import ReportsWorkerFailures
 from gpttui.tui.messages import DatasetsListed, EstimateReady, PresetSaved, ReadyToStart
 from gpttui.tui.peaks import waits_for_peak
@@ -41,17 +40,19 @@ PICKED_FIELDS = frozenset({"recipe"})  # a choice among few named values: a pick
 FROM_SOURCE = "\x00from-source"  # the dataset picker's "from a source…" entry
 
 
-def dataset_options(datasets: list[Any], current: str, source: str) -> list[tuple[str, str]]:
+def dataset_options(datasets: list[Any] | None, current: str, source: str) -> list[tuple[str, str]]:
     """The picker's entries: the prepared datasets (tokens, ready or not), the config's own
-    dataset when it is not prepared yet, then "from a source…"."""
+    dataset when it is not prepared yet, then "from a source…". `datasets` None: not listed
+    yet (the first frame said "not prepared" of a prepared dataset until the list came)."""
     out = []
     names = set()
-    for info, _when in datasets:
+    for info, _when in datasets or ():
         names.add(info.name)
         state = "" if info.ready else ", incomplete"
         out.append((f"{info.name}  ({fmt.si(info.train_tokens + info.val_tokens)} tokens{state})", info.name))
     if current and current not in names:
-        out.insert(0, (f"{current}  ({'not prepared yet' if source else 'not prepared, no data_source'})", current))
+        state = "checking…" if datasets is None else "not prepared yet" if source else "not prepared, no data_source"
+        out.insert(0, (f"{current}  ({state})", current))
     out.append(("from a source…", FROM_SOURCE))
     return out
 
@@ -89,7 +90,7 @@ class EditorScreen(ReportsWorkerFailures, Screen):
         self.cfg: C.TrainConfig | None = cfg
         self.save_name = preset if user and not new else f"{preset}-custom"
         self.saved_values = dict(self.values)  # what Esc compares with (unsaved changes ask)
-        self.datasets: list[Any] = []
+        self.datasets: list[Any] | None = None  # until listed (a worker)
         self._estimate_lock = threading.Lock()  # guards _wanted/_estimating (UI thread + worker)
         self._wanted: C.TrainConfig | None = None
         self._estimating = False
@@ -118,7 +119,7 @@ class EditorScreen(ReportsWorkerFailures, Screen):
             with (Vertical if wide else Horizontal)(classes="field-row wide" if wide else "field-row"):
                 yield Label(name, classes="field-name")
                 if name == "dataset":  # a picker: prepared datasets, or "from a source…"
-                    opts = dataset_options([], self.values[name], self.values["data_source"])
+                    opts = dataset_options(None, self.values[name], self.values["data_source"])
                     yield Select(opts, value=self.values[name], allow_blank=False, compact=True,
                                  id="f-dataset", classes="field-input field-select")
                 elif name in PICKED_FIELDS:  # a fixed set of choices (recipe)
@@ -250,7 +251,7 @@ class EditorScreen(ReportsWorkerFailures, Screen):
             return f"{help_} · edited"
         if name in self.own:
             return f"{help_} · set by the preset"
-        return f"{help_} · inherited: {C.origin(name, self.own)}"
+        return f"{help_} · inherited: {C.origin(name, self.own, getattr(self.base, name))}"
 
     def _show_field(self, name: str, error: str | None) -> None:
         help_ = self.query_one(f"#h-{name}", Static)
@@ -314,8 +315,7 @@ class EditorScreen(ReportsWorkerFailures, Screen):
         if self.own is None or est is None:
             return est
         edited = {k for k, v in self.values.items() if v != getattr(self.base, k)}
-        w = inherited_batching_warning(self.own | edited, cfg, est.time_s.value)
-        return replace(est, warnings=(w, *est.warnings)) if w else est
+        return with_preset_warning(est, self.own | edited, cfg)
 
     def on_estimate_ready(self, msg: EstimateReady) -> None:
         panel = self.query_one(EstimatePanel)

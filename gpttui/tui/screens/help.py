@@ -15,16 +15,18 @@ from textual.widgets import Static
 
 
 def _screens() -> list[tuple[str, type]]:
+    from gpttui.tui.screens.compare import CompareScreen
     from gpttui.tui.screens.datasets import DatasetsScreen
     from gpttui.tui.screens.editor import EditorScreen
     from gpttui.tui.screens.home import HomeScreen
-    from gpttui.tui.screens.runs import CompareScreen, RunsScreen
+    from gpttui.tui.screens.pilot import PilotScreen
+    from gpttui.tui.screens.runs import RunsScreen, RunViewScreen
     from gpttui.tui.screens.sampling import SamplingScreen
     from gpttui.tui.screens.training import TrainingScreen
 
-    return [("Home", HomeScreen), ("Config editor", EditorScreen), ("Training", TrainingScreen),
-            ("Sampling", SamplingScreen), ("Runs", RunsScreen), ("Compare", CompareScreen),
-            ("Datasets", DatasetsScreen)]
+    return [("Home", HomeScreen), ("Config editor", EditorScreen), ("Pilot", PilotScreen),
+            ("Training", TrainingScreen), ("Sampling", SamplingScreen), ("Runs", RunsScreen),
+            ("A run (o on Runs)", RunViewScreen), ("Compare", CompareScreen), ("Datasets", DatasetsScreen)]
 
 
 _NAMED = {"escape": "Esc", "enter": "Enter", "space": "Space", "tab": "Tab"}
@@ -48,17 +50,31 @@ def help_table() -> Table:
     table.add_row("", "q / ctrl+q", "quit (asks while a run trains)")
     table.add_row("", "ctrl+p", "command palette: every action by name")
     for title, cls in _screens():
-        first = True
-        for b in cls.BINDINGS:
-            if isinstance(b, Binding):
-                table.add_row(title if first else "", b.key_display or typed_key(b.key),
-                              b.description or b.action)
-                first = False
+        for i, (keys, does) in enumerate(screen_keys(cls)):
+            table.add_row(title if i == 0 else "", keys, does)
     return table
+
+
+def screen_keys(cls: type, by: str = "description") -> list[tuple[str, str]]:
+    """(keys as typed, what they do) for a screen's own bindings: the keys of one action on
+    one line ("Enter / e  Edit"), without the app's help and quit (listed once, above);
+    `by="action"`: (action, keys as typed) instead."""
+    by_action: dict[str, tuple[list[str], str]] = {}
+    for b in cls.BINDINGS:
+        if not isinstance(b, Binding) or b.action in ("app.help", "app.request_quit"):
+            continue
+        keys, does = by_action.setdefault(b.action, ([], ""))
+        keys.append(b.key_display or typed_key(b.key))
+        if b.description and not does:
+            by_action[b.action] = (keys, b.description)
+    if by == "action":
+        return [(action, " / ".join(keys)) for action, (keys, _does) in by_action.items()]
+    return [(" / ".join(keys), does or action) for action, (keys, does) in by_action.items()]
 
 
 def screen_commands(screen: Any) -> Iterable[SystemCommand]:
     """The palette's entries for what `screen`'s own keys do (Run, Edit, Compare, …), by name."""
+    keys = dict(screen_keys(type(screen), by="action"))
     seen = set()
     for b in getattr(screen, "BINDINGS", ()):
         if not isinstance(b, Binding) or not b.description or b.action in seen:
@@ -66,7 +82,7 @@ def screen_commands(screen: Any) -> Iterable[SystemCommand]:
         if b.action in ("back", "app.help", "app.request_quit", "dismiss"):
             continue
         seen.add(b.action)
-        yield SystemCommand(b.description, f"{typed_key(b.key)} on this screen",
+        yield SystemCommand(b.description, f"{keys.get(b.action, typed_key(b.key))} on this screen",
                             partial(screen.run_action, b.action))
 
 

@@ -23,6 +23,7 @@ from gpttui import fmt
 from gpttui.config import TrainConfig
 from gpttui.errors import GpttuiError
 from gpttui.plan.target import peak_key
+from gpttui.presets import with_preset_warning
 from gpttui.tui.failures import ReportsWorkerFailures
 from gpttui.tui.messages import HomeData
 from gpttui.tui.peaks import waits_for_peak
@@ -42,6 +43,9 @@ class PresetRow:
     error: str = ""
     keys: frozenset[str] = frozenset()  # the keys the preset sets (the rest are inherited)
 
+
+
+RECENT_RUNS = 20  # the newest runs listed on Home (all of them: Runs, u)
 
 
 class HomeScreen(ReportsWorkerFailures, Screen):
@@ -113,7 +117,7 @@ class HomeScreen(ReportsWorkerFailures, Screen):
             presets, error = [], str(e)
         for p in presets:
             row = PresetRow(p.name, p.source, p.description,
-                            keys=frozenset(k for k, _ in getattr(p, "values", ())))
+                            keys=getattr(p, "keys", frozenset()))
             try:
                 row.cfg = p.config()
             except GpttuiError as e:
@@ -137,7 +141,8 @@ class HomeScreen(ReportsWorkerFailures, Screen):
             row = replace(row)
             if row.cfg is not None:
                 try:
-                    row.est = self.app.estimate(row.cfg, measure=measure, runs=runs)
+                    row.est = with_preset_warning(self.app.estimate(row.cfg, measure=measure, runs=runs),
+                                                  row.keys, row.cfg)
                 except GpttuiError as e:
                     row.error = str(e)
             out.append(row)
@@ -151,8 +156,8 @@ class HomeScreen(ReportsWorkerFailures, Screen):
         self._show_device()
         recent = self.query_one("#recent", DataTable)
         recent.clear()
-        for s in list(reversed(msg.runs))[:6]:
-            recent.add_row(s.id, s.state, s.preset, f"{s.iter:,}/{s.max_iters:,}", fmt.num(s.best_val_loss, ".4f"), key=s.id)
+        for s in list(reversed(msg.runs))[:RECENT_RUNS]:
+            recent.add_row(fmt.short_run_id(s.id), fmt.run_state(s), s.preset_label, f"{s.iter:,}/{s.max_iters:,}", fmt.num(s.best_val_loss, ".4f"), key=s.id)
         self.query_one("#runs-title", Static).update(f"Recent runs ({len(msg.runs)} in all, u: all runs)")
         if msg.error:
             self.notify(msg.error, severity="error")
@@ -181,7 +186,7 @@ class HomeScreen(ReportsWorkerFailures, Screen):
         for row in self.rows:
             if needle and needle not in f"{row.name} {row.description}".lower():
                 continue
-            name = row.name + (" *" if row.source == "user" else "")
+            name = row.name + (" *" if row.source == "user" else "") + (" ⚠" if row.est and row.est.warnings else "")
             if row.est is None:
                 t.add_row(name, "–", "–", "–", "error" if row.error else "…", row.error or row.description, key=row.name)
                 continue
@@ -197,10 +202,16 @@ class HomeScreen(ReportsWorkerFailures, Screen):
         self._show_detail()
 
     def _show_detail(self) -> None:
-        """The selected preset's whole description (the table cuts it at 80 columns)."""
+        """The selected preset's whole description (the table cuts it at 80 columns), and
+        its estimate's first warning (⚠ in the table), so a preset is not picked unwarned."""
         row = self.selected()
-        text = "" if row is None else f"{row.name}: {row.error or row.description or 'no description'}"
-        self.query_one("#preset-detail", Static).update(Text(text, style="red" if row and row.error else ""))
+        text = Text("" if row is None else f"{row.name}: {row.error or row.description or 'no description'}",
+                    style="red" if row and row.error else "")
+        warnings = row.est.warnings if row is not None and row.est is not None else ()
+        if warnings:
+            more = f" (+{len(warnings) - 1} more: e shows them)" if len(warnings) > 1 else ""
+            text.append(f"\n⚠ {warnings[0]}{more}", style="yellow")
+        self.query_one("#preset-detail", Static).update(text)
 
     def selected(self) -> PresetRow | None:
         t = self.query_one("#presets", DataTable)

@@ -17,13 +17,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+from textual.widgets import DataTable, Header, Input, Label, Static
 
 from gpttui import fmt
 from gpttui.errors import GpttuiError
 from gpttui.tui.failures import ReportsWorkerFailures
 from gpttui.tui.messages import PilotChanged, PilotPresetReady
 from gpttui.tui.widgets.chart import LineChart, Series
+from gpttui.tui.widgets.footer import StableFooter
 
 UPDATE_EVERY_S = 0.3  # the engine calls back on every step; the screen redraws at most this often
 
@@ -69,13 +70,19 @@ class PilotScreen(ReportsWorkerFailures, Screen):
             yield DataTable(id="pilot-table", cursor_type="row", zebra_stripes=True)
             yield LineChart(xlabel="training seconds", title="train loss", id="pilot-chart")
         yield Static("", id="pilot-log")
-        yield Footer()
+        yield StableFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"pilot of {self.preset}"
         self.query_one("#pilot-status", Static).update(
             f"Short real runs of {self.preset}'s candidates on this device, compared at equal training time "
             "(successive halving). ctrl+r starts.")
+        # Idle, the empty chart said "waiting for data…", as if a pilot ran: nothing runs yet.
+        self.query_one("#pilot-chart", LineChart).display = False
+        self.query_one("#pilot-log", Static).update(
+            "Nothing runs until ctrl+r. Then each candidate trains for a share of the minutes; the table "
+            "(measured tok/s, memory, MFU, val loss per rung) and their train-loss curves fill in here, "
+            "and the best is saved as a preset that r runs in full.")
         self.query_one("#pilot-minutes", Input).focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -187,7 +194,9 @@ class PilotScreen(ReportsWorkerFailures, Screen):
         table.clear()
         for row in table_rows(st):
             table.add_row(*row)
-        self.query_one("#pilot-chart", LineChart).set_series(curves(st))
+        chart = self.query_one("#pilot-chart", LineChart)
+        chart.display = True
+        chart.set_series(curves(st))
         self.query_one("#pilot-log", Static).update("\n".join(st.log[-5:]))
 
 

@@ -29,6 +29,17 @@ def memory_label(est: Any) -> str:
     return "RAM" if "RAM" in est.mem_device.basis else "VRAM"
 
 
+def speed_basis(est: Any) -> str:
+    """Whether the speed (and so the time) is measured by a past run or computed: Home's
+    time and the editor's could differ by that, with nothing saying why."""
+    basis = str(est.tokens_per_s.basis)
+    if est.tokens_per_s.value is None:
+        return ""
+    if basis.startswith("measured in run "):
+        return f"measured, run {basis.removeprefix('measured in run ')}"
+    return "measured" if basis.startswith("measured") else "computed"
+
+
 def render_estimate(est: Any, width: int = 36) -> Text:
     """The panel's text for an `Estimate`."""
     t = Text()
@@ -56,7 +67,7 @@ def render_estimate(est: Any, width: int = 36) -> Text:
     share = f" {frac:.0%}" if frac is not None else ""
     t.append(f"{'':<12}{est.mem_verdict.value or '?'}{share} of {fmt.gib(dev)}\n", style="dim")
     row("time", fmt.duration(est.time_s.value), f"at MFU {fmt.pct(est.mfu.value, 0)}")
-    row("speed", fmt.si(est.tokens_per_s.value, " tok/s"))
+    row("speed", fmt.si(est.tokens_per_s.value, " tok/s"), speed_basis(est))
     if est.energy_kwh.value is not None:
         row("energy", f"{est.energy_kwh.value:.2f} kWh", f"{fmt.num(est.power_w.value, '.0f')} W")
     else:
