@@ -15,7 +15,7 @@ from textual import work
 from gpttui import events as E
 from gpttui.config import TrainConfig
 from gpttui.errors import GpttuiError
-from gpttui.tui.live import LiveRun
+from gpttui.tui.live import STARTING, LiveRun
 from gpttui.tui.messages import InboxReady, Notice, SessionFailed
 from gpttui.tui.services import TrainSession
 
@@ -43,7 +43,7 @@ class SessionHost(_Base):
         if leave is not None and self.screen is leave:
             self.pop_screen()
         self.drain_events()  # a previous run's last events belong to its LiveRun
-        self.live = LiveRun(run_id="(starting)")
+        self.live = LiveRun(run_id=STARTING)
         self.session = self.services.new_session(cfg, preset, self._listener)
         self._begin()
 
