@@ -202,8 +202,9 @@ async def test_a_run_trained_elsewhere_offers_no_resume_while_it_trains(isolated
     import json
     import os
 
-    from gpttui.runs.store import host
     from tui_fakes import script
+
+    from gpttui.runs.store import host
 
     data, _ = isolated_dirs
     path = write_run(data, "20231114-live", "tiny", script("20231114-live", 14), state=E.TRAINING, iters=14)
