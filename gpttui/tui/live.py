@@ -41,6 +41,7 @@ class LiveRun:
     state_since: float | None = None  # wall time the current state began (an eval's clock)
     tasks: list[E.TaskEval] = field(default_factory=list)  # HellaSwag at evaluations (fixed subset)
     forecast: E.Forecast | None = None  # the newest forecast of the final val loss (computed)
+    resumed: bool = False  # resumed from a checkpoint (its CheckpointSaved events are not replayed)
     pauses: list[tuple[float, float | None]] = field(default_factory=list)  # (start, end) wall times, newest last
 
     def note(self, text: str) -> None:

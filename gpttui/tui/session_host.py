@@ -52,7 +52,7 @@ class SessionHost(_Base):
         if self._refuse_second():
             return
         self.drain_events()
-        self.live = LiveRun(run_id=run_id)
+        self.live = LiveRun(run_id=run_id, resumed=True)
         self.session = self.services.resume_session(run_id, self._listener)
         self._begin()
 

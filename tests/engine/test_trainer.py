@@ -149,6 +149,23 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(monkeypatch):
     assert all(torch.isfinite(v).all() for v in ck["model"].values())
 
 
+def test_nan_loss_before_any_checkpoint_says_none_is_kept(monkeypatch):
+    """Seen in the TUI (#22): "stopped, the last good checkpoint is kept" at iteration 3, when
+    none had been written, and "set grad_clip = 1.0" when it already was."""
+    from gpttui.model.gpt import GPT
+
+    real = GPT.forward
+
+    def forward(self, idx, targets=None, caches=None):
+        logits, loss = real(self, idx, targets, caches)
+        return logits, (loss * float("nan") if self.training and loss is not None else loss)
+
+    monkeypatch.setattr(GPT, "forward", forward)
+    run, tr, res, got = _train(tiny_cfg(max_iters=20, lr_decay_iters=20, eval_interval=10, log_interval=1, grad_clip=1.0))
+    assert isinstance(res, E.Failed) and "no checkpoint had been written yet" in res.reason
+    assert "grad_clip" not in res.hint and "start it again" in res.hint and "lower learning_rate" in res.hint
+
+
 def test_any_exception_becomes_failed_with_its_message(monkeypatch):
     from gpttui.data.reader import BatchReader
 

@@ -189,7 +189,7 @@ async def test_sample_before_any_checkpoint_says_when_there_will_be_one() -> Non
             await pilot.pause(0.1)
             assert app.screen is screen
             notes = [n.message for n in app._notifications]
-            assert any("No checkpoint yet" in n and "s saves one now" in n for n in notes), notes
+            assert any("No checkpoint to sample from" in n and "s saves one now" in n for n in notes), notes
             await feed(pilot, session, E.CheckpointSaved("r", iter=5, path="ckpt.pt", reason="manual", time=NOW))
             await pilot.press("g")
             await pilot.pause(0.1)
@@ -251,3 +251,57 @@ async def test_ctrl_x_cancels_a_sample_while_the_prompt_has_the_focus(isolated_d
         await pilot.press("ctrl+x")
         await wait_for(pilot, lambda: "cancelled" in text_of(app.screen.query_one("#sample-status")), timeout=30,
                        what="ctrl+x to cancel the sample")
+
+
+async def test_a_failed_run_at_80x24_shows_its_whole_reason_and_hint() -> None:
+    """Seen at 80x24: "FAILED run … loss became nan at iteration 3; stopped," and the rest (what
+    to change) cut; the side panel still said "iter 4 done; loss and speed from the first logged
+    step"; g opened Sampling on a run with no checkpoint."""
+    app = make_app(services())
+    orig = FakeSession.start
+    FakeSession.start = silent_start
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            session, screen = await start(pilot)
+            rid = "20231114-boom"
+            await feed(pilot, session, E.StatusChanged(rid, state=E.TRAINING, time=NOW),
+                       E.Progress(rid, iter=4, max_iters=60, micro=0, accum=1, tokens_seen=4096, elapsed_s=21.0,
+                                  time=NOW),
+                       E.Failed(rid, reason="loss became nan at iteration 3; stopped, no checkpoint had been "
+                                            "written yet",
+                                hint="lower learning_rate (now 1e+06) or raise warmup_iters, then start it again",
+                                iter=3, time=NOW))
+            await pilot.pause(0.1)
+            status = screen.query_one("#status")
+            text = shown(screen, "#status")
+            assert "start it again" in text and status.size.height >= 2
+            assert status.size.width * status.size.height >= len(text.strip())
+            assert "failed at iter 4, before its first logged step" in shown(screen, "#numbers")
+            await pilot.press("g")
+            await pilot.pause(0.1)
+            assert app.screen is screen
+            assert any("failed before writing one" in n.message for n in app._notifications)
+    finally:
+        FakeSession.start = orig
+
+
+async def test_a_resumed_run_samples_from_the_checkpoint_it_resumed_from(isolated_dirs) -> None:
+    from tui_fakes import script
+
+    data, _ = isolated_dirs
+    write_run(data, "20231114-a", "tiny", script("20231114-a", 20), state=E.STOPPED)
+    app = make_app(services())
+    orig = FakeSession.start
+    FakeSession.start = silent_start
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            app.resume_run("20231114-a")
+            await settle(pilot, 0.2)
+            screen = app.screen
+            assert isinstance(screen, TrainingScreen)
+            await pilot.press("g")
+            await pilot.pause(0.1)
+            assert app.screen is not screen  # Sampling: the checkpoint it resumed from is there
+    finally:
+        FakeSession.start = orig

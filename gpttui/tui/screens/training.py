@@ -354,10 +354,11 @@ class TrainingScreen(ReferenceOverlay, Screen):
         live = self.live
         if live is None:
             return
-        if live.active and not live.checkpoints:  # the sampler would only say "no checkpoint"
+        if self._live is None and not live.checkpoints and not live.resumed:  # (this window saw all its events)
             save = "; s saves one now" if self.check_action("save", ()) else ""
-            self.notify(f"No checkpoint yet to sample from: one is written at each evaluation "
-                        f"after iter 0 (eval_interval){save}.", severity="warning")
+            when = (f"one is written at each evaluation after iter 0 (eval_interval){save}" if live.active
+                    else f"this run {live.state} before writing one")
+            self.notify(f"No checkpoint to sample from: {when}.", severity="warning")
             return
         self.app.open_sampling(live.run_id)
 

@@ -93,6 +93,8 @@ def before_first_log(live: LiveRun) -> str:
     state's words (an eval of the untrained model, a compile, data), and when figures come."""
     pos = live.position()
     done = pos[0] if pos is not None else 0
+    if not live.active and live.state in (E.FAILED, E.STOPPED, E.FINISHED):
+        return f"{live.state} at iter {done:,}, before its first logged step"
     if done:
         return f"iter {done:,} done; loss and speed\nfrom the first logged step (log_interval)"
     if live.state == E.EVALUATING:
