@@ -47,7 +47,10 @@ async def test_a_pause_stops_the_eta_and_names_no_clock_time() -> None:
         clock.now = NOW + 75
         screen.refresh_view(chart=False)
         numbers = shown(screen, "#numbers")
-        assert "ETA 1m 25s →" in numbers and "elapsed    1m 05s" in numbers  # 15 s of training since the step
+        assert "ETA 1m 25s → 22:16" in numbers and "elapsed    1m 05s" in numbers  # 15 s of training since the step
+        assert "Tue" not in numbers  # today's clock time, without the weekday
+        await feed(pilot, session, step(rid, 22, eta_s=2 * 86400.0, time=NOW + 75))
+        assert "ETA 2d 0h → Thu 22:14" in shown(screen, "#numbers")  # another day: named
 
 
 async def test_the_footer_offers_the_keys_the_state_allows() -> None:
@@ -305,3 +308,17 @@ async def test_a_resumed_run_samples_from_the_checkpoint_it_resumed_from(isolate
             assert app.screen is not screen  # Sampling: the checkpoint it resumed from is there
     finally:
         FakeSession.start = orig
+
+
+async def test_the_palette_offers_pause_or_resume_as_the_state_allows() -> None:
+    from gpttui.tui.screens.help import screen_commands
+
+    app = make_app(services())
+    async with app.run_test(size=(120, 40)) as pilot:
+        session, screen = await start(pilot)
+        titles = {c.title for c in screen_commands(screen)}
+        assert "Pause" in titles and "Resume" not in titles and "Stop" in titles
+        await feed(pilot, session, E.Finished(session.run_id, state=E.STOPPED, iter=20, best_val_loss=3.5,
+                                              tokens_seen=2560, elapsed_s=60.0, time=NOW))
+        titles = {c.title for c in screen_commands(screen)}
+        assert not {"Pause", "Resume", "Stop", "Save ckpt"} & titles and "Sample" in titles

@@ -8,6 +8,8 @@ newest event and the clock, so the screen ticks every second even inside a long 
 
 from __future__ import annotations
 
+import time
+
 from rich.text import Text
 
 from gpttui import events as E
@@ -70,7 +72,7 @@ def numbers_text(live: LiveRun, now: float) -> str:
     elif eta is not None and live.state == E.PAUSED:
         eta_text = f"{fmt.duration(eta)} once resumed"  # (no clock time: the pause moves it)
     elif eta is not None:
-        eta_text = f"{fmt.duration(eta)} → {fmt.clock(now + eta)}"
+        eta_text = f"{fmt.duration(eta)} → {eta_clock(now, now + eta)}"
     if eta_text and len(spent) + len(eta_text) + 7 <= SIDE_WIDTH:  # one line: room for the forecast's
         lines.append(f"{spent}   ETA {eta_text}")
     else:
@@ -86,6 +88,13 @@ def numbers_text(live: LiveRun, now: float) -> str:
     if power:
         lines.append("power      " + "   ".join(power))
     return "\n".join(lines)
+
+
+def eta_clock(now: float, t: float) -> str:
+    """The wall-clock time of the ETA: '14:05' today, 'Wed 14:05' on another day."""
+    if time.localtime(now)[:3] == time.localtime(t)[:3]:
+        return time.strftime("%H:%M", time.localtime(t))
+    return fmt.clock(t)
 
 
 def before_first_log(live: LiveRun) -> str:
