@@ -322,3 +322,42 @@ async def test_the_palette_offers_pause_or_resume_as_the_state_allows() -> None:
                                               tokens_seen=2560, elapsed_s=60.0, time=NOW))
         titles = {c.title for c in screen_commands(screen)}
         assert not {"Pause", "Resume", "Stop", "Save ckpt"} & titles and "Sample" in titles
+
+
+def _colors(text) -> list[str]:
+    return [str(s.style) for s in text.spans if "•" in text.plain[s.start:s.end] or "⠁" <= text.plain[s.start] <= "⣿"]
+
+
+def test_a_series_keeps_its_colour_before_the_one_ahead_of_it_has_points() -> None:
+    """Seen: the val point of the eval at iter 0 drew in train's colour, then changed colour
+    once the first train loss arrived."""
+    from gpttui.tui.widgets.chart import SERIES_COLORS, Series, render_chart
+
+    val = Series("val", (0.0,), (10.5,))
+    alone = render_chart([Series("train", (), ()), val], 60, 12, "iter")
+    both = render_chart([Series("train", (5.0, 10.0), (9.0, 8.0)), val], 60, 12, "iter")
+    assert set(_colors(alone)) == {f"color({SERIES_COLORS[1]})"}
+    assert set(_colors(both)) == {f"color({SERIES_COLORS[0]})", f"color({SERIES_COLORS[1]})"}  # (plotext's order)
+
+
+def test_a_small_chart_names_its_series_on_the_label_line_and_ticks_are_unique() -> None:
+    from gpttui.tui.widgets.chart import Series, render_chart
+
+    series = [Series("train", (1.0, 2.0, 3.0), (9.0, 8.0, 7.0)), Series("val", (2.0,), (8.5,))]
+    small = render_chart(series, 31, 10, "iter", key_below=(50, 16))
+    lines = small.plain.splitlines()
+    assert len(lines) == 10 and lines[-1].split() == ["iter", "•", "train", "•", "val"]
+    assert "┌───" not in "".join(lines[1:-1])  # no legend box over the data
+    ticks = render_chart(series, 60, 10, "iter").plain.splitlines()[-2].split()
+    assert ticks == ["1", "2", "3"]  # was "1 2 2 2 3"
+    assert "│ • train" in render_chart(series, 80, 20, "iter", key_below=(50, 16)).plain  # room: the legend box
+
+
+async def test_at_80x24_the_loss_chart_keeps_its_data_clear_of_the_legend() -> None:
+    app = make_app(services())
+    async with app.run_test(size=(80, 24)) as pilot:
+        _session, screen = await start(pilot)
+        screen.refresh_view(chart=True)
+        await pilot.pause(0.1)
+        text = text_of(screen.query_one("#loss-chart")).rstrip().splitlines()
+        assert text[-1].split()[:3] == ["iter", "•", "train"] and not any("│ • train" in ln for ln in text)

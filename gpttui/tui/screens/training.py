@@ -143,7 +143,7 @@ class TrainingScreen(ReferenceOverlay, Screen):
             yield ProgressLine(id="progress")
             yield Static(id="iter")
         with Horizontal(id="main"):
-            yield LineChart(xlabel="iter", id="loss-chart")
+            yield LineChart(xlabel="iter", key_below=(50, 16), id="loss-chart")
             with Vertical(id="side"):
                 yield Static(id="numbers")
                 yield Gauge("MFU", width=10, id="mfu", warn=2.0)
