@@ -154,14 +154,17 @@ async def test_the_log_wraps_follows_its_end_and_draws_no_scrollbars() -> None:
             assert rows[-1].strip() == "line 11"
 
 
-async def test_a_tall_terminal_gives_the_log_more_rows() -> None:
+async def test_a_large_terminal_gives_the_log_more_rows_and_the_sample_longer_lines() -> None:
+    """Seen at 200x60: a 5-line log under a 45-row chart, and samples wrapped at 44 columns."""
     app = make_app(services())
     async with app.run_test(size=(80, 24)) as pilot:
         _session, screen = await start(pilot)
         small = screen.query_one("#log").size.height
+        side = screen.query_one("#side").size.width
         await pilot.resize_terminal(200, 60)
         await wait_for(pilot, lambda: screen.query_one("#log").size.height >= 2 * small, timeout=30,
                        what="the log to grow at 200x60")
+        assert screen.query_one("#side").size.width > side and screen.query_one("#loss-chart").size.width >= 130
 
 
 async def test_the_mfu_basis_keeps_its_origin_at_80_columns() -> None:

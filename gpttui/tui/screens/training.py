@@ -170,10 +170,12 @@ class TrainingScreen(ReferenceOverlay, Screen):
 
     def on_resize(self, event: Resize) -> None:
         """The log takes a share of a tall terminal (6 rows up to 34, 8 at 40, 12 at 60);
-        the chart and the side column keep the rest."""
+        the chart and the side column keep the rest. A wide one (160+ columns) widens the
+        side column, so a sample reads in longer lines (the chart still gets 130+)."""
         log = self._w.get("log")
         if log is not None:
             log.styles.height = max(6, min(14, event.size.height // 5))
+            self.query_one("#side").styles.width = 46 if event.size.width < 160 else 66
 
     def on_screen_resume(self) -> None:
         """Shown again (Help closed, back from Runs): catch up at once."""
