@@ -364,3 +364,17 @@ async def test_at_80x24_the_loss_chart_keeps_its_data_clear_of_the_legend() -> N
         await pilot.pause(0.1)
         text = text_of(screen.query_one("#loss-chart")).rstrip().splitlines()
         assert text[-1].split()[:3] == ["iter", "•", "train"] and not any("│ • train" in ln for ln in text)
+
+
+def test_the_loss_line_says_which_loss_and_when() -> None:
+    """Seen while evaluating at iter 75: "loss 4.5856" (train? val? logged at 70)."""
+    from gpttui.tui.live import LiveRun
+    from gpttui.tui.screens.training_view import SIDE_WIDTH, numbers_text
+
+    live = LiveRun(run_id="r", state=E.EVALUATING)
+    live.apply(step("r", 70, max_iters=150))
+    assert numbers_text(live, NOW).splitlines()[0] == "train loss 1.2500 @ 70"
+    live.apply(E.EvalResult("r", iter=75, train_loss=4.3, val_loss=4.101, best_val_loss=4.101, tokens_seen=1))
+    live.apply(step("r", 123_456, max_iters=200_000))
+    first = numbers_text(live, NOW).splitlines()[0]
+    assert first.startswith("train loss 0.0008") and "best val 4.1010" in first and len(first) <= SIDE_WIDTH

@@ -56,7 +56,7 @@ def numbers_text(live: LiveRun, now: float) -> str:
         return before_first_log(live) + (f"\nelapsed    {fmt.duration(elapsed)}" if elapsed is not None else "")
     best = live.best_val
     eta = live.eta_at(now)
-    lines = [f"loss       {s.loss:.4f}" + (f"   best val {best:.4f}" if best is not None else "")]
+    lines = [loss_line(s, best)]
     lines += task_lines(live)
     if live.active or (live.forecast is not None and live.state != E.FINISHED):  # (a finished run's loss is measured;
         lines.append(forecast_text(live))  # an ended run gets no more evals: no "not enough yet")
@@ -88,6 +88,14 @@ def numbers_text(live: LiveRun, now: float) -> str:
     if power:
         lines.append("power      " + "   ".join(power))
     return "\n".join(lines)
+
+
+def loss_line(s: E.StepMetrics, best: float | None) -> str:
+    """`train loss 3.4123 @ 1,200   best val 3.5012`: which loss, and the iteration it was
+    logged at (an eval or a long step shows it for a while after). The first that fits."""
+    val = f"   best val {best:.4f}" if best is not None else ""
+    tries = [f"train loss {s.loss:.4f} @ {s.iter:,}{val}", f"train loss {s.loss:.4f}{val}"]
+    return next((t for t in tries if len(t) <= SIDE_WIDTH), tries[-1])
 
 
 def eta_clock(now: float, t: float) -> str:
