@@ -225,6 +225,11 @@ async def test_a_run_trained_elsewhere_offers_no_resume_while_it_trains(isolated
         assert isinstance(screen, TrainingScreen) and screen.live.active
         keys = footer_keys(screen)
         assert "r" not in keys and "p" not in keys and "g" in keys, keys
+        screen.live.checkpoints.clear()  # (as before the first eval's checkpoint)
+        await pilot.press("g")
+        await pilot.pause(0.1)
+        assert app.screen is screen and any("No checkpoint to sample from" in n.message and "s saves" not in n.message
+                                            for n in app._notifications)
         with open(path / "metrics.jsonl", "a") as f:
             f.write(json.dumps(E.Finished("20231114-live", state=E.STOPPED, iter=14, best_val_loss=3.5,
                                           tokens_seen=1792, elapsed_s=60.0, time=NOW).to_json()) + "\n")

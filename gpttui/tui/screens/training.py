@@ -356,7 +356,8 @@ class TrainingScreen(ReferenceOverlay, Screen):
         live = self.live
         if live is None:
             return
-        if self._live is None and not live.checkpoints and not live.resumed:  # (this window saw all its events)
+        saw_all = not live.resumed and (self._live is None or live.active)  # every event (a followed run's file has them)
+        if saw_all and not live.checkpoints:
             save = "; s saves one now" if self.check_action("save", ()) else ""
             when = (f"one is written at each evaluation after iter 0 (eval_interval){save}" if live.active
                     else f"this run {live.state} before writing one")
