@@ -225,6 +225,7 @@ async def test_a_run_trained_elsewhere_offers_no_resume_while_it_trains(isolated
         assert isinstance(screen, TrainingScreen) and screen.live.active
         keys = footer_keys(screen)
         assert "r" not in keys and "p" not in keys and "g" in keys, keys
+        assert "trained by another process" in shown(screen, "#status")
         screen.live.checkpoints.clear()  # (as before the first eval's checkpoint)
         await pilot.press("g")
         await pilot.pause(0.1)
