@@ -28,7 +28,7 @@ class SamplingScreen(ReportsWorkerFailures, Screen):
     """Settings on the left, the streamed text on the right."""
 
     BINDINGS = [
-        Binding("ctrl+g", "generate", "Generate", priority=True),  # (priority keys are listed first: this one leads)
+        Binding("ctrl+g", "generate", "Generate"),
         Binding("ctrl+x", "cancel", "Cancel", priority=True),  # (over the fields' own ctrl+x, cut)
         Binding("escape", "back", "Back"),
     ]
