@@ -96,6 +96,7 @@ async def test_before_the_first_log_the_side_panel_says_what_the_run_does() -> N
         async with app.run_test(size=(120, 40)) as pilot:
             session, screen = await start(pilot)
             assert "new run (named once its data is ready)" in shown(screen, "#status")
+            assert "from the first logged step" in text_of(screen.query_one("#loss-chart"))
             assert "preparing the data" in shown(screen, "#numbers")
             rid = "20231114-tiny"
             await feed(pilot, session, E.StatusChanged(rid, state=E.COMPILING, time=NOW))
@@ -289,6 +290,7 @@ async def test_a_failed_run_at_80x24_shows_its_whole_reason_and_hint() -> None:
             assert "start it again" in text and status.size.height >= 2
             assert status.size.width * status.size.height >= len(text.strip())
             assert "failed at iter 4, before its first logged step" in shown(screen, "#numbers")
+            assert text_of(screen.query_one("#loss-chart")).startswith("no loss was logged: the run failed")
             await pilot.press("g")
             await pilot.pause(0.1)
             assert app.screen is screen

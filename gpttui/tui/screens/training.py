@@ -242,7 +242,11 @@ class TrainingScreen(ReferenceOverlay, Screen):
         now = time.monotonic()
         if chart or now - self._chart_t >= self.CHART_S:
             self._chart_t = now
-            self._w["chart"].set_series(loss_series(live) + self.reference)  # type: ignore[attr-defined]
+            chart = self._w["chart"]
+            assert isinstance(chart, LineChart)
+            chart.empty = ("loss: from the first logged step (train) and evaluation (val)" if live.active
+                           else f"no loss was logged: the run {live.state} before its first log")
+            chart.set_series(loss_series(live) + self.reference)
 
     def _status(self, live: LiveRun) -> None:
         t = Text()

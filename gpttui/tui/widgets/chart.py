@@ -45,7 +45,7 @@ SERIES_COLORS = (12, 10, 9, 14, 13, 11)
 
 
 def render_chart(series: list[Series], width: int, height: int, xlabel: str = "", title: str = "",
-                 key_below: tuple[int, int] | None = None) -> Text:
+                 key_below: tuple[int, int] | None = None, empty: str = "waiting for data…") -> Text:
     """The chart as rich Text (ANSI colours of plotext's 'simple' theme). Each series keeps
     its colour whether or not the ones before it have points yet. `key_below` (columns,
     rows): in a chart smaller than that, no legend box (it covered a third of the data at
@@ -70,7 +70,7 @@ def render_chart(series: list[Series], width: int, height: int, xlabel: str = ""
         fig.draw((sig if compact else sig.label(s.label)).lines())
         drawn.append((s.label, SERIES_COLORS[i % len(SERIES_COLORS)]))
     if not drawn:
-        return Text("waiting for data…", style="dim")
+        return Text(empty, style="dim")
     xs = [x for s in series for x in s.xs]
     ys = [y for s in series for y in s.ys]
     lo, hi = min(xs), max(xs)
@@ -109,6 +109,7 @@ class LineChart(Static):
     def __init__(self, xlabel: str = "", title: str = "", key_below: tuple[int, int] | None = None, **kw) -> None:
         super().__init__("", **kw)
         self.xlabel, self.title_text, self.key_below = xlabel, title, key_below
+        self.empty = "waiting for data…"  # what it says with no points (set before set_series)
         self.series: list[Series] = []
         self._key: tuple = ()
 
@@ -124,9 +125,9 @@ class LineChart(Static):
         w, h = self.content_size
         if w <= 0 or h <= 0:
             return
-        key = (w, h, tuple((s.label, len(s.xs), s.xs[-1:] , s.ys[-1:]) for s in self.series))
+        key = (w, h, self.empty, tuple((s.label, len(s.xs), s.xs[-1:], s.ys[-1:]) for s in self.series))
         if key == self._key:
             return
         self._key = key
-        self.update(render_chart(self.series, w, h, self.xlabel, self.title_text, self.key_below),
+        self.update(render_chart(self.series, w, h, self.xlabel, self.title_text, self.key_below, self.empty),
                     layout=False)  # fixed size
