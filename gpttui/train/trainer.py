@@ -175,11 +175,7 @@ class Trainer:
             loop = self._loop = Loop(job, self)
             self.result = loop.train()
         except NonFiniteLoss as e:
-            kept = self.run_obj is not None and self.run_obj.latest_checkpoint() is not None
-            self._fail(loop, f"loss became {e.value} at iteration {e.iter_num}; stopped, "
-                       + ("the last good checkpoint is kept" if kept else "before any checkpoint was saved"),
-                       f"lower learning_rate (now {self.cfg.learning_rate:g}), raise warmup_iters or set grad_clip = 1.0, "
-                       + ("then resume" if kept else "then start it again"))
+            self._fail(loop, *_nan_text(e, self.cfg, loop))
         except torch.OutOfMemoryError:
             self._fail(loop, "out of GPU memory", _oom_hint(loop.cfg if loop else self.cfg))
         except GpttuiError as e:
@@ -262,3 +258,15 @@ def _oom_hint(cfg: TrainConfig) -> str:
         return (f"halve batch_size to {b // 2} and double gradient_accumulation_steps to {a * 2} "
                 f"(keeps tokens/iter at {b * a * cfg.block_size:,}), or set batch_size = \"auto\"")
     return "lower block_size, n_layer or n_embd (even one sequence does not fit), or use dtype = \"bfloat16\""
+
+
+def _nan_text(e: NonFiniteLoss, cfg: TrainConfig, loop: Loop | None) -> tuple[str, str]:
+    """(reason, hint) of a NaN/inf loss: which checkpoint survives (none before the first
+    save), and grad_clip only where it is off (the hint offered what was already set)."""
+    saved = loop.last_saved_iter if loop is not None else -1
+    kept = f"the checkpoint of iter {saved:,} is kept" if saved >= 0 else "no checkpoint had been written yet"
+    fixes = [f"lower learning_rate (now {cfg.learning_rate:g})", "raise warmup_iters"]
+    if not cfg.grad_clip:
+        fixes.append("set grad_clip = 1.0")
+    then = "then resume" if saved >= 0 else "then start it again"
+    return f"loss became {e.value} at iteration {e.iter_num}; stopped, {kept}", f"{', '.join(fixes[:-1])} or {fixes[-1]}, {then}"

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from gpttui import events as E
 
 MAX_POINTS = 8192  # loss points kept for the chart; beyond this the older ones are thinned
+STARTING = "(starting)"  # the run id before the trainer names the run (it prepares data first)
 KEEP_RECENT = 1024  # the newest points always at full resolution (sparkline, recent chart)
 
 
@@ -40,6 +41,8 @@ class LiveRun:
     state_since: float | None = None  # wall time the current state began (an eval's clock)
     tasks: list[E.TaskEval] = field(default_factory=list)  # HellaSwag at evaluations (fixed subset)
     forecast: E.Forecast | None = None  # the newest forecast of the final val loss (computed)
+    resumed: bool = False  # resumed from a checkpoint (its CheckpointSaved events are not replayed)
+    pauses: list[tuple[float, float | None]] = field(default_factory=list)  # (start, end) wall times, newest last
 
     def note(self, text: str) -> None:
         """Append a line to the run's log pane."""
@@ -74,6 +77,7 @@ class LiveRun:
         elif isinstance(ev, E.StatusChanged):
             if ev.state != self.state:
                 self.state_since = ev.time
+                self._note_pause(ev)
             self.state, self.message, self.pending = ev.state, ev.message, ""
             if ev.message:
                 self.note(f"[{ev.state}] {ev.message}")
@@ -101,6 +105,22 @@ class LiveRun:
             self.prepare = ev
             if ev.stage == "done":
                 self.note(f"dataset ready: {ev.tokens:,} tokens")
+
+    def _note_pause(self, ev: E.StatusChanged) -> None:
+        """Keep the wall-clock spans the run was paused: the trainer's clocks (elapsed, ETA)
+        stop while paused, so the screen's extrapolation between events must too."""
+        if ev.state == E.PAUSED:
+            self.pauses = [*self.pauses[-15:], (ev.time, None)]
+        elif self.pauses and self.pauses[-1][1] is None:
+            self.pauses[-1] = (self.pauses[-1][0], ev.time)
+
+    def run_seconds(self, since: float, now: float) -> float:
+        """Wall seconds from `since` to `now` the run was not paused (its clock ran)."""
+        total = max(0.0, now - since)
+        for start, end in self.pauses:
+            a, b = max(start, since), min(now if end is None else end, now)
+            total -= max(0.0, b - a)
+        return max(0.0, total)
 
     def _thin(self) -> None:
         """Halve the resolution of all but the newest points: a 20-hour run logging every
@@ -151,17 +171,24 @@ class LiveRun:
         src = self.progress or self.step
         return src.max_iters if src is not None else None
 
+    def _since(self, t: float, now: float) -> float:
+        """Training seconds since the event at wall time `t`: none once the run ended,
+        and never the time it spent paused (the trainer's own clocks stop then)."""
+        if not (self.running or self.state == E.PAUSED):
+            return 0.0
+        return self.run_seconds(t, now)
+
     def elapsed_at(self, now: float) -> float | None:
         """Training time at wall time `now`: the newest event's, plus the time since while
         the run's clock runs (so it ticks every second between events)."""
         src = max((e for e in (self.step, self.progress) if e is not None), key=lambda e: e.time, default=None)
         if src is None:
             return None
-        return src.elapsed_s + (max(0.0, now - src.time) if self.running else 0.0)
+        return src.elapsed_s + self._since(src.time, now)
 
     def eta_at(self, now: float) -> float | None:
-        """The last measured ETA, counted down since it was measured."""
+        """The last measured ETA, counted down by the training time since it was measured."""
         s = self.step
         if s is None or s.eta_s is None:
             return None
-        return max(0.0, s.eta_s - (max(0.0, now - s.time) if self.running else 0.0))
+        return max(0.0, s.eta_s - self._since(s.time, now))

@@ -15,7 +15,7 @@ from textual import work
 from gpttui import events as E
 from gpttui.config import TrainConfig
 from gpttui.errors import GpttuiError
-from gpttui.tui.live import LiveRun
+from gpttui.tui.live import STARTING, LiveRun
 from gpttui.tui.messages import InboxReady, Notice, SessionFailed
 from gpttui.tui.services import TrainSession
 
@@ -43,7 +43,7 @@ class SessionHost(_Base):
         if leave is not None and self.screen is leave:
             self.pop_screen()
         self.drain_events()  # a previous run's last events belong to its LiveRun
-        self.live = LiveRun(run_id="(starting)")
+        self.live = LiveRun(run_id=STARTING)
         self.session = self.services.new_session(cfg, preset, self._listener)
         self._begin()
 
@@ -52,7 +52,7 @@ class SessionHost(_Base):
         if self._refuse_second():
             return
         self.drain_events()
-        self.live = LiveRun(run_id=run_id)
+        self.live = LiveRun(run_id=run_id, resumed=True)
         self.session = self.services.resume_session(run_id, self._listener)
         self._begin()
 

@@ -144,10 +144,27 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(monkeypatch):
     run, tr, res, got = _train(cfg, listeners=[on])
     assert isinstance(res, E.Failed) and "loss became nan at iteration 4" in res.reason
     assert "lower learning_rate" in res.hint
-    assert "the last good checkpoint is kept" in res.reason and res.hint.endswith("then resume")
+    assert "the checkpoint of iter 3 is kept" in res.reason and res.hint.endswith("then resume")
     ck = load_checkpoint(run.checkpoint_path)
     assert ck["iter_num"] == 3
     assert all(torch.isfinite(v).all() for v in ck["model"].values())
+
+
+def test_nan_loss_before_any_checkpoint_says_none_is_kept(monkeypatch):
+    """Seen in the TUI (#22): "stopped, the last good checkpoint is kept" at iteration 3, when
+    none had been written, and "set grad_clip = 1.0" when it already was."""
+    from gpttui.model.gpt import GPT
+
+    real = GPT.forward
+
+    def forward(self, idx, targets=None, caches=None):
+        logits, loss = real(self, idx, targets, caches)
+        return logits, (loss * float("nan") if self.training and loss is not None else loss)
+
+    monkeypatch.setattr(GPT, "forward", forward)
+    run, tr, res, got = _train(tiny_cfg(max_iters=20, lr_decay_iters=20, eval_interval=10, log_interval=1, grad_clip=1.0))
+    assert isinstance(res, E.Failed) and "no checkpoint had been written yet" in res.reason
+    assert "grad_clip" not in res.hint and "start it again" in res.hint and "lower learning_rate" in res.hint
 
 
 def test_any_exception_becomes_failed_with_its_message(monkeypatch):
@@ -268,22 +285,3 @@ def test_eval_only_evaluates_once_and_trains_nothing(monkeypatch):
     assert isinstance(res, E.Finished) and res.state == E.FINISHED and res.iter == 0
     assert len(_of(got, E.EvalResult)) == 1 and not _of(got, E.StepMetrics)
     assert not run.checkpoint_path.exists()
-
-
-def test_nan_loss_before_any_checkpoint_does_not_promise_one(monkeypatch):
-    """A loss that is nan before the first checkpoint: the run said "the last good
-    checkpoint is kept ... then resume", and there was none to resume from (#22's walk)."""
-    cfg = tiny_cfg(max_iters=20, lr_decay_iters=20, eval_interval=10, log_interval=1)
-    from gpttui.model.gpt import GPT
-
-    real = GPT.forward
-
-    def forward(self, idx, targets=None, caches=None):
-        logits, loss = real(self, idx, targets, caches)
-        return logits, (loss * float("nan") if self.training and loss is not None else loss)
-
-    monkeypatch.setattr(GPT, "forward", forward)
-    run, tr, res, got = _train(cfg)
-    assert isinstance(res, E.Failed) and "before any checkpoint was saved" in res.reason, res.reason
-    assert "kept" not in res.reason and res.hint.endswith("then start it again")
-    assert run.latest_checkpoint() is None

@@ -81,6 +81,8 @@ def screen_commands(screen: Any) -> Iterable[SystemCommand]:
             continue
         if b.action in ("back", "app.help", "app.request_quit", "dismiss"):
             continue
+        if screen.check_action(b.action.split("(")[0], ()) is not True:
+            continue  # what the state does not allow (Pause on a paused run, Stop on an ended one)
         seen.add(b.action)
         yield SystemCommand(b.description, f"{keys.get(b.action, typed_key(b.key))} on this screen",
                             partial(screen.run_action, b.action))

@@ -256,6 +256,12 @@ class RunViewScreen(TrainingScreen):
         self.metrics_offset = msg.metrics_offset
         self.mark_dirty(urgent=first or any(not isinstance(ev, (E.StepMetrics, E.Progress)) for ev in msg.events))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """r resumes a run that has ended; while another process trains it, no key to offer."""
+        if action == "resume":
+            return not self._live.active
+        return super().check_action(action, parameters)
+
     def action_resume(self) -> None:
         if self._live.active:
             self.notify("The run is still training (in another process).", severity="warning")

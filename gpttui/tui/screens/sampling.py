@@ -29,7 +29,7 @@ class SamplingScreen(ReportsWorkerFailures, Screen):
 
     BINDINGS = [
         Binding("ctrl+g", "generate", "Generate"),
-        Binding("ctrl+x", "cancel", "Cancel"),
+        Binding("ctrl+x", "cancel", "Cancel", priority=True),  # (over the fields' own ctrl+x, cut)
         Binding("escape", "back", "Back"),
     ]
 
@@ -57,6 +57,7 @@ class SamplingScreen(ReportsWorkerFailures, Screen):
         yield StableFooter()
 
     def on_mount(self) -> None:
+        self.sub_title = f"sample from run {self.run_id}" if self.run_id else "sample from a run"
         self.query_one("#s-prompt" if self.run_id else "#s-run", Input).focus()
         if not self.run_id:
             self._latest_run()

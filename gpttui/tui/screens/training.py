@@ -11,18 +11,20 @@ that is covered (Help on top) draws nothing until it is shown again.
 from __future__ import annotations
 
 import time
+from collections import deque
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.events import Resize
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Header, RichLog, Sparkline, Static
 
 from gpttui import events as E
 from gpttui import fmt
-from gpttui.tui.live import LiveRun
+from gpttui.tui.live import STARTING, LiveRun
 from gpttui.tui.screens import training_view as V
 from gpttui.tui.screens.dialogs import ChoiceScreen
 from gpttui.tui.screens.reference import ReferenceOverlay
@@ -63,11 +65,41 @@ class ProgressLine(Widget):
         return V.progress_line(self.fraction, self.size.width)
 
 
+class RunLog(RichLog):
+    """The run's log, wrapped at the pane's width and wrapped again when that changes (a
+    hint cut at the right edge is a hint lost), following its end. No scrollbars: a
+    2-column thumb in a 5-line pane drew as stray "▅▅" glyphs; the log still scrolls by
+    keys (it has the focus: ↑↓ PgUp PgDn Home End) and the wheel, as its title says."""
+
+    DEFAULT_CSS = "RunLog { scrollbar-visibility: hidden; scrollbar-size: 0 0; overflow-x: hidden; }"
+
+    def __init__(self, **kw) -> None:
+        super().__init__(max_lines=500, wrap=True, min_width=1, markup=False, **kw)
+        self.kept: deque[str] = deque(maxlen=500)
+        self._wrapped_at = 0
+        self.border_title = "log · ↑↓ PgUp PgDn scroll"
+
+    def add(self, line: str) -> None:
+        self.kept.append(line)
+        self.write(line)
+
+    def on_resize(self) -> None:
+        width = self.scrollable_content_region.width
+        if width != self._wrapped_at and self.kept:
+            self._wrapped_at = width
+            self.clear()
+            for line in self.kept:
+                self.write(line, scroll_end=False)
+            self.scroll_end(animate=False, immediate=False)
+        self._wrapped_at = width
+
+
 class TrainingScreen(ReferenceOverlay, Screen):
     """Live view of one run; controls work only on the run this process trains."""
 
     BINDINGS = [
-        Binding("p", "pause", "Pause/resume"),
+        Binding("p", "pause", "Pause"),
+        Binding("p", "unpause", "Resume"),  # (the footer offers the one the run's state allows)
         Binding("s", "save", "Save ckpt"),
         Binding("x", "stop", "Stop"),
         Binding("g", "sample", "Sample"),
@@ -95,6 +127,7 @@ class TrainingScreen(ReferenceOverlay, Screen):
         self._sample_i: int | None = None  # the sample shown (None: the newest)
         self._warned = 0  # warnings dismissed (w) or already shown in the banner
         self._banner: E.RunWarning | None = None
+        self._state_drawn = ""
         self._w: dict[str, Widget] = {}  # widgets by selector, looked up once (a query walks the DOM)
         self._reference_init()
 
@@ -110,7 +143,7 @@ class TrainingScreen(ReferenceOverlay, Screen):
             yield ProgressLine(id="progress")
             yield Static(id="iter")
         with Horizontal(id="main"):
-            yield LineChart(xlabel="iter", id="loss-chart")
+            yield LineChart(xlabel="iter", key_below=(50, 16), id="loss-chart")
             with Vertical(id="side"):
                 yield Static(id="numbers")
                 yield Gauge("MFU", width=10, id="mfu", warn=2.0)
@@ -121,19 +154,28 @@ class TrainingScreen(ReferenceOverlay, Screen):
         with Horizontal(id="spark-row"):
             yield Static(id="spark-label")
             yield Sparkline([], id="spark")
-        yield RichLog(id="log", max_lines=500, wrap=False, markup=False)
+        yield RunLog(id="log")
         yield StableFooter()
 
     def on_mount(self) -> None:
         for sel in ("#status", "#banner", "#iter", "#numbers", "#mfu", "#vram", "#ram", "#sample",
-                    "#mfu-basis", "#spark-label"):
+                    "#mfu-basis", "#spark-label", "#spark"):
             self._w[sel] = self.query_one(sel)
         self._w["progress"] = self.query_one(ProgressLine)
         self._w["spark"] = self.query_one(Sparkline)
-        self._w["log"] = self.query_one(RichLog)
+        self._w["log"] = self.query_one(RunLog)
         self._w["chart"] = self.query_one(LineChart)
         self.set_interval(self.REFRESH_S, self._tick)
         self.refresh_view(chart=True)
+
+    def on_resize(self, event: Resize) -> None:
+        """The log takes a share of a tall terminal (6 rows up to 34, 8 at 40, 12 at 60);
+        the chart and the side column keep the rest. A wide one (160+ columns) widens the
+        side column, so a sample reads in longer lines (the chart still gets 130+)."""
+        log = self._w.get("log")
+        if log is not None:
+            log.styles.height = max(6, min(14, event.size.height // 5))
+            self.query_one("#side").styles.width = 46 if event.size.width < 160 else 66
 
     def on_screen_resume(self) -> None:
         """Shown again (Help closed, back from Runs): catch up at once."""
@@ -191,20 +233,25 @@ class TrainingScreen(ReferenceOverlay, Screen):
             self._spark = spark
             self._w["spark"].data = list(spark) if len(spark) > 1 else []  # type: ignore[attr-defined]
         self._put("#spark-label", V.spark_label(spark))  # (cached: repainted only when it changes)
+        self._show("#spark", len(spark) > 1)  # (an empty Sparkline draws a ▁▁▁ baseline: no data drawn as data)
         log = self._w["log"]
-        assert isinstance(log, RichLog)
+        assert isinstance(log, RunLog)
         for line in live.new_log_lines(self._log_seen):
-            log.write(line)
+            log.add(line)
         self._log_seen = live.log_total
         now = time.monotonic()
         if chart or now - self._chart_t >= self.CHART_S:
             self._chart_t = now
-            self._w["chart"].set_series(loss_series(live) + self.reference)  # type: ignore[attr-defined]
+            chart = self._w["chart"]
+            assert isinstance(chart, LineChart)
+            chart.empty = ("loss: from the first logged step (train) and evaluation (val)" if live.active
+                           else f"no loss was logged: the run {live.state} before its first log")
+            chart.set_series(loss_series(live) + self.reference)
 
     def _status(self, live: LiveRun) -> None:
         t = Text()
         t.append(f" {live.state.upper()} ", style=f"reverse {STATE_STYLE.get(live.state, 'bold')}")
-        t.append(f"  run {live.run_id}")
+        t.append("  new run (named once its data is ready)" if live.run_id == STARTING else f"  run {live.run_id}")
         if live.state in (E.EVALUATING, E.PREPARING, E.COMPILING, E.SAVING) and live.state_since is not None:
             t.append(f"  for {fmt.duration(self.app.services.clock() - live.state_since)}", style="dim")
         ev_pos = live.eval_position()
@@ -212,10 +259,17 @@ class TrainingScreen(ReferenceOverlay, Screen):
             t.append(f"  batch {ev_pos[0]:,}/{ev_pos[1]:,}", style="dim")
         if live.step is not None and live.step.compiling:
             t.append("  (compiling: first steps are slow)", style="magenta")
+        if live.state != self._state_drawn:  # the footer's keys follow the state (Pause/Resume, none once ended)
+            self._state_drawn = live.state
+            self.refresh_bindings()
         if live.pending:
             t.append(f"  {live.pending}", style="bold yellow")
         elif live.message:
             t.append(f"  {live.message}", style="red" if live.state == E.FAILED else "dim")
+        if live.state == E.PAUSED and not live.pending and self.check_action("unpause", ()):
+            t.append("  p resumes", style="bold yellow")
+        if self._live is not None and live.active:  # (why the footer has no pause, save or stop)
+            t.append("  · trained by another process: its keys are there", style="dim")
         if live.prepare is not None and live.state == E.PREPARING:
             p = live.prepare
             t.append(f"  preparing data: {p.stage} {fmt.si(p.tokens)} tokens, ETA {fmt.duration(p.eta_s)}")
@@ -264,9 +318,14 @@ class TrainingScreen(ReferenceOverlay, Screen):
     # -- keys ------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Pause, save and stop belong to the process that trains the run: a run followed
-        from its files does not offer them (its footer would promise keys that only warn)."""
-        if action in ("pause", "save", "stop") and (not self.controllable or self._live is not None):
-            return False
+        from its files does not offer them (its footer would promise keys that only warn),
+        nor does a run that has ended; p reads Pause or Resume as the run's state allows."""
+        if action in ("pause", "unpause", "save", "stop"):
+            live = self.live
+            if not self.controllable or self._live is not None or live is None or not live.active:
+                return False
+            if action in ("pause", "unpause"):
+                return (live.state == E.PAUSED) == (action == "unpause")
         return True
 
     def _can_control(self) -> bool:
@@ -278,6 +337,9 @@ class TrainingScreen(ReferenceOverlay, Screen):
     def action_pause(self) -> None:
         if self._can_control():
             self.app.toggle_pause()
+
+    def action_unpause(self) -> None:
+        self.action_pause()
 
     def action_save(self) -> None:
         if self._can_control():
@@ -299,6 +361,13 @@ class TrainingScreen(ReferenceOverlay, Screen):
     def action_sample(self) -> None:
         live = self.live
         if live is None:
+            return
+        saw_all = not live.resumed and (self._live is None or live.active)  # every event (a followed run's file has them)
+        if saw_all and not live.checkpoints:
+            save = "; s saves one now" if self.check_action("save", ()) else ""
+            when = (f"one is written at each evaluation after iter 0 (eval_interval){save}" if live.active
+                    else f"this run {live.state} before writing one")
+            self.notify(f"No checkpoint to sample from: {when}.", severity="warning")
             return
         self.app.open_sampling(live.run_id)
 

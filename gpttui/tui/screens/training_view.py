@@ -8,6 +8,8 @@ newest event and the clock, so the screen ticks every second even inside a long 
 
 from __future__ import annotations
 
+import time
+
 from rich.text import Text
 
 from gpttui import events as E
@@ -51,16 +53,13 @@ def numbers_text(live: LiveRun, now: float) -> str:
     s = live.step
     elapsed = live.elapsed_at(now)
     if s is None:
-        pos = live.position()
-        head = ("waiting for the first step…" if pos is None or not pos[0] else
-                f"training: iter {pos[0]:,} done; loss and speed\nfrom the first logged step (log_interval)")
-        return head + (f"\nelapsed    {fmt.duration(elapsed)}" if elapsed is not None else "")
+        return before_first_log(live) + (f"\nelapsed    {fmt.duration(elapsed)}" if elapsed is not None else "")
     best = live.best_val
     eta = live.eta_at(now)
-    lines = [f"loss       {s.loss:.4f}" + (f"   best val {best:.4f}" if best is not None else "")]
+    lines = [loss_line(s, best)]
     lines += task_lines(live)
-    if live.state not in (E.FINISHED, E.FAILED):  # (a finished run's loss is measured)
-        lines.append(forecast_text(live))
+    if live.active or (live.forecast is not None and live.state != E.FINISHED):  # (a finished run's loss is measured;
+        lines.append(forecast_text(live))  # an ended run gets no more evals: no "not enough yet")
     if s.tokens_per_s > 0:
         step = f"{s.step_time_s * 1000:,.0f} ms" if s.step_time_s < 10 else fmt.duration(s.step_time_s)
         lines.append(f"tokens/s   {fmt.si(s.tokens_per_s)} (measured)   step {step}")
@@ -70,8 +69,10 @@ def numbers_text(live: LiveRun, now: float) -> str:
         pass  # ended: no ETA
     elif s.compiling:
         eta_text = "after compiling"
+    elif eta is not None and live.state == E.PAUSED:
+        eta_text = f"{fmt.duration(eta)} once resumed"  # (no clock time: the pause moves it)
     elif eta is not None:
-        eta_text = f"{fmt.duration(eta)} → {fmt.clock(now + eta)}"
+        eta_text = f"{fmt.duration(eta)} → {eta_clock(now, now + eta)}"
     if eta_text and len(spent) + len(eta_text) + 7 <= SIDE_WIDTH:  # one line: room for the forecast's
         lines.append(f"{spent}   ETA {eta_text}")
     else:
@@ -87,6 +88,39 @@ def numbers_text(live: LiveRun, now: float) -> str:
     if power:
         lines.append("power      " + "   ".join(power))
     return "\n".join(lines)
+
+
+def loss_line(s: E.StepMetrics, best: float | None) -> str:
+    """`train loss 3.4123 @ 1,200   best val 3.5012`: which loss, and the iteration it was
+    logged at (an eval or a long step shows it for a while after). The first that fits."""
+    val = f"   best val {best:.4f}" if best is not None else ""
+    tries = [f"train loss {s.loss:.4f} @ {s.iter:,}{val}", f"train loss {s.loss:.4f}{val}"]
+    return next((t for t in tries if len(t) <= SIDE_WIDTH), tries[-1])
+
+
+def eta_clock(now: float, t: float) -> str:
+    """The wall-clock time of the ETA: '14:05' today, 'Wed 14:05' on another day."""
+    if time.localtime(now)[:3] == time.localtime(t)[:3]:
+        return time.strftime("%H:%M", time.localtime(t))
+    return fmt.clock(t)
+
+
+def before_first_log(live: LiveRun) -> str:
+    """The side panel before the first logged step: what the run is doing instead, in its
+    state's words (an eval of the untrained model, a compile, data), and when figures come."""
+    pos = live.position()
+    done = pos[0] if pos is not None else 0
+    if not live.active and live.state in (E.FAILED, E.STOPPED, E.FINISHED):
+        return f"{live.state} at iter {done:,}, before its first logged step"
+    if done:
+        return f"iter {done:,} done; loss and speed\nfrom the first logged step (log_interval)"
+    if live.state == E.EVALUATING:
+        return "evaluating the untrained model (iter 0);\nloss and speed from the first logged step"
+    if live.state == E.COMPILING:
+        return "compiling the model (torch.compile);\nloss and speed from the first logged step"
+    if live.state == E.PREPARING:
+        return "preparing the data; training follows"
+    return "waiting for the first step…"
 
 
 def task_lines(live: LiveRun) -> list[str]:
@@ -115,7 +149,9 @@ def forecast_text(live: LiveRun) -> str:
 def mfu_basis_line(s: E.StepMetrics) -> Text:
     """The MFU basis, once, in full."""
     if s.peak_tflops:
-        return Text(f"MFU = measured model FLOPs/s ÷ peak {s.peak_tflops:.3g} TFLOPS: {s.peak_basis}", style="dim")
+        peak = f"{s.peak_tflops:.3g} TFLOPS"
+        basis = s.peak_basis if peak in s.peak_basis else f"{peak}: {s.peak_basis}"  # the figure once
+        return Text(f"MFU = model FLOPs/s (measured) ÷ peak {basis}", style="dim")
     return Text(f"MFU not shown: {s.peak_basis}", style="dim")
 
 
@@ -138,9 +174,9 @@ def vram_detail(s: E.StepMetrics) -> tuple[float, str] | None:
 def spark_label(values: tuple[float, ...]) -> str:
     """The sparkline's label; it agrees with what the line draws (nothing under 2 logs)."""
     if not values:
-        return "train loss (per log): waiting"
+        return "train loss per log: none yet"
     if len(values) == 1:
-        return f"train loss, 1 log  {values[0]:.3f} (a line from 2 logs)"
+        return f"train loss {values[0]:.3f} (1 log; a line from 2)"
     return f"train loss, last {len(values)} logs  {max(values):.3f} → {values[-1]:.3f}"
 
 
