@@ -9,7 +9,7 @@ import threading
 import time
 
 from conftest import settle
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, Static
 from tui_fakes import FakeSession, services
 
 from gpttui import config as C
@@ -134,6 +134,8 @@ async def test_from_home_live_then_run_recommendation():
         rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
         assert rows[3][0] == "* modern lr x2" and rows[3][-1].startswith("5.2000")
         assert len(screen.query_one("#pilot-chart", LineChart).series) == 4
+        note = str(screen.query_one("#pilot-log", Static).render())  # what the memory column is
+        assert "peak mem: this process's resident memory" in note and "upper bound" in note
         await pilot.press("r")
         await wait_for(pilot, lambda: FakeSession.instances)
         assert FakeSession.instances[-1].preset == "tiny-pilot"

@@ -178,7 +178,7 @@ class PilotScreen(ReportsWorkerFailures, Screen):
 
     # -- drawing ----------------------------------------------------------------------------
     def show(self, st: Any) -> None:
-        from gpttui.train.pilotreport import progress_line, table_columns, table_rows
+        from gpttui.train.pilotreport import progress_line, table_columns, table_note, table_rows
 
         frac = min(1.0, st.elapsed_s / st.budget_s) if st.budget_s else 0.0
         head = progress_line(st)
@@ -197,7 +197,7 @@ class PilotScreen(ReportsWorkerFailures, Screen):
         chart = self.query_one("#pilot-chart", LineChart)
         chart.display = True
         chart.set_series(curves(st))
-        self.query_one("#pilot-log", Static).update("\n".join(st.log[-5:]))
+        self.query_one("#pilot-log", Static).update("\n".join([table_note(st), *st.log[-4:]]))
 
 
 def curves(st: Any) -> list[Series]:
