@@ -99,6 +99,8 @@ class MetricsWriter:
                       "stop_reason": ev.reason}
         elif isinstance(ev, E.Failed):
             fields = {"state": E.FAILED, "reason": ev.reason, "hint": ev.hint, "eta_s": None}
+            if ev.iter > 0:  # where it stopped, also when it failed before its first log (a nan at once)
+                fields["iter"] = ev.iter
         else:
             return
         self._pending.update(fields)

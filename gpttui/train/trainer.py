@@ -269,4 +269,6 @@ def _nan_text(e: NonFiniteLoss, cfg: TrainConfig, loop: Loop | None) -> tuple[st
     if not cfg.grad_clip:
         fixes.append("set grad_clip = 1.0")
     then = "then resume" if saved >= 0 else "then start it again"
-    return f"loss became {e.value} at iteration {e.iter_num}; stopped, {kept}", f"{', '.join(fixes[:-1])} or {fixes[-1]}, {then}"
+    seen = loop.iter_num if loop is not None else e.iter_num  # losses are read back at the log
+    at = f"at iteration {e.iter_num}" + (f" (read at iteration {seen}'s log)" if seen != e.iter_num else "")
+    return f"loss became {e.value} {at}; stopped, {kept}", f"{', '.join(fixes[:-1])} or {fixes[-1]}, {then}"

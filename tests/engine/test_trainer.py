@@ -167,6 +167,24 @@ def test_nan_loss_before_any_checkpoint_says_none_is_kept(monkeypatch):
     assert "grad_clip" not in res.hint and "start it again" in res.hint and "lower learning_rate" in res.hint
 
 
+def test_a_nan_read_at_a_later_log_says_both_iterations_and_status_keeps_where_it_stopped(monkeypatch):
+    """#22's walk: losses are read back at the log, so a nan at iteration 1 surfaced at
+    iteration 5: Runs said "failed at iter 0/20" (nothing logged) beside "nan at iteration 1"."""
+    from gpttui.model.gpt import GPT
+
+    real = GPT.forward
+
+    def forward(self, idx, targets=None, caches=None):
+        logits, loss = real(self, idx, targets, caches)
+        return logits, (loss * float("nan") if self.training and loss is not None else loss)
+
+    monkeypatch.setattr(GPT, "forward", forward)
+    run, tr, res, got = _train(tiny_cfg(max_iters=20, lr_decay_iters=20, eval_interval=10, log_interval=5))
+    assert isinstance(res, E.Failed) and res.iter == 5, res
+    assert "at iteration 1 (read at iteration 5's log)" in res.reason, res.reason
+    assert run.status()["iter"] == 5 and run.status()["state"] == E.FAILED
+
+
 def test_any_exception_becomes_failed_with_its_message(monkeypatch):
     from gpttui.data.reader import BatchReader
 
