@@ -44,7 +44,7 @@ def table_rows(st: Any) -> list[list[str]]:
 
 def table_columns(st: Any) -> list[str]:
     return ["candidate", "micro x accum", "tok/s", "peak mem", "MFU"] + [
-        f"rung {r} val ({n})" for r, n in enumerate(st.rung_sizes, 1)]
+        f"rung {r}: {n} trials, val" for r, n in enumerate(st.rung_sizes, 1)]
 
 
 def table_note(st: Any) -> str:

@@ -236,6 +236,10 @@ def test_the_table_says_what_its_memory_figure_is():
     st = PilotState("demo", "p", 60, cands[:1])
     st.batching[cands[0].label] = P.Batching(8, 1, 799.0, 2**30, None)
     assert table_rows(st)[0][2] == "799"  # not "799.0" beside "1.3k"
+    st.rung_sizes = [6, 3]
+    from gpttui.train.pilotreport import table_columns
+
+    assert table_columns(st)[-2:] == ["rung 1: 6 trials, val", "rung 2: 3 trials, val"]  # was "rung 1 val (6)"
     assert "resident memory" in table_note(st) and "upper bound" in table_note(st)
     st.peak_is_vram = True
     assert "CUDA max allocated in that trial" in table_note(st)
