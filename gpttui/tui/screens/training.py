@@ -269,7 +269,7 @@ class TrainingScreen(ReferenceOverlay, Screen):
         if live.state == E.PAUSED and not live.pending and self.check_action("unpause", ()):
             t.append("  p resumes", style="bold yellow")
         if self._live is not None and live.active:  # (why the footer has no pause, save or stop)
-            t.append("  · trained by another process: its keys are there", style="dim")
+            t.append("  trained by another process: pause or stop it there", style="dim")
         if live.prepare is not None and live.state == E.PREPARING:
             p = live.prepare
             t.append(f"  preparing data: {p.stage} {fmt.si(p.tokens)} tokens, ETA {fmt.duration(p.eta_s)}")
