@@ -257,7 +257,7 @@ class TrainingScreen(ReferenceOverlay, Screen):
         ev_pos = live.eval_position()
         if ev_pos is not None:
             t.append(f"  batch {ev_pos[0]:,}/{ev_pos[1]:,}", style="dim")
-        if live.step is not None and live.step.compiling:
+        if live.step is not None and live.step.compiling and live.state != E.COMPILING:  # (its message says so)
             t.append("  (compiling: first steps are slow)", style="magenta")
         if live.state != self._state_drawn:  # the footer's keys follow the state (Pause/Resume, none once ended)
             self._state_drawn = live.state
