@@ -102,11 +102,13 @@ async def test_before_the_first_log_the_side_panel_says_what_the_run_does() -> N
             await feed(pilot, session, E.StatusChanged(rid, state=E.COMPILING, time=NOW,
                                                        message="torch.compile: the first steps take longer"))
             assert "compiling the model" in shown(screen, "#numbers")
-            await feed(pilot, session, step(rid, 1, compiling=True))
-            assert shown(screen, "#status").lower().count("compil") == 2  # the state and its message, said once
             await feed(pilot, session, E.StatusChanged(rid, state=E.EVALUATING, time=NOW))
             assert "evaluating the untrained model (iter 0)" in shown(screen, "#numbers")
             assert f"run {rid}" in shown(screen, "#status")
+            await feed(pilot, session, E.StatusChanged(rid, state=E.COMPILING, time=NOW,
+                                                       message="torch.compile: the first steps take longer"),
+                       step(rid, 1, compiling=True))
+            assert shown(screen, "#status").lower().count("compil") == 2  # the state and its message, said once
     finally:
         FakeSession.start = orig
 
