@@ -99,11 +99,16 @@ async def test_before_the_first_log_the_side_panel_says_what_the_run_does() -> N
             assert "from the first logged step" in text_of(screen.query_one("#loss-chart"))
             assert "preparing the data" in shown(screen, "#numbers")
             rid = "20231114-tiny"
-            await feed(pilot, session, E.StatusChanged(rid, state=E.COMPILING, time=NOW))
+            await feed(pilot, session, E.StatusChanged(rid, state=E.COMPILING, time=NOW,
+                                                       message="torch.compile: the first steps take longer"))
             assert "compiling the model" in shown(screen, "#numbers")
             await feed(pilot, session, E.StatusChanged(rid, state=E.EVALUATING, time=NOW))
             assert "evaluating the untrained model (iter 0)" in shown(screen, "#numbers")
             assert f"run {rid}" in shown(screen, "#status")
+            await feed(pilot, session, E.StatusChanged(rid, state=E.COMPILING, time=NOW,
+                                                       message="torch.compile: the first steps take longer"),
+                       step(rid, 1, compiling=True))
+            assert shown(screen, "#status").lower().count("compil") == 2  # the state and its message, said once
     finally:
         FakeSession.start = orig
 

@@ -257,7 +257,7 @@ class TrainingScreen(ReferenceOverlay, Screen):
         ev_pos = live.eval_position()
         if ev_pos is not None:
             t.append(f"  batch {ev_pos[0]:,}/{ev_pos[1]:,}", style="dim")
-        if live.step is not None and live.step.compiling:
+        if live.step is not None and live.step.compiling and live.state != E.COMPILING:  # (its message says so)
             t.append("  (compiling: first steps are slow)", style="magenta")
         if live.state != self._state_drawn:  # the footer's keys follow the state (Pause/Resume, none once ended)
             self._state_drawn = live.state
@@ -269,7 +269,7 @@ class TrainingScreen(ReferenceOverlay, Screen):
         if live.state == E.PAUSED and not live.pending and self.check_action("unpause", ()):
             t.append("  p resumes", style="bold yellow")
         if self._live is not None and live.active:  # (why the footer has no pause, save or stop)
-            t.append("  · trained by another process: its keys are there", style="dim")
+            t.append("  trained by another process: pause or stop it there", style="dim")
         if live.prepare is not None and live.state == E.PREPARING:
             p = live.prepare
             t.append(f"  preparing data: {p.stage} {fmt.si(p.tokens)} tokens, ETA {fmt.duration(p.eta_s)}")
