@@ -342,7 +342,7 @@ class Pilot(Calibration):
         values = P.recommendation_values(self.values, cand, b)
         values["description"] = f"{self.values.get('description', st.preset)} — pilot {st.pilot_id}: {label}"
         cfg = C.build(values, source=self.save_as)
-        comments = {k: f"pilot: {cand.note}" for k in cand.values}
+        comments = {k: f"pilot: {cand.note_of(k)}" for k in cand.values}
         if b is not None:
             comments["batch_size"] = f"pilot: {b.note}, {b.tokens_per_s:,.0f} tok/s"
             comments["gradient_accumulation_steps"] = "pilot: keeps the preset's sequences per step"

@@ -52,10 +52,15 @@ class Candidate:
     label: str
     overrides: tuple[tuple[str, Any], ...] = ()
     note: str = "the preset as is"
+    key_notes: tuple[tuple[str, str], ...] = ()  # a key's own origin where it differs from `note`
 
     @property
     def values(self) -> dict[str, Any]:
         return dict(self.overrides)
+
+    def note_of(self, key: str) -> str:
+        """Where this candidate's value of `key` came from (the preset's comment on it)."""
+        return dict(self.key_notes).get(key, self.note)
 
 
 @dataclass(frozen=True)
@@ -124,8 +129,12 @@ def default_candidates(preset: str, values: dict[str, Any], sibling: dict[str, A
     other = C.build({**values, **switch}, source=preset)
     out.append(Candidate(other.recipe, tuple(switch.items()), f"{other.recipe} recipe: {where}"))
     for f in LR_FACTORS:
-        out.append(Candidate(f"{other.recipe} lr x{f:g}", tuple({**switch, **scale_lr(other, f)}.items()),
-                             f"{other.recipe} recipe ({where}), peak lrs x{f:g}"))
+        lrs = scale_lr(other, f)
+        recipe_note = f"{other.recipe} recipe: {where}"
+        out.append(Candidate(f"{other.recipe} lr x{f:g}", tuple({**switch, **lrs}.items()),
+                             f"{other.recipe} recipe ({where}), peak lrs x{f:g}",
+                             key_notes=tuple({**{k: recipe_note for k in switch},
+                                              **{k: f"{recipe_note}, x{f:g}" for k in lrs}}.items())))
     return out
 
 

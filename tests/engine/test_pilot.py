@@ -25,6 +25,10 @@ def test_default_candidates_both_recipes_and_lrs_scaled_together():
     assert modern["recipe"] == "modern" and modern["muon_lr"] == 0.03  # demo-modern's keys, not generic
     m2 = by["modern lr x2"]
     assert (m2["muon_lr"], m2["learning_rate"], m2["embed_lr"]) == (0.06, 0.016, 0.6)
+    # the preset's comments: a recipe key is the recipe's, only an lr says x2 (beta1 said "peak lrs x2")
+    c2 = next(c for c in cands if c.label == "modern lr x2")
+    assert "x2" not in c2.note_of("beta1") and "recipe" in c2.note_of("beta1")
+    assert c2.note_of("muon_lr").endswith(", x2")
     for c in cands:
         P.config_for(values, c, name)  # every candidate builds
 
