@@ -11,8 +11,8 @@ from gpttui import fmt
 
 
 def si(n: float | None) -> str:
-    """41234.5 -> '41.2k'; None -> '-' (log lines stay ASCII where a figure is unknown)."""
-    return fmt.si(n, none="-")
+    """41234.5 -> '41.2k', 548.5 -> '549'; None -> '-' (log lines stay ASCII where a figure is unknown)."""
+    return fmt.si(n, none="-", whole_below_k=True)
 
 
 def _gib(n: int | None) -> str:
@@ -22,7 +22,7 @@ def _gib(n: int | None) -> str:
 def step_line(ev: E.StepMetrics) -> str:
     """`iter 120/400 loss 5.4321 lr 1.9e-03 | 41.2k tok/s | mfu 3.1% of <basis> | eta 1m20s`."""
     parts = [f"iter {ev.iter}/{ev.max_iters} loss {ev.loss:.4f} lr {ev.lr:.1e}",
-             f"{si(ev.tokens_per_s, whole_below_k=True)} tok/s"]
+             f"{si(ev.tokens_per_s)} tok/s"]
     parts.append(f"mfu {ev.mfu * 100:.1f}% of {ev.peak_basis}" if ev.mfu is not None else f"mfu - ({ev.peak_basis})")
     if ev.vram_total:
         parts.append(f"vram {_gib(ev.vram_peak)}/{_gib(ev.vram_total)} GiB")
@@ -100,7 +100,7 @@ class RichPrinter:
             vram = f" vram {_gib(ev.vram_peak)}/{_gib(ev.vram_total)}G" if ev.vram_total else ""
             eta = "compiling" if ev.compiling else f"eta {fmt.duration_compact(ev.eta_s)}"
             self.progress.update(self.task, completed=ev.iter, total=ev.max_iters,
-                                 stats=f"loss {ev.loss:.4f} {si(ev.tokens_per_s, whole_below_k=True)} tok/s mfu {mfu}{vram} {eta}")
+                                 stats=f"loss {ev.loss:.4f} {si(ev.tokens_per_s)} tok/s mfu {mfu}{vram} {eta}")
         elif isinstance(ev, E.Progress) and ev.eval_total:  # inside a long evaluation
             self.progress.update(self.task, stats=f"evaluating: batch {ev.eval_done:,}/{ev.eval_total:,}")
         elif isinstance(ev, E.Progress):  # inside a long step: the bar moves by micro-steps
