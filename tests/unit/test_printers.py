@@ -13,5 +13,5 @@ def _step(tps: float) -> E.StepMetrics:
 
 
 def test_tokens_per_second_is_whole_below_a_thousand_as_above():
-    assert "| 549 tok/s |" in step_line(_step(548.5))  # was "548.5 tok/s" beside "1.3k tok/s"
+    assert "| 549 tok/s |" in step_line(_step(548.7))  # was "548.7 tok/s" beside "1.3k tok/s"
     assert "| 1.3k tok/s |" in step_line(_step(1312.0))
