@@ -77,6 +77,7 @@ def test_help_lists_every_screen_once_per_action() -> None:
     assert any(line.split()[:4] == ["Home", "Enter", "/", "e"] for line in lines), lines
     assert any(line.startswith("Pilot ") and "Start pilot" in line for line in lines), lines
     assert any(line.startswith("A run (o on Runs)") for line in lines), lines
+    assert any(line.split()[-4:] == ["p", "Pause", "/", "Resume"] for line in lines), lines  # one row, not two
 
 
 async def test_runs_says_why_the_selected_run_ended_and_what_r_does(isolated_dirs) -> None:

@@ -69,7 +69,13 @@ def screen_keys(cls: type, by: str = "description") -> list[tuple[str, str]]:
             by_action[b.action] = (keys, b.description)
     if by == "action":
         return [(action, " / ".join(keys)) for action, (keys, _does) in by_action.items()]
-    return [(" / ".join(keys), does or action) for action, (keys, does) in by_action.items()]
+    rows: list[tuple[str, str]] = []
+    for keys, does in ((" / ".join(k), d or a) for a, (k, d) in by_action.items()):
+        if rows and rows[-1][0] == keys:  # one key, two actions by state (p: Pause, Resume): one row
+            rows[-1] = (keys, f"{rows[-1][1]} / {does}")
+        else:
+            rows.append((keys, does))
+    return rows
 
 
 def screen_commands(screen: Any) -> Iterable[SystemCommand]:
