@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
+import pytest
 from conftest import settle, text_of, wait_for
 from test_live_screen import Clock, cpu_step, feed, shown, start
 from textual.widgets import Input
@@ -26,6 +27,12 @@ def footer_keys(screen) -> dict[str, str]:
 
 def silent_start(self) -> None:  # a session that has not emitted anything yet
     self.alive = True
+
+
+@pytest.fixture
+def silent_sessions(monkeypatch):
+    """Sessions that start without emitting anything (the run's first frames)."""
+    monkeypatch.setattr(FakeSession, "start", silent_start)
 
 
 async def test_a_pause_stops_the_eta_and_names_no_clock_time() -> None:
@@ -87,50 +94,40 @@ async def test_an_ended_run_says_no_forecast_is_coming() -> None:
         assert "forecast" not in shown(screen, "#numbers")
 
 
-async def test_before_the_first_log_the_side_panel_says_what_the_run_does() -> None:
+async def test_before_the_first_log_the_side_panel_says_what_the_run_does(silent_sessions) -> None:
     """Seen: "waiting for the first step…" while the run evaluated the untrained model."""
     app = make_app(services())
-    orig = FakeSession.start
-    FakeSession.start = silent_start
-    try:
-        async with app.run_test(size=(120, 40)) as pilot:
-            session, screen = await start(pilot)
-            assert "new run (named once its data is ready)" in shown(screen, "#status")
-            assert "from the first logged step" in text_of(screen.query_one("#loss-chart"))
-            assert "preparing the data" in shown(screen, "#numbers")
-            rid = "20231114-tiny"
-            await feed(pilot, session, E.StatusChanged(rid, state=E.COMPILING, time=NOW,
-                                                       message="torch.compile: the first steps take longer"))
-            assert "compiling the model" in shown(screen, "#numbers")
-            await feed(pilot, session, E.StatusChanged(rid, state=E.EVALUATING, time=NOW))
-            assert "evaluating the untrained model (iter 0)" in shown(screen, "#numbers")
-            assert f"run {rid}" in shown(screen, "#status")
-            await feed(pilot, session, E.StatusChanged(rid, state=E.COMPILING, time=NOW,
-                                                       message="torch.compile: the first steps take longer"),
-                       step(rid, 1, compiling=True))
-            assert shown(screen, "#status").lower().count("compil") == 2  # the state and its message, said once
-    finally:
-        FakeSession.start = orig
+    async with app.run_test(size=(120, 40)) as pilot:
+        session, screen = await start(pilot)
+        assert "new run (named once its data is ready)" in shown(screen, "#status")
+        assert "from the first logged step" in text_of(screen.query_one("#loss-chart"))
+        assert "preparing the data" in shown(screen, "#numbers")
+        rid = "20231114-tiny"
+        await feed(pilot, session, E.StatusChanged(rid, state=E.COMPILING, time=NOW,
+                                                   message="torch.compile: the first steps take longer"))
+        assert "compiling the model" in shown(screen, "#numbers")
+        await feed(pilot, session, E.StatusChanged(rid, state=E.EVALUATING, time=NOW))
+        assert "evaluating the untrained model (iter 0)" in shown(screen, "#numbers")
+        assert f"run {rid}" in shown(screen, "#status")
+        await feed(pilot, session, E.StatusChanged(rid, state=E.COMPILING, time=NOW,
+                                                   message="torch.compile: the first steps take longer"),
+                   step(rid, 1, compiling=True))
+        assert shown(screen, "#status").lower().count("compil") == 2  # the state and its message, said once
 
 
-async def test_the_sparkline_draws_nothing_until_it_has_a_line() -> None:
+async def test_the_sparkline_draws_nothing_until_it_has_a_line(silent_sessions) -> None:
     """Seen: "train loss (per log): waiting" beside a ▁▁▁ baseline, and the one-log label cut
     at the label's 44 columns ("(a line from 2")."""
     app = make_app(services())
-    orig = FakeSession.start
-    FakeSession.start = silent_start
-    try:
-        async with app.run_test(size=(120, 40)) as pilot:
-            session, screen = await start(pilot)
-            assert not screen.query_one("#spark").display
-            await feed(pilot, session, step("r", 10))
-            label = shown(screen, "#spark-label")
-            assert not screen.query_one("#spark").display and "1 log" in label
-            assert len(label) <= screen.query_one("#spark-label").size.width
-            await feed(pilot, session, step("r", 20))
-            assert screen.query_one("#spark").display
-    finally:
-        FakeSession.start = orig
+    async with app.run_test(size=(120, 40)) as pilot:
+        session, screen = await start(pilot)
+        assert not screen.query_one("#spark").display
+        await feed(pilot, session, step("r", 10))
+        label = shown(screen, "#spark-label")
+        assert not screen.query_one("#spark").display and "1 log" in label
+        assert len(label) <= screen.query_one("#spark-label").size.width
+        await feed(pilot, session, step("r", 20))
+        assert screen.query_one("#spark").display
 
 
 async def test_the_log_wraps_follows_its_end_and_draws_no_scrollbars() -> None:
@@ -188,26 +185,21 @@ async def test_the_mfu_basis_keeps_its_origin_at_80_columns() -> None:
         assert w.size.width * w.size.height >= len(text.strip())  # all of it on screen
 
 
-async def test_sample_before_any_checkpoint_says_when_there_will_be_one() -> None:
+async def test_sample_before_any_checkpoint_says_when_there_will_be_one(silent_sessions) -> None:
     """Seen: g at iter 5 opened Sampling, which said "no checkpoint at … — train first"."""
     app = make_app(services())
-    orig = FakeSession.start
-    FakeSession.start = silent_start
-    try:
-        async with app.run_test(size=(120, 40)) as pilot:
-            session, screen = await start(pilot)
-            await feed(pilot, session, E.StatusChanged("r", state=E.TRAINING, time=NOW), step("r", 5))
-            await pilot.press("g")
-            await pilot.pause(0.1)
-            assert app.screen is screen
-            notes = [n.message for n in app._notifications]
-            assert any("No checkpoint to sample from" in n and "s saves one now" in n for n in notes), notes
-            await feed(pilot, session, E.CheckpointSaved("r", iter=5, path="ckpt.pt", reason="manual", time=NOW))
-            await pilot.press("g")
-            await pilot.pause(0.1)
-            assert app.screen is not screen
-    finally:
-        FakeSession.start = orig
+    async with app.run_test(size=(120, 40)) as pilot:
+        session, screen = await start(pilot)
+        await feed(pilot, session, E.StatusChanged("r", state=E.TRAINING, time=NOW), step("r", 5))
+        await pilot.press("g")
+        await pilot.pause(0.1)
+        assert app.screen is screen
+        notes = [n.message for n in app._notifications]
+        assert any("No checkpoint to sample from" in n and "s saves one now" in n for n in notes), notes
+        await feed(pilot, session, E.CheckpointSaved("r", iter=5, path="ckpt.pt", reason="manual", time=NOW))
+        await pilot.press("g")
+        await pilot.pause(0.1)
+        assert app.screen is not screen
 
 
 async def test_a_run_trained_elsewhere_offers_no_resume_while_it_trains(isolated_dirs) -> None:
@@ -271,59 +263,49 @@ async def test_ctrl_x_cancels_a_sample_while_the_prompt_has_the_focus(isolated_d
                        what="ctrl+x to cancel the sample")
 
 
-async def test_a_failed_run_at_80x24_shows_its_whole_reason_and_hint() -> None:
+async def test_a_failed_run_at_80x24_shows_its_whole_reason_and_hint(silent_sessions) -> None:
     """Seen at 80x24: "FAILED run … loss became nan at iteration 3; stopped," and the rest (what
     to change) cut; the side panel still said "iter 4 done; loss and speed from the first logged
     step"; g opened Sampling on a run with no checkpoint."""
     app = make_app(services())
-    orig = FakeSession.start
-    FakeSession.start = silent_start
-    try:
-        async with app.run_test(size=(80, 24)) as pilot:
-            session, screen = await start(pilot)
-            rid = "20231114-boom"
-            await feed(pilot, session, E.StatusChanged(rid, state=E.TRAINING, time=NOW),
-                       E.Progress(rid, iter=4, max_iters=60, micro=0, accum=1, tokens_seen=4096, elapsed_s=21.0,
-                                  time=NOW),
-                       E.Failed(rid, reason="loss became nan at iteration 3; stopped, no checkpoint had been "
-                                            "written yet",
-                                hint="lower learning_rate (now 1e+06) or raise warmup_iters, then start it again",
-                                iter=3, time=NOW))
-            await pilot.pause(0.1)
-            status = screen.query_one("#status")
-            text = shown(screen, "#status")
-            assert "start it again" in text and status.size.height >= 2
-            assert status.size.width * status.size.height >= len(text.strip())
-            assert "failed at iter 4, before its first logged step" in shown(screen, "#numbers")
-            assert text_of(screen.query_one("#loss-chart")).startswith("no loss was logged: the run failed")
-            await pilot.press("g")
-            await pilot.pause(0.1)
-            assert app.screen is screen
-            assert any("failed before writing one" in n.message for n in app._notifications)
-    finally:
-        FakeSession.start = orig
+    async with app.run_test(size=(80, 24)) as pilot:
+        session, screen = await start(pilot)
+        rid = "20231114-boom"
+        await feed(pilot, session, E.StatusChanged(rid, state=E.TRAINING, time=NOW),
+                   E.Progress(rid, iter=4, max_iters=60, micro=0, accum=1, tokens_seen=4096, elapsed_s=21.0,
+                              time=NOW),
+                   E.Failed(rid, reason="loss became nan at iteration 3; stopped, no checkpoint had been "
+                                        "written yet",
+                            hint="lower learning_rate (now 1e+06) or raise warmup_iters, then start it again",
+                            iter=3, time=NOW))
+        await pilot.pause(0.1)
+        status = screen.query_one("#status")
+        text = shown(screen, "#status")
+        assert "start it again" in text and status.size.height >= 2
+        assert status.size.width * status.size.height >= len(text.strip())
+        assert "failed at iter 4, before its first logged step" in shown(screen, "#numbers")
+        assert text_of(screen.query_one("#loss-chart")).startswith("no loss was logged: the run failed")
+        await pilot.press("g")
+        await pilot.pause(0.1)
+        assert app.screen is screen
+        assert any("failed before writing one" in n.message for n in app._notifications)
 
 
-async def test_a_resumed_run_samples_from_the_checkpoint_it_resumed_from(isolated_dirs) -> None:
+async def test_a_resumed_run_samples_from_the_checkpoint_it_resumed_from(isolated_dirs, silent_sessions) -> None:
     from tui_fakes import script
 
     data, _ = isolated_dirs
     write_run(data, "20231114-a", "tiny", script("20231114-a", 20), state=E.STOPPED)
     app = make_app(services())
-    orig = FakeSession.start
-    FakeSession.start = silent_start
-    try:
-        async with app.run_test(size=(120, 40)) as pilot:
-            await settle(pilot)
-            app.resume_run("20231114-a")
-            await settle(pilot, 0.2)
-            screen = app.screen
-            assert isinstance(screen, TrainingScreen)
-            await pilot.press("g")
-            await pilot.pause(0.1)
-            assert app.screen is not screen  # Sampling: the checkpoint it resumed from is there
-    finally:
-        FakeSession.start = orig
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.resume_run("20231114-a")
+        await settle(pilot, 0.2)
+        screen = app.screen
+        assert isinstance(screen, TrainingScreen)
+        await pilot.press("g")
+        await pilot.pause(0.1)
+        assert app.screen is not screen  # Sampling: the checkpoint it resumed from is there
 
 
 async def test_the_palette_offers_pause_or_resume_as_the_state_allows() -> None:

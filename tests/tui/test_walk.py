@@ -15,6 +15,18 @@ LEAN_PRESET = TINY_PRESET.replace('"tiny test preset"', '"lean: no accumulation 
     "gradient_accumulation_steps = 1\n", "")
 
 
+async def open_runs(pilot, rows: int) -> None:
+    """From Home, `u`: the Runs screen once it lists `rows` runs."""
+    from gpttui.tui.screens.runs import RunsScreen
+
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+    await pilot.press("u")
+    await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.query_one("#runs", DataTable).row_count == rows,
+                   what=f"{rows} run(s) listed")
+    await settle(pilot)
+
+
 def presets_rows(app) -> dict[str, list[str]]:
     t = app.screen.query_one("#presets", DataTable)
     return {str(k.value): [str(c) for c in t.get_row(k)] for k in t.rows}
@@ -85,7 +97,6 @@ async def test_runs_says_why_the_selected_run_ended_and_what_r_does(isolated_dir
     status.json. A line under the table now says it, and whether r can resume the run."""
     import json
 
-    from gpttui.tui.screens.runs import RunsScreen
 
     data, _ = isolated_dirs
     failed = write_run(data, "20231114-a-failed", "tiny", [], state="failed")
@@ -95,11 +106,7 @@ async def test_runs_says_why_the_selected_run_ended_and_what_r_does(isolated_dir
     write_run(data, "20231114-b-killed", "tiny", [], state="training")  # pid 0: its process is gone
     app = make_app(services())
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
-        await pilot.press("u")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.query_one("#runs", DataTable).row_count == 2,
-                       what="two runs listed")
-        await settle(pilot)
+        await open_runs(pilot, 2)
         detail = app.screen.query_one("#run-detail", Static)
         text = " ".join(text_of(detail).split())
         assert text.startswith("20231114-b-killed: interrupted at iter 20/40 · its process ended without stopping it"), text
@@ -295,7 +302,6 @@ async def test_deleting_a_live_run_is_refused_before_the_dialog(isolated_dirs) -
     import socket
 
     from gpttui.tui.screens.dialogs import ChoiceScreen
-    from gpttui.tui.screens.runs import RunsScreen
 
     data, _ = isolated_dirs
     path = write_run(data, "20231114-live", "tiny", [], state="training")
@@ -304,10 +310,7 @@ async def test_deleting_a_live_run_is_refused_before_the_dialog(isolated_dirs) -
     (path / "status.json").write_text(json.dumps(st))
     app = make_app(services())
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
-        await pilot.press("u")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.query_one("#runs", DataTable).row_count == 1)
-        await settle(pilot)
+        await open_runs(pilot, 1)
         await pilot.press("d")
         await settle(pilot)
         assert not isinstance(app.screen, ChoiceScreen)
@@ -318,16 +321,12 @@ async def test_deleting_a_live_run_is_refused_before_the_dialog(isolated_dirs) -
 async def test_runs_keep_every_column_at_120_with_a_pilot_trials_long_id(isolated_dirs) -> None:
     """A pilot trial's id (20261202-070813-demo-pilot-r1-c0) widened the run column until
     tok/s, MFU and time were off-screen at 120 columns; the line under the table names it."""
-    from gpttui.tui.screens.runs import RunsScreen
 
     data, _ = isolated_dirs
     write_run(data, "20261202-070813-demo-pilot-r1-c0", "tiny", [])
     app = make_app(services())
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
-        await pilot.press("u")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.query_one("#runs", DataTable).row_count == 1)
-        await settle(pilot)
+        await open_runs(pilot, 1)
         table = app.screen.query_one("#runs", DataTable)
         assert str(table.get_row_at(0)[1]) == "…070813-demo-pilot-r1-c0"
         width = sum(c.get_render_width(table) for c in table.columns.values())
@@ -367,16 +366,12 @@ async def test_runs_drop_the_columns_no_run_has_a_figure_in(isolated_dirs) -> No
     time were cut. They show when a run has a figure."""
     import json
 
-    from gpttui.tui.screens.runs import RunsScreen
 
     data, _ = isolated_dirs
     write_run(data, "20231114-a", "tiny", [])
     app = make_app(services())
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
-        await pilot.press("u")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.query_one("#runs", DataTable).row_count == 1)
-        await settle(pilot)
+        await open_runs(pilot, 1)
         table = app.screen.query_one("#runs", DataTable)
         labels = [str(c.label) for c in table.columns.values()]
         assert "HellaSwag" not in labels and "forecast" not in labels and labels[-3:] == ["tok/s", "MFU", "time"], labels
