@@ -62,6 +62,7 @@ class TrainConfig:
     bias: bool = _f(False, "model", "biases in Linear and LayerNorm (GPT-2 had them; False is a bit faster)")
     recipe: str = _f("gpt2", "model", "gpt2: nanoGPT's GPT-2 recipe, nanoGPT-compatible checkpoints; modern: Muon, rotary, ReLU², untied head, QK-norm, warmup-stable-decay (the GPT-2 recipe's loss in fewer tokens, see bench/RESULTS.md)", choices=("gpt2", "modern"))
     logit_softcap: float = _f(0.0, "model", "modern recipe: logits = cap·tanh(logits/cap), e.g. 15; 0 = off (on CPU it costs ~1.5x step time)")
+    tie_head: bool = _f(False, "model", "modern recipe: one matrix for the token embedding and the output head, as the GPT-2 recipe always has (saves vocab_size x n_embd parameters and their optimizer state); no worse on toy CPU shapes (bench/RESULTS.md): compare on your card with `gpttui pilot PRESET --try tie_head=true`")
     # -- batching --------------------------------------------------------------------------
     batch_size: int | str = _f(12, "batching", "micro-batch sequences per forward pass, or 'auto' (CUDA: largest that fits)", types=(int, str), choices=(AUTO,))
     gradient_accumulation_steps: int = _f(40, "batching", "micro-batches per optimizer step (split across GPUs under torchrun)")
@@ -421,6 +422,9 @@ def _validate_modern(cfg: TrainConfig, bad: Any) -> None:
         raise bad("bias", "is not supported by the modern recipe (it has no biases)", "set bias = false or recipe = \"gpt2\"")
     if cfg.recipe == "modern" and cfg.dropout > 0:
         raise bad("dropout", "is not supported by the modern recipe", "set dropout = 0 (pretraining) or recipe = \"gpt2\"")
+    if cfg.recipe != "modern" and cfg.tie_head:
+        raise bad("tie_head", "only applies to the modern recipe (the GPT-2 recipe always ties its head)",
+                  "remove tie_head, or set recipe = \"modern\"")
 
 
 # -- reading files -------------------------------------------------------------------------

@@ -53,6 +53,7 @@ class ModernConfig(ModelArgs):
     @classmethod
     def from_train_config(cls, cfg: Any, **pieces: Any) -> ModernConfig:
         keys = ("block_size", "vocab_size", "n_layer", "n_head", "n_embd", "logit_softcap")
+        pieces.setdefault("untied", not getattr(cfg, "tie_head", False))
         return cls(**{k: getattr(cfg, k) for k in keys}, **pieces)
 
 

@@ -70,13 +70,16 @@ def count_params(cfg: Any) -> ParamCount:
 
 def modern_params(cfg: Any) -> ParamCount:
     """ModernGPT: per block q, k, v, proj (4·d²) and the MLP (8·d²), no biases, no norm
-    gains; wte V·d and an untied lm_head V·d; no position table (rotary). `nanogpt` (the
-    6N basis) is total − wte: every parameter that a token's matmuls touch."""
+    gains; wte V·d and an untied lm_head V·d (none with tie_head: the head is wte); no
+    position table (rotary). `nanogpt` (the 6N basis) is every parameter that a token's
+    matmuls touch: total − wte untied, total tied (the head's matmul uses wte), as nanoGPT
+    counts its own tied GPT-2."""
     d = cfg.n_embd
     per_block = 12 * d * d
-    wte = head = cfg.vocab_size * d
+    wte = cfg.vocab_size * d
+    head = 0 if getattr(cfg, "tie_head", False) else wte
     total = cfg.n_layer * per_block + wte + head
-    return ParamCount(total, total - wte, total - wte - head, per_block, wte, 0)
+    return ParamCount(total, total - wte if head else total, total - wte - head, per_block, wte, 0)
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,11 @@ def optimizer_bytes(cfg: Any, params_total: int) -> tuple[int, str]:
 
 
 def _param_figures(cfg: Any, pc: ParamCount) -> dict[str, Figure]:
+    if getattr(cfg, "recipe", "gpt2") == "modern" and getattr(cfg, "tie_head", False):
+        return dict(
+            params_total=Figure(pc.total, "params", f"{COMPUTED}: L·12d² + V·d (modern, tie_head: the head is wte)"),
+            params_nanogpt=Figure(pc.nanogpt, "params", f"{COMPUTED}: total (the head's matmul uses wte)"),
+            params_non_embedding=Figure(pc.non_embedding, "params", f"{COMPUTED}: total − wte"))
     if getattr(cfg, "recipe", "gpt2") == "modern":
         return dict(
             params_total=Figure(pc.total, "params", f"{COMPUTED}: L·12d² + 2·V·d (modern: untied head, rotary, no biases or gains)"),

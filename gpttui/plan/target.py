@@ -112,7 +112,7 @@ def estimate_for(cfg: TrainConfig, target: Target, runs: list[Any] | None = None
 # past run is "measured" for this config only when all of them are equal.
 SPEED_KEYS = (
     "n_layer", "n_head", "n_embd", "block_size", "vocab_size", "bias", "dropout",  # the model
-    "recipe", "logit_softcap", "chunked_loss",  # which model, head and loss path run
+    "recipe", "logit_softcap", "chunked_loss", "tie_head",  # which model, head and loss path run
     "batch_size", "gradient_accumulation_steps",  # micro-batch; optimizer work per token
     "grad_clip",  # 0 skips the gradient-norm pass
     "dtype", "compile", "n_gpus",

@@ -133,9 +133,10 @@ def test_stream_sample_builds_the_modern_model(isolated_dirs):
     assert a and a == b
 
 
-def test_estimator_counts_the_instantiated_modern_model():
+@pytest.mark.parametrize("tie_head", [False, True])
+def test_estimator_counts_the_instantiated_modern_model(tie_head):
     for shape in (dict(n_layer=2, n_head=2, n_embd=32, block_size=16), dict(n_layer=3, n_head=4, n_embd=64, block_size=8)):
-        cfg = tiny_cfg(**MODERN, **shape)
+        cfg = tiny_cfg(**MODERN, **shape, tie_head=tie_head)
         model = recipes.build_model(cfg)
         pc = estimate.count_params(cfg)
         assert pc.total == sum(p.numel() for p in model.parameters())
@@ -198,10 +199,28 @@ def test_a_tied_head_trains_at_the_heads_lr_not_the_embeddings():
     assert lr_of(untied, untied.lm_head.weight, tied_lr=0.03) == [cfg.learning_rate]
 
 
+@pytest.mark.usefixtures("dataset")
+def test_tie_head_trains_one_matrix_checkpoints_it_and_resumes():
+    """tie_head = true: the head IS the embedding (V·d fewer parameters), trained at the
+    head's lr; the checkpoint keeps the sharing, so a resumed run and a sample see one matrix."""
+    cfg = tiny_cfg(**MODERN, tie_head=True, max_iters=12, lr_decay_iters=12, eval_interval=6, log_interval=3)
+    model = recipes.build_model(cfg)
+    assert model.lm_head.weight is model.transformer.wte.weight
+    assert estimate.count_params(cfg).total == sum(p.numel() for p in model.parameters())
+    assert estimate.count_params(cfg).total == estimate.count_params(cfg.replace(tie_head=False)).total - 50304 * cfg.n_embd
+    run, res, _ = _train(cfg, name="tied")
+    assert isinstance(res, E.Finished) and res.state == E.FINISHED
+    loaded, _ = ck.load_model(run.checkpoint_path)
+    assert loaded.lm_head.weight is loaded.transformer.wte.weight
+    res2 = Trainer(cfg.replace(max_iters=18, lr_decay_iters=18), run, [], resume=True).run()
+    assert isinstance(res2, E.Finished) and res2.iter == 18
+
+
 @pytest.mark.parametrize("change, match", [
     ({"recipe": "llama"}, "recipe"), ({"muon_lr": 0.0}, "muon_lr"), ({"muon_momentum": 1.0}, "muon_momentum"),
     ({"warmdown_frac": 1.5}, "warmdown_frac"), ({"logit_softcap": -1.0}, "logit_softcap"),
     ({"recipe": "modern", "n_head": 2, "n_embd": 6}, "odd head size"), ({"recipe": "modern", "bias": True}, "bias"),
+    ({"tie_head": True}, "tie_head. = True only applies to the modern recipe"),
 ])
 def test_modern_knobs_are_validated_in_one_line(change, match):
     with pytest.raises(ConfigError, match=match) as e:
