@@ -195,7 +195,7 @@ def test_prepare_from_the_datasets_screen_then_train_and_see_a_sample(tmp_path: 
             tmux("send-keys", "-t", session, *keys)
             time.sleep(0.5)
         wait_screen(session, r"prepared pq-ds: [\d.]+k tokens", 120)
-        wait_screen(session, r"pq-ds\s+[\d.]+k\s+600\s", 30)  # listed: tokens, 600 documents
+        wait_screen(session, r"pq-ds\s+ready\s+[\d.]+k\s+[\d.]+ KiB\s+600\s", 30)  # listed: ready, tokens, size, 600 documents
         tmux("send-keys", "-t", session, "Escape")
         first = select_and_run(session)
         assert first >= 0
