@@ -27,6 +27,7 @@ from gpttui.tui.failures import ReportsWorkerFailures
 from gpttui.tui.messages import DatasetDeleted, DatasetsLoaded, PrepareUpdate
 from gpttui.tui.screens.dialogs import ChoiceScreen
 from gpttui.tui.widgets.footer import StableFooter
+from gpttui.tui.widgets.tables import add_rows
 
 
 def progress_text(p: E.PrepareProgress) -> str:
@@ -41,6 +42,15 @@ def progress_text(p: E.PrepareProgress) -> str:
     if p.eta_s is not None and p.stage == "tokenizing":
         parts.append(f"ETA {fmt.duration(p.eta_s)}")
     return " · ".join(parts)
+
+
+def _dataset_cells(info: Any, when: float | None) -> tuple[Any, ...]:
+    """name, state, tokens, size, documents, prepared, source (a long glob cut from the left)."""
+    src = ", ".join(info.sources) or "–"
+    return (info.name, "ready" if info.ready else Text("incomplete", style="red"),
+            fmt.si(info.train_tokens + info.val_tokens), fmt.bytes_binary(info.size_bytes),
+            f"{info.train_docs + info.val_docs:,}", fmt.clock(when) if when else "–",
+            src if len(src) <= 40 else "…" + src[-39:])
 
 
 class PrepareScreen(ModalScreen[dict[str, str] | None]):
@@ -143,13 +153,7 @@ class DatasetsScreen(ReportsWorkerFailures, Screen):
         self.rows = msg.rows
         table = self.query_one(DataTable)
         table.clear()
-        for info, when in msg.rows:
-            src = ", ".join(info.sources) or "–"
-            table.add_row(
-                info.name, "ready" if info.ready else Text("incomplete", style="red"),
-                fmt.si(info.train_tokens + info.val_tokens), fmt.bytes_binary(info.size_bytes),
-                f"{info.train_docs + info.val_docs:,}", fmt.clock(when) if when else "–",
-                src if len(src) <= 40 else "…" + src[-39:], key=info.name)
+        add_rows(table, ((_dataset_cells(info, when), info.name) for info, when in msg.rows))
         if not msg.rows:
             self.query_one("#ds-hint", Static).update("no prepared datasets yet · n prepares one from files")
 

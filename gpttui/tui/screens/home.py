@@ -29,6 +29,7 @@ from gpttui.tui.messages import HomeData
 from gpttui.tui.peaks import waits_for_peak
 from gpttui.tui.widgets.estimate_panel import fit_label
 from gpttui.tui.widgets.footer import StableFooter
+from gpttui.tui.widgets.tables import add_rows
 
 
 @dataclass
@@ -43,6 +44,16 @@ class PresetRow:
     error: str = ""
     keys: frozenset[str] = frozenset()  # the keys the preset sets (the rest are inherited)
 
+
+
+def _preset_cells(row: PresetRow) -> tuple[str, ...]:
+    """A preset's row: name (* user, ⚠ warned), params, tokens, time, fit, description."""
+    name = row.name + (" *" if row.source == "user" else "") + (" ⚠" if row.est and row.est.warnings else "")
+    if row.est is None:
+        return (name, "–", "–", "–", "error" if row.error else "…", row.error or row.description)
+    e = row.est
+    return (name, fmt.si(e.params_nanogpt.value), fmt.si(e.total_tokens.value), fmt.duration(e.time_s.value),
+            fit_label(e), row.description)
 
 
 RECENT_RUNS = 20  # the newest runs listed on Home (all of them: Runs, u)
@@ -156,8 +167,8 @@ class HomeScreen(ReportsWorkerFailures, Screen):
         self._show_device()
         recent = self.query_one("#recent", DataTable)
         recent.clear()
-        for s in list(reversed(msg.runs))[:RECENT_RUNS]:
-            recent.add_row(fmt.short_run_id(s.id), fmt.run_state(s), s.preset_label, f"{s.iter:,}/{s.max_iters:,}", fmt.num(s.best_val_loss, ".4f"), key=s.id)
+        add_rows(recent, (((fmt.short_run_id(s.id), fmt.run_state(s), s.preset_label, f"{s.iter:,}/{s.max_iters:,}",
+                            fmt.num(s.best_val_loss, ".4f")), s.id) for s in list(reversed(msg.runs))[:RECENT_RUNS]))
         self.query_one("#runs-title", Static).update(f"Recent runs ({len(msg.runs)} in all, u: all runs)")
         if msg.error:
             self.notify(msg.error, severity="error")
@@ -183,16 +194,8 @@ class HomeScreen(ReportsWorkerFailures, Screen):
         keep = self.selected().name if self.selected() else None
         needle = self.query_one("#filter", Input).value.strip().lower()
         t.clear()
-        for row in self.rows:
-            if needle and needle not in f"{row.name} {row.description}".lower():
-                continue
-            name = row.name + (" *" if row.source == "user" else "") + (" ⚠" if row.est and row.est.warnings else "")
-            if row.est is None:
-                t.add_row(name, "–", "–", "–", "error" if row.error else "…", row.error or row.description, key=row.name)
-                continue
-            e = row.est
-            t.add_row(name, fmt.si(e.params_nanogpt.value), fmt.si(e.total_tokens.value),
-                      fmt.duration(e.time_s.value), fit_label(e), row.description, key=row.name)
+        add_rows(t, ((_preset_cells(row), row.name) for row in self.rows
+                     if not needle or needle in f"{row.name} {row.description}".lower()))
         if keep is not None and keep in t.rows:
             t.move_cursor(row=t.get_row_index(keep))
         self._show_detail()

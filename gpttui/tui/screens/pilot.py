@@ -25,6 +25,7 @@ from gpttui.tui.failures import ReportsWorkerFailures
 from gpttui.tui.messages import PilotChanged, PilotPresetReady
 from gpttui.tui.widgets.chart import LineChart, Series
 from gpttui.tui.widgets.footer import StableFooter
+from gpttui.tui.widgets.tables import add_rows
 
 UPDATE_EVERY_S = 0.3  # the engine calls back on every step; the screen redraws at most this often
 
@@ -192,8 +193,7 @@ class PilotScreen(ReportsWorkerFailures, Screen):
             table.clear(columns=True)
             table.add_columns(*cols)
         table.clear()
-        for row in table_rows(st):
-            table.add_row(*row)
+        add_rows(table, ((tuple(row), None) for row in table_rows(st)))
         chart = self.query_one("#pilot-chart", LineChart)
         chart.display = True
         chart.set_series(curves(st))

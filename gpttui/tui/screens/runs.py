@@ -21,6 +21,7 @@ from gpttui.tui.screens.compare import CompareScreen
 from gpttui.tui.screens.dialogs import ChoiceScreen
 from gpttui.tui.screens.training import TrainingScreen
 from gpttui.tui.widgets.footer import StableFooter
+from gpttui.tui.widgets.tables import add_rows
 
 RUN_COLUMNS = ("", "run", "state", "preset", "params", "tokens", "best val", "HellaSwag", "forecast", "tok/s", "MFU", "time")
 OPTIONAL_COLUMNS = frozenset({"HellaSwag", "forecast"})  # shown when a run has one
@@ -102,8 +103,7 @@ class RunsScreen(ReportsWorkerFailures, Screen):
                       if c not in OPTIONAL_COLUMNS or any(cells[c] != fmt.DASH for _, cells in rows))
         self._set_columns(shown)
         t.clear()
-        for key, cells in rows:
-            t.add_row(*(cells[c] for c in shown), key=key)
+        add_rows(t, ((tuple(cells[c] for c in shown), key) for key, cells in rows))
         if t.row_count:
             t.move_cursor(row=min(row, t.row_count - 1))
         self._show_detail()
