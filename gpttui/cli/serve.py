@@ -50,6 +50,21 @@ def tunnel_line(port: int) -> str:
     return f"ssh -N -L {port}:localhost:{port} {user}@{this_host()}"
 
 
+def quiet_closed_loop_hook(previous: Any) -> Any:
+    """An unraisable-exception hook that drops one known shutdown message and passes the rest
+    to `previous`: a tab's subprocess transport collected after aiohttp closed the loop raises
+    "Event loop is closed" from BaseSubprocessTransport.__del__, which Python printed as a
+    traceback when the server stopped (seen on a loaded machine)."""
+
+    def hook(unraisable: Any) -> None:
+        exc, where = unraisable.exc_value, getattr(unraisable.object, "__qualname__", "")
+        if isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed" and where == "BaseSubprocessTransport.__del__":
+            return
+        previous(unraisable)
+
+    return hook
+
+
 def cmd_serve(args: Any) -> int:
     """`gpttui serve [--port N]`."""
     try:
@@ -69,5 +84,6 @@ def cmd_serve(args: Any) -> int:
           f"  then open {url}\n"
           "the token is this server's password: whoever has it can run anything as you; a new one is drawn at each start\n"
           "runs started in a tab train in their own process: closing the tab does not stop them", flush=True)
+    sys.unraisablehook = quiet_closed_loop_hook(sys.unraisablehook)
     server.serve()
     return 0

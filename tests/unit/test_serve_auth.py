@@ -113,3 +113,25 @@ def test_tunnel_line_never_names_a_loopback_host(monkeypatch):
     assert serve.tunnel_line(8000).endswith("@vm")
     monkeypatch.setattr(serve.socket, "gethostname", lambda: "localhost")
     assert serve.tunnel_line(8000).endswith("@<this-host>")
+
+
+def test_the_servers_stop_prints_no_closed_loop_traceback():
+    """Seen in CI: stopping `gpttui serve` printed "RuntimeError: Event loop is closed" from a
+    tab's subprocess transport collected after the loop closed. That one is dropped; any
+    other unraisable exception still reaches the previous hook."""
+    import asyncio.base_subprocess
+    from types import SimpleNamespace
+
+    from gpttui.cli.serve import quiet_closed_loop_hook
+
+    seen = []
+    hook = quiet_closed_loop_hook(seen.append)
+    closed = SimpleNamespace(exc_value=RuntimeError("Event loop is closed"),
+                             object=asyncio.base_subprocess.BaseSubprocessTransport.__del__)
+    hook(closed)
+    assert seen == []
+    other = SimpleNamespace(exc_value=RuntimeError("Event loop is closed"), object=print)
+    boom = SimpleNamespace(exc_value=ValueError("x"), object=asyncio.base_subprocess.BaseSubprocessTransport.__del__)
+    hook(other)
+    hook(boom)
+    assert seen == [other, boom]
