@@ -331,10 +331,9 @@ class Pilot(Calibration):
 
     # -- the result ------------------------------------------------------------------------------------
     def recommend(self, label: str) -> None:
-        from gpttui.train.pilotreport import evidence_header
-
         """Save the winner as the user preset `save_as`, comments saying where values came from."""
         from gpttui.presets import save_user_preset
+        from gpttui.train.pilotreport import evidence_header
 
         st = self.state
         st.winner = label

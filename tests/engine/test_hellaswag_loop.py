@@ -11,7 +11,7 @@ from gpttui.evals import inloop
 from gpttui.runs import store as runs
 from gpttui.train.trainer import Trainer
 from tests.engine import evalutil
-from tests.engine.trainutil import tiny_cfg, write_dataset
+from tests.engine.trainutil import tiny_cfg, train_closing_trackers, write_dataset
 
 
 def _train(**kw):
@@ -74,19 +74,12 @@ def test_tensorboard_gets_the_hellaswag_figures():
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from gpttui.train.trackers import listener as trackers
 
     evalutil.install(n=12)
     write_dataset()
     cfg = tiny_cfg(max_iters=4, lr_decay_iters=4, eval_interval=2, block_size=32, hellaswag_every=1,
                    hellaswag_examples=5, tensorboard_log=True)
-    run = runs.create_run(cfg, "tiny")
-    got: list[E.Event] = []
-    tr = Trainer(cfg, run, [got.append])
-    assert tr.run().kind == "finished"
-    for fn in tr._listeners:
-        if isinstance(fn, trackers.TrackerListener):
-            fn.close()
+    run, got = train_closing_trackers(cfg)
     acc = EventAccumulator(str(run.path / "tensorboard"))
     acc.Reload()
     tasks = [e for e in got if isinstance(e, E.TaskEval)]

@@ -12,12 +12,10 @@ import sys
 import time
 
 import pytest
-from trainutil import one_thread, tiny_cfg, write_dataset  # noqa: F401 - one_thread is a fixture
+from trainutil import one_thread, tiny_cfg, train_closing_trackers, write_dataset  # noqa: F401 - one_thread is a fixture
 
 from gpttui import events as E
-from gpttui.runs import store as runs
 from gpttui.train.trackers import listener as trackers
-from gpttui.train.trainer import Trainer
 
 
 @pytest.fixture(autouse=True)
@@ -25,16 +23,7 @@ def dataset(one_thread):  # noqa: F811 - the imported fixture, requested by name
     return write_dataset()
 
 
-def _train(cfg):
-    run = runs.create_run(cfg, "tiny")
-    got: list[E.Event] = []
-    tr = Trainer(cfg, run, [got.append])
-    assert tr.run().kind == "finished"
-    for fn in tr._listeners:
-        if isinstance(fn, trackers.TrackerListener):
-            fn.close()
-            assert not fn.reader.is_alive() and fn.proc.poll() is not None
-    return run, got
+_train = train_closing_trackers
 
 
 def _steps(run):

@@ -56,3 +56,22 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def train_closing_trackers(cfg: C.TrainConfig):
+    """Train `cfg` to its end as run "tiny", then close its tracker children (their files are
+    whole afterwards): (run, events)."""
+    from gpttui import events as E
+    from gpttui.runs import store as runs
+    from gpttui.train.trackers import listener as trackers
+    from gpttui.train.trainer import Trainer
+
+    run = runs.create_run(cfg, "tiny")
+    got: list[E.Event] = []
+    tr = Trainer(cfg, run, [got.append])
+    assert tr.run().kind == "finished"
+    for fn in tr._listeners:
+        if isinstance(fn, trackers.TrackerListener):
+            fn.close()
+            assert not fn.reader.is_alive() and fn.proc.poll() is not None
+    return run, got

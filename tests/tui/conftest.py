@@ -7,7 +7,6 @@ import inspect
 import time
 
 import pytest
-from textual.widgets import DataTable
 from tui_fakes import FakeSession, write_presets
 
 # How long a Pilot may wait for the screen's widgets to process what was queued (after each
@@ -45,19 +44,11 @@ def tui_env(isolated_dirs, monkeypatch):
 
 
 async def settle(pilot, delay: float = 0.05) -> None:
-    """Let workers finish and their messages be handled, and every table measure the rows it
-    was given (a DataTable sizes its columns on its next Idle: under load a snapshot could
-    catch rows drawn at the headers' widths, "gpt2-s  123.6M ... fits")."""
+    """Let workers finish and their messages be handled (tables size their columns as rows
+    are added: gpttui.tui.widgets.tables.add_rows)."""
     for _ in range(3):
         await wait_workers(pilot.app)
         await pilot.pause(delay)
-    await wait_for(pilot, lambda: not any(_measuring(t) for t in pilot.app.screen.query(DataTable)),
-                   what="tables to size their columns")
-    await pilot.pause(delay)
-
-
-def _measuring(table) -> bool:
-    return bool(table._require_update_dimensions or table._new_rows or table._updated_cells)
 
 
 async def wait_for(pilot, condition, timeout: float = 300.0, what: str = "") -> None:
